@@ -1,0 +1,61 @@
+// The quantization operations, with MLX's C++ signatures and semantics
+// (mlx::core::quantize, dequantize, quantized_matmul).
+//
+// Inputs are checked here; a bad argument throws std::invalid_argument whose message
+// starts with "[op_name]" and names the offending values. Nothing is written on error.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "qlinear/tensor.h"
+
+namespace qlinear {
+
+enum class QuantMode { affine, mxfp4, mxfp8, nvfp4 };
+
+// "affine" -> QuantMode::affine ...; an unknown name throws "[op] Unknown quantization mode ...".
+QuantMode parse_quant_mode(std::string_view mode, std::string_view op);
+std::string_view mode_name(QuantMode mode);
+
+// One layer's quantization settings.
+struct QuantSpec {
+  int group_size = 64;
+  int bits = 4;
+  QuantMode mode = QuantMode::affine;
+
+  // The defaults of a mode: affine (64, 4), mxfp4 (32, 4), mxfp8 (32, 8), nvfp4 (16, 4).
+  static QuantSpec defaults(QuantMode mode);
+  // Fills the unset values from the mode's defaults and validates the result for `op`.
+  static QuantSpec resolve(std::string_view op, QuantMode mode, std::optional<int> group_size,
+                           std::optional<int> bits);
+  bool operator==(const QuantSpec&) const = default;
+};
+
+struct Quantized {
+  Tensor wq;                    // uint32, (..., K * bits / 32)
+  Tensor scales;                // w's dtype (affine), (..., K / group_size)
+  std::optional<Tensor> biases;  // affine only, like scales
+};
+
+// Quantizes w (float32/float16/bfloat16, ndim >= 2) group-wise along its last axis.
+// Refuses NaN and infinity in w, naming the first bad position.
+Quantized quantize(const Tensor& w, std::optional<int> group_size = std::nullopt,
+                   std::optional<int> bits = std::nullopt, std::string_view mode = "affine");
+
+// scales * q + biases, shape (..., wq.shape[-1] * 32 / bits). Computed in the scales'
+// dtype as MLX does; `dtype` (default: the scales' dtype) converts the result.
+Tensor dequantize(const Tensor& wq, const Tensor& scales, const std::optional<Tensor>& biases,
+                  std::optional<int> group_size = std::nullopt,
+                  std::optional<int> bits = std::nullopt, std::string_view mode = "affine",
+                  std::optional<Dtype> dtype = std::nullopt);
+
+// x @ W.T (transpose) or x @ W, with W = dequantize(wq, scales, biases). x has shape
+// (..., K); batch dims of x and wq broadcast. Accumulates in float32 or wider.
+Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
+                        const std::optional<Tensor>& biases, bool transpose = true,
+                        std::optional<int> group_size = std::nullopt,
+                        std::optional<int> bits = std::nullopt, std::string_view mode = "affine");
+
+}  // namespace qlinear

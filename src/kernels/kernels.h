@@ -1,0 +1,68 @@
+// The one dispatch point between the ops layer and the compute kernels.
+//
+// The ops layer validates everything and hands a kernel plain 2-D problems with raw
+// pointers; kernels trust their inputs. Each instruction set provides one KernelTable;
+// active_table() picks one at first use from the CPU's features (or QLINEAR_ISA).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "qlinear/dtype.h"
+#include "qlinear/ops.h"
+
+namespace qlinear::kernels {
+
+// Quantize `rows` rows of `cols` elements of w (dtype) into wq, scales and biases.
+struct QuantizeArgs {
+  QuantSpec spec;
+  const void* w;
+  Dtype dtype;  // float32, float16 or bfloat16; also the dtype of scales and biases
+  std::int64_t rows, cols;
+  std::uint32_t* wq;
+  void* scales;
+  void* biases;  // affine only
+};
+
+// Expand `rows` packed rows of `cols` codes into out, in the scales' dtype.
+struct DequantizeArgs {
+  QuantSpec spec;
+  const std::uint32_t* wq;
+  const void* scales;
+  const void* biases;  // affine only
+  Dtype scale_dtype;
+  std::int64_t rows, cols;
+  void* out;
+};
+
+// out (M, N) = x (M, K) @ W.T with W (N, K) when transpose, else x @ W with W (K, N).
+struct MatmulArgs {
+  QuantSpec spec;
+  const void* x;
+  Dtype x_dtype;
+  std::int64_t M, K, N;
+  bool transpose;
+  const std::uint32_t* wq;
+  const void* scales;
+  const void* biases;  // affine only
+  Dtype scale_dtype;
+  void* out;
+  Dtype out_dtype;
+};
+
+struct KernelTable {
+  std::string_view isa;
+  void (*quantize)(const QuantizeArgs&);
+  void (*dequantize)(const DequantizeArgs&);
+  void (*quantized_matmul)(const MatmulArgs&);
+};
+
+// The scalar code every fast path is tested against.
+const KernelTable& reference_table();
+// Every table this CPU can run, reference first.
+std::span<const KernelTable* const> supported_tables();
+// The table in use: QLINEAR_ISA if set (an unsupported name throws), else the best one.
+const KernelTable& active_table();
+
+}  // namespace qlinear::kernels

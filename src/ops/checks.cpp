@@ -1,0 +1,70 @@
+#include "ops/checks.h"
+
+#include <stdexcept>
+
+namespace qlinear::ops {
+namespace {
+
+std::string dtype_str(const Tensor& t) { return std::string(name_of(t.dtype())); }
+
+Shape batch_shape(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 1); }
+
+}  // namespace
+
+void fail(std::string_view op, const std::string& message) {
+  throw std::invalid_argument("[" + std::string(op) + "] " + message);
+}
+
+void check_compute_dtype(std::string_view op, std::string_view what, const Tensor& t) {
+  if (!t.defined()) fail(op, std::string(what) + " is an empty tensor handle.");
+  const Dtype d = t.dtype();
+  if (d != Dtype::float32 && d != Dtype::float16 && d != Dtype::bfloat16) {
+    fail(op, "Only float32, float16 and bfloat16 are supported for " + std::string(what) +
+                 " but it has type " + dtype_str(t) + ".");
+  }
+}
+
+std::int64_t check_packed(std::string_view op, const QuantSpec& spec, const Tensor& wq,
+                          const Tensor& scales, const std::optional<Tensor>& biases) {
+  if (!wq.defined()) fail(op, "The weight matrix is an empty tensor handle.");
+  if (wq.dtype() != Dtype::uint32) {
+    fail(op, "The weight matrix should be uint32 but received " + dtype_str(wq) + ".");
+  }
+  if (wq.ndim() < 2) {
+    fail(op, "The weight matrix must have at least 2 dimensions but has shape " +
+                 shape_string(wq.shape()) + ".");
+  }
+  const bool affine = spec.mode == QuantMode::affine;
+  if (affine) {
+    check_compute_dtype(op, "scales", scales);
+    if (!biases) fail(op, "Biases must be provided for affine quantization.");
+    if (biases->dtype() != scales.dtype() || biases->shape() != scales.shape()) {
+      fail(op, "Scales and biases should have the same shape and dtype. Received scales with "
+               "shape " + shape_string(scales.shape()) + " and dtype " + dtype_str(scales) +
+                   ", biases with shape " + shape_string(biases->shape()) + " and dtype " +
+                   dtype_str(*biases) + ".");
+    }
+  } else {
+    if (biases) fail(op, "Biases are only used in affine mode, not " +
+                             std::string(mode_name(spec.mode)) + ".");
+    if (scales.dtype() != Dtype::uint8) {
+      fail(op, "Scales must be uint8 in " + std::string(mode_name(spec.mode)) +
+                   " mode but have type " + dtype_str(scales) + ".");
+    }
+  }
+  if (batch_shape(wq) != batch_shape(scales)) {
+    fail(op, "Weight and scales should have the same batch shape. Received weight with shape " +
+                 shape_string(wq.shape()) + " and scales with shape " +
+                 shape_string(scales.shape()) + ".");
+  }
+  const std::int64_t codes = wq.dim(-1) * 32 / spec.bits;
+  if (wq.dim(-1) * 32 % spec.bits != 0 || scales.dim(-1) * spec.group_size != codes) {
+    fail(op, "The shapes of the weight and scales are incompatible based on bits and "
+             "group_size. w.shape() == " + shape_string(wq.shape()) + " and scales.shape() == " +
+                 shape_string(scales.shape()) + " with group_size=" +
+                 std::to_string(spec.group_size) + " and bits=" + std::to_string(spec.bits) + ".");
+  }
+  return codes;
+}
+
+}  // namespace qlinear::ops

@@ -1,0 +1,23 @@
+// Input validation shared by the ops; every failure throws std::invalid_argument
+// whose message starts with "[op]" and names the values.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "qlinear/ops.h"
+
+namespace qlinear::ops {
+
+[[noreturn]] void fail(std::string_view op, const std::string& message);
+
+// float32, float16 or bfloat16: the dtypes the kernels compute on.
+void check_compute_dtype(std::string_view op, std::string_view what, const Tensor& t);
+
+// wq (uint32), scales and biases agree with each other and with spec; returns the
+// number of codes per packed row (the expanded last dimension).
+std::int64_t check_packed(std::string_view op, const QuantSpec& spec, const Tensor& wq,
+                          const Tensor& scales, const std::optional<Tensor>& biases);
+
+}  // namespace qlinear::ops

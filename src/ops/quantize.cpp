@@ -1,0 +1,72 @@
+#include <cmath>
+#include <string>
+
+#include "kernels/float_dispatch.h"
+#include "kernels/kernels.h"
+#include "ops/checks.h"
+
+namespace qlinear {
+namespace {
+
+constexpr std::string_view kOp = "quantize";
+
+// Position of flat element i in `shape`, as "(r, c)".
+std::string index_string(const Shape& shape, std::int64_t i) {
+  std::string s;
+  for (std::size_t a = shape.size(); a-- > 0;) {
+    s = std::to_string(i % shape[a]) + (s.empty() ? "" : ", ") + s;
+    i /= shape[a];
+  }
+  return "(" + s + ")";
+}
+
+// MLX's quantize runs into undefined behaviour on NaN and infinity; refuse them instead.
+void check_finite(const Tensor& w) {
+  kernels::with_float_type(w.dtype(), [&](auto t) {
+    const auto* data = w.data<decltype(t)>();
+    for (std::int64_t i = 0; i < w.size(); ++i) {
+      const float v = to_float(data[i]);
+      if (!std::isfinite(v)) {
+        ops::fail(kOp, "w contains " + std::string(std::isnan(v) ? "NaN" : "infinity") +
+                           " at index " + index_string(w.shape(), i) +
+                           "; only finite values can be quantized.");
+      }
+    }
+  });
+}
+
+}  // namespace
+
+Quantized quantize(const Tensor& w, std::optional<int> group_size, std::optional<int> bits,
+                   std::string_view mode) {
+  const QuantSpec spec = QuantSpec::resolve(kOp, parse_quant_mode(mode, kOp), group_size, bits);
+  if (w.defined() && !is_floating(w.dtype())) {
+    ops::fail(kOp, "Only real floating types can be quantized but w has type " +
+                       std::string(name_of(w.dtype())) + ".");
+  }
+  ops::check_compute_dtype(kOp, "w", w);
+  if (w.ndim() < 2) {
+    ops::fail(kOp, "The matrix to be quantized must have at least 2 dimensions but it has "
+                   "shape " + shape_string(w.shape()) + ".");
+  }
+  const std::int64_t cols = w.dim(-1);
+  if (cols % spec.group_size != 0) {
+    ops::fail(kOp, "The last dimension of the matrix needs to be divisible by the quantization "
+                   "group size " + std::to_string(spec.group_size) +
+                       ". However the provided matrix has shape " + shape_string(w.shape()) + ".");
+  }
+  check_finite(w);
+
+  Shape packed_shape = w.shape();
+  packed_shape.back() = cols * spec.bits / 32;
+  Shape group_shape = w.shape();
+  group_shape.back() = cols / spec.group_size;
+  Quantized out{Tensor::zeros(packed_shape, Dtype::uint32), Tensor::zeros(group_shape, w.dtype()),
+                Tensor::zeros(group_shape, w.dtype())};
+  kernels::active_table().quantize({spec, w.data(), w.dtype(), w.size() / std::max<std::int64_t>(cols, 1),
+                              cols, out.wq.mutable_data<std::uint32_t>(),
+                              out.scales.mutable_data(), out.biases->mutable_data()});
+  return out;
+}
+
+}  // namespace qlinear

@@ -1,0 +1,11 @@
+// Each subcommand of the qlinear tool lives in its own file and registers itself here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace qlinear::cli {
+
+// Adds the subcommand to `app`; its callback runs the command and throws on failure.
+using CommandRegistrar = void (*)(CLI::App& app);
+
+}  // namespace qlinear::cli
