@@ -5,7 +5,7 @@
 
 namespace qlinear::cli {
 
-// Adds the subcommand to `app`; its callback runs the command and throws on failure.
+// Adds a subcommand to `app`; its callback runs the command and throws on failure.
 using CommandRegistrar = void (*)(CLI::App& app);
 
 }  // namespace qlinear::cli
