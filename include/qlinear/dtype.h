@@ -86,9 +86,15 @@ inline float float16_bits_to_float(std::uint16_t h) {
   return std::bit_cast<float>(sign | ((exponent + 112u) << 23) | (mantissa << 13));
 }
 
-inline float to_float(float v) { return v; }
-inline float to_float(float16_t v) { return float16_bits_to_float(v.bits); }
-inline float to_float(bfloat16_t v) { return bfloat16_bits_to_float(v.bits); }
+inline float to_float(float v) {
+  return v;
+}
+inline float to_float(float16_t v) {
+  return float16_bits_to_float(v.bits);
+}
+inline float to_float(bfloat16_t v) {
+  return bfloat16_bits_to_float(v.bits);
+}
 
 // from_float<T>(f): f rounded to T (nearest even).
 template <class T>

@@ -34,8 +34,8 @@ struct QuantSpec {
 };
 
 struct Quantized {
-  Tensor wq;                    // uint32, (..., K * bits / 32)
-  Tensor scales;                // w's dtype (affine), (..., K / group_size)
+  Tensor wq;                     // uint32, (..., K * bits / 32)
+  Tensor scales;                 // w's dtype (affine), (..., K / group_size)
   std::optional<Tensor> biases;  // affine only, like scales
 };
 

@@ -33,22 +33,38 @@ std::size_t size_of(Dtype dtype) {
 
 std::string_view name_of(Dtype dtype) {
   switch (dtype) {
-    case Dtype::float32: return "float32";
-    case Dtype::float16: return "float16";
-    case Dtype::bfloat16: return "bfloat16";
-    case Dtype::float64: return "float64";
-    case Dtype::int8: return "int8";
-    case Dtype::int16: return "int16";
-    case Dtype::int32: return "int32";
-    case Dtype::int64: return "int64";
-    case Dtype::uint8: return "uint8";
-    case Dtype::uint16: return "uint16";
-    case Dtype::uint32: return "uint32";
-    case Dtype::uint64: return "uint64";
-    case Dtype::bool_: return "bool";
-    case Dtype::float8_e4m3: return "float8_e4m3";
-    case Dtype::float8_e5m2: return "float8_e5m2";
-    case Dtype::float8_e8m0: return "float8_e8m0";
+    case Dtype::float32:
+      return "float32";
+    case Dtype::float16:
+      return "float16";
+    case Dtype::bfloat16:
+      return "bfloat16";
+    case Dtype::float64:
+      return "float64";
+    case Dtype::int8:
+      return "int8";
+    case Dtype::int16:
+      return "int16";
+    case Dtype::int32:
+      return "int32";
+    case Dtype::int64:
+      return "int64";
+    case Dtype::uint8:
+      return "uint8";
+    case Dtype::uint16:
+      return "uint16";
+    case Dtype::uint32:
+      return "uint32";
+    case Dtype::uint64:
+      return "uint64";
+    case Dtype::bool_:
+      return "bool";
+    case Dtype::float8_e4m3:
+      return "float8_e4m3";
+    case Dtype::float8_e5m2:
+      return "float8_e5m2";
+    case Dtype::float8_e8m0:
+      return "float8_e8m0";
   }
   throw std::logic_error("name_of: unknown dtype");
 }

@@ -22,19 +22,32 @@ std::shared_ptr<void> allocate_zeroed(std::size_t nbytes) {
 // Reads element i of any numeric dtype as double.
 double load_as_double(const void* data, Dtype dtype, std::int64_t i) {
   switch (dtype) {
-    case Dtype::float32: return static_cast<const float*>(data)[i];
-    case Dtype::float16: return to_float(static_cast<const float16_t*>(data)[i]);
-    case Dtype::bfloat16: return to_float(static_cast<const bfloat16_t*>(data)[i]);
-    case Dtype::float64: return static_cast<const double*>(data)[i];
-    case Dtype::int8: return static_cast<const std::int8_t*>(data)[i];
-    case Dtype::int16: return static_cast<const std::int16_t*>(data)[i];
-    case Dtype::int32: return static_cast<const std::int32_t*>(data)[i];
-    case Dtype::int64: return static_cast<double>(static_cast<const std::int64_t*>(data)[i]);
-    case Dtype::uint8: return static_cast<const std::uint8_t*>(data)[i];
-    case Dtype::uint16: return static_cast<const std::uint16_t*>(data)[i];
-    case Dtype::uint32: return static_cast<const std::uint32_t*>(data)[i];
-    case Dtype::uint64: return static_cast<double>(static_cast<const std::uint64_t*>(data)[i]);
-    case Dtype::bool_: return static_cast<const std::uint8_t*>(data)[i] != 0 ? 1.0 : 0.0;
+    case Dtype::float32:
+      return static_cast<const float*>(data)[i];
+    case Dtype::float16:
+      return to_float(static_cast<const float16_t*>(data)[i]);
+    case Dtype::bfloat16:
+      return to_float(static_cast<const bfloat16_t*>(data)[i]);
+    case Dtype::float64:
+      return static_cast<const double*>(data)[i];
+    case Dtype::int8:
+      return static_cast<const std::int8_t*>(data)[i];
+    case Dtype::int16:
+      return static_cast<const std::int16_t*>(data)[i];
+    case Dtype::int32:
+      return static_cast<const std::int32_t*>(data)[i];
+    case Dtype::int64:
+      return static_cast<double>(static_cast<const std::int64_t*>(data)[i]);
+    case Dtype::uint8:
+      return static_cast<const std::uint8_t*>(data)[i];
+    case Dtype::uint16:
+      return static_cast<const std::uint16_t*>(data)[i];
+    case Dtype::uint32:
+      return static_cast<const std::uint32_t*>(data)[i];
+    case Dtype::uint64:
+      return static_cast<double>(static_cast<const std::uint64_t*>(data)[i]);
+    case Dtype::bool_:
+      return static_cast<const std::uint8_t*>(data)[i] != 0 ? 1.0 : 0.0;
     default:
       throw std::invalid_argument("[astype] No arithmetic on " + std::string(name_of(dtype)));
   }
@@ -42,19 +55,33 @@ double load_as_double(const void* data, Dtype dtype, std::int64_t i) {
 
 void store_from_double(void* data, Dtype dtype, std::int64_t i, double v) {
   switch (dtype) {
-    case Dtype::float32: static_cast<float*>(data)[i] = static_cast<float>(v); return;
+    case Dtype::float32:
+      static_cast<float*>(data)[i] = static_cast<float>(v);
+      return;
     case Dtype::float16:
       static_cast<float16_t*>(data)[i] = from_float<float16_t>(static_cast<float>(v));
       return;
     case Dtype::bfloat16:
       static_cast<bfloat16_t*>(data)[i] = from_float<bfloat16_t>(static_cast<float>(v));
       return;
-    case Dtype::float64: static_cast<double*>(data)[i] = v; return;
-    case Dtype::int8: static_cast<std::int8_t*>(data)[i] = static_cast<std::int8_t>(v); return;
-    case Dtype::int16: static_cast<std::int16_t*>(data)[i] = static_cast<std::int16_t>(v); return;
-    case Dtype::int32: static_cast<std::int32_t*>(data)[i] = static_cast<std::int32_t>(v); return;
-    case Dtype::int64: static_cast<std::int64_t*>(data)[i] = static_cast<std::int64_t>(v); return;
-    case Dtype::uint8: static_cast<std::uint8_t*>(data)[i] = static_cast<std::uint8_t>(v); return;
+    case Dtype::float64:
+      static_cast<double*>(data)[i] = v;
+      return;
+    case Dtype::int8:
+      static_cast<std::int8_t*>(data)[i] = static_cast<std::int8_t>(v);
+      return;
+    case Dtype::int16:
+      static_cast<std::int16_t*>(data)[i] = static_cast<std::int16_t>(v);
+      return;
+    case Dtype::int32:
+      static_cast<std::int32_t*>(data)[i] = static_cast<std::int32_t>(v);
+      return;
+    case Dtype::int64:
+      static_cast<std::int64_t*>(data)[i] = static_cast<std::int64_t>(v);
+      return;
+    case Dtype::uint8:
+      static_cast<std::uint8_t*>(data)[i] = static_cast<std::uint8_t>(v);
+      return;
     case Dtype::uint16:
       static_cast<std::uint16_t*>(data)[i] = static_cast<std::uint16_t>(v);
       return;
@@ -64,7 +91,9 @@ void store_from_double(void* data, Dtype dtype, std::int64_t i, double v) {
     case Dtype::uint64:
       static_cast<std::uint64_t*>(data)[i] = static_cast<std::uint64_t>(v);
       return;
-    case Dtype::bool_: static_cast<std::uint8_t*>(data)[i] = v != 0.0; return;
+    case Dtype::bool_:
+      static_cast<std::uint8_t*>(data)[i] = v != 0.0;
+      return;
     default:
       throw std::invalid_argument("[astype] No arithmetic on " + std::string(name_of(dtype)));
   }
@@ -75,7 +104,8 @@ void store_from_double(void* data, Dtype dtype, std::int64_t i, double v) {
 std::int64_t element_count(const Shape& shape) {
   std::int64_t n = 1;
   for (std::int64_t d : shape) {
-    if (d < 0) throw std::invalid_argument("[Tensor] Negative dimension in shape " + shape_string(shape));
+    if (d < 0)
+      throw std::invalid_argument("[Tensor] Negative dimension in shape " + shape_string(shape));
     if (d != 0 && n > std::numeric_limits<std::int64_t>::max() / d) {
       throw std::invalid_argument("[Tensor] Element count of shape " + shape_string(shape) +
                                   " overflows");
@@ -114,8 +144,10 @@ Tensor Tensor::copy_of(Shape shape, Dtype dtype, const void* data) {
 
 Tensor Tensor::from_floats(Shape shape, Dtype dtype, std::span<const float> values) {
   if (dtype != Dtype::float32 && dtype != Dtype::float16 && dtype != Dtype::bfloat16) {
-    throw std::invalid_argument("[Tensor::from_floats] dtype must be float32, float16 or "
-                                "bfloat16, got " + std::string(name_of(dtype)));
+    throw std::invalid_argument(
+        "[Tensor::from_floats] dtype must be float32, float16 or "
+        "bfloat16, got " +
+        std::string(name_of(dtype)));
   }
   check_values(shape, Dtype::float32, sizeof(float), values.size());
   Tensor t = zeros(std::move(shape), dtype);
@@ -148,8 +180,8 @@ void Tensor::check_values(const Shape& shape, Dtype dtype, std::size_t value_siz
                                 " does not match dtype " + std::string(name_of(dtype)));
   }
   if (static_cast<std::int64_t>(count) != element_count(shape)) {
-    throw std::invalid_argument("[Tensor] " + std::to_string(count) +
-                                " values do not fill shape " + shape_string(shape));
+    throw std::invalid_argument("[Tensor] " + std::to_string(count) + " values do not fill shape " +
+                                shape_string(shape));
   }
 }
 
@@ -178,7 +210,9 @@ Tensor Tensor::reshape(Shape shape) const {
   return t;
 }
 
-Tensor Tensor::copy() const { return copy_of(shape_, dtype_, data_); }
+Tensor Tensor::copy() const {
+  return copy_of(shape_, dtype_, data_);
+}
 
 Tensor Tensor::astype(Dtype dtype) const {
   if (dtype == dtype_) return copy();

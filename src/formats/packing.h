@@ -11,7 +11,9 @@ static_assert(std::endian::native == std::endian::little,
               "the packed layout is read as little-endian bytes");
 
 // Number of uint32 words that hold `count` codes of `bits` bits (count*bits % 32 == 0).
-constexpr std::int64_t packed_words(std::int64_t count, int bits) { return count * bits / 32; }
+constexpr std::int64_t packed_words(std::int64_t count, int bits) {
+  return count * bits / 32;
+}
 
 // Code j of a row whose stream starts at `row`. Codes are at most 8 bits, so one spans
 // at most two bytes.

@@ -12,7 +12,9 @@ namespace {
 constexpr KernelTable kReference{"scalar", reference::quantize, reference::dequantize,
                                  reference::quantized_matmul};
 
-std::vector<const KernelTable*> detect_supported() { return {&kReference}; }
+std::vector<const KernelTable*> detect_supported() {
+  return {&kReference};
+}
 
 const KernelTable& choose_active() {
   const auto tables = supported_tables();
@@ -29,7 +31,9 @@ const KernelTable& choose_active() {
 
 }  // namespace
 
-const KernelTable& reference_table() { return kReference; }
+const KernelTable& reference_table() {
+  return kReference;
+}
 
 std::span<const KernelTable* const> supported_tables() {
   static const std::vector<const KernelTable*> tables = detect_supported();

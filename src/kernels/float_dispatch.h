@@ -12,9 +12,12 @@ namespace qlinear::kernels {
 template <class Fn>
 decltype(auto) with_float_type(Dtype dtype, Fn&& fn) {
   switch (dtype) {
-    case Dtype::float32: return fn(float{});
-    case Dtype::float16: return fn(float16_t{});
-    case Dtype::bfloat16: return fn(bfloat16_t{});
+    case Dtype::float32:
+      return fn(float{});
+    case Dtype::float16:
+      return fn(float16_t{});
+    case Dtype::bfloat16:
+      return fn(bfloat16_t{});
     default:
       throw std::logic_error("kernel called with non-float dtype " + std::string(name_of(dtype)));
   }

@@ -5,9 +5,13 @@
 namespace qlinear::ops {
 namespace {
 
-std::string dtype_str(const Tensor& t) { return std::string(name_of(t.dtype())); }
+std::string dtype_str(const Tensor& t) {
+  return std::string(name_of(t.dtype()));
+}
 
-Shape batch_shape(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 1); }
+Shape batch_shape(const Tensor& t) {
+  return Shape(t.shape().begin(), t.shape().end() - 1);
+}
 
 }  // namespace
 
@@ -39,14 +43,17 @@ std::int64_t check_packed(std::string_view op, const QuantSpec& spec, const Tens
     check_compute_dtype(op, "scales", scales);
     if (!biases) fail(op, "Biases must be provided for affine quantization.");
     if (biases->dtype() != scales.dtype() || biases->shape() != scales.shape()) {
-      fail(op, "Scales and biases should have the same shape and dtype. Received scales with "
-               "shape " + shape_string(scales.shape()) + " and dtype " + dtype_str(scales) +
-                   ", biases with shape " + shape_string(biases->shape()) + " and dtype " +
-                   dtype_str(*biases) + ".");
+      fail(op,
+           "Scales and biases should have the same shape and dtype. Received scales with "
+           "shape " +
+               shape_string(scales.shape()) + " and dtype " + dtype_str(scales) +
+               ", biases with shape " + shape_string(biases->shape()) + " and dtype " +
+               dtype_str(*biases) + ".");
     }
   } else {
-    if (biases) fail(op, "Biases are only used in affine mode, not " +
-                             std::string(mode_name(spec.mode)) + ".");
+    if (biases)
+      fail(op,
+           "Biases are only used in affine mode, not " + std::string(mode_name(spec.mode)) + ".");
     if (scales.dtype() != Dtype::uint8) {
       fail(op, "Scales must be uint8 in " + std::string(mode_name(spec.mode)) +
                    " mode but have type " + dtype_str(scales) + ".");
@@ -59,10 +66,12 @@ std::int64_t check_packed(std::string_view op, const QuantSpec& spec, const Tens
   }
   const std::int64_t codes = wq.dim(-1) * 32 / spec.bits;
   if (wq.dim(-1) * 32 % spec.bits != 0 || scales.dim(-1) * spec.group_size != codes) {
-    fail(op, "The shapes of the weight and scales are incompatible based on bits and "
-             "group_size. w.shape() == " + shape_string(wq.shape()) + " and scales.shape() == " +
-                 shape_string(scales.shape()) + " with group_size=" +
-                 std::to_string(spec.group_size) + " and bits=" + std::to_string(spec.bits) + ".");
+    fail(op,
+         "The shapes of the weight and scales are incompatible based on bits and "
+         "group_size. w.shape() == " +
+             shape_string(wq.shape()) + " and scales.shape() == " + shape_string(scales.shape()) +
+             " with group_size=" + std::to_string(spec.group_size) +
+             " and bits=" + std::to_string(spec.bits) + ".");
   }
   return codes;
 }

@@ -19,9 +19,9 @@ Tensor dequantize(const Tensor& wq, const Tensor& scales, const std::optional<Te
   shape.back() = cols;
   Tensor out = Tensor::zeros(shape, scales.dtype());
   kernels::active_table().dequantize({spec, wq.data<std::uint32_t>(), scales.data(),
-                                biases ? biases->data() : nullptr, scales.dtype(),
-                                wq.size() / std::max<std::int64_t>(wq.dim(-1), 1), cols,
-                                out.mutable_data()});
+                                      biases ? biases->data() : nullptr, scales.dtype(),
+                                      wq.size() / std::max<std::int64_t>(wq.dim(-1), 1), cols,
+                                      out.mutable_data()});
   return dtype && *dtype != out.dtype() ? out.astype(*dtype) : out;
 }
 

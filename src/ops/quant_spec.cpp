@@ -35,20 +35,28 @@ QuantMode parse_quant_mode(std::string_view mode, std::string_view op) {
 
 std::string_view mode_name(QuantMode mode) {
   switch (mode) {
-    case QuantMode::affine: return "affine";
-    case QuantMode::mxfp4: return "mxfp4";
-    case QuantMode::mxfp8: return "mxfp8";
-    case QuantMode::nvfp4: return "nvfp4";
+    case QuantMode::affine:
+      return "affine";
+    case QuantMode::mxfp4:
+      return "mxfp4";
+    case QuantMode::mxfp8:
+      return "mxfp8";
+    case QuantMode::nvfp4:
+      return "nvfp4";
   }
   throw std::logic_error("mode_name: unknown mode");
 }
 
 QuantSpec QuantSpec::defaults(QuantMode mode) {
   switch (mode) {
-    case QuantMode::affine: return {64, 4, mode};
-    case QuantMode::mxfp4: return {32, 4, mode};
-    case QuantMode::mxfp8: return {32, 8, mode};
-    case QuantMode::nvfp4: return {16, 4, mode};
+    case QuantMode::affine:
+      return {64, 4, mode};
+    case QuantMode::mxfp4:
+      return {32, 4, mode};
+    case QuantMode::mxfp8:
+      return {32, 8, mode};
+    case QuantMode::nvfp4:
+      return {16, 4, mode};
   }
   throw std::logic_error("QuantSpec::defaults: unknown mode");
 }
@@ -71,10 +79,9 @@ QuantSpec QuantSpec::resolve(std::string_view op, QuantMode mode, std::optional<
                                 join(affine::kSupportedGroupSizes) + ".");
   }
   if (!contains(affine::kSupportedBits, spec.bits)) {
-    throw std::invalid_argument(prefix + "The requested number of bits " +
-                                std::to_string(spec.bits) +
-                                " is not supported. The supported bits are " +
-                                join(affine::kSupportedBits) + ".");
+    throw std::invalid_argument(
+        prefix + "The requested number of bits " + std::to_string(spec.bits) +
+        " is not supported. The supported bits are " + join(affine::kSupportedBits) + ".");
   }
   return spec;
 }

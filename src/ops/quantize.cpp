@@ -46,14 +46,18 @@ Quantized quantize(const Tensor& w, std::optional<int> group_size, std::optional
   }
   ops::check_compute_dtype(kOp, "w", w);
   if (w.ndim() < 2) {
-    ops::fail(kOp, "The matrix to be quantized must have at least 2 dimensions but it has "
-                   "shape " + shape_string(w.shape()) + ".");
+    ops::fail(kOp,
+              "The matrix to be quantized must have at least 2 dimensions but it has "
+              "shape " +
+                  shape_string(w.shape()) + ".");
   }
   const std::int64_t cols = w.dim(-1);
   if (cols % spec.group_size != 0) {
-    ops::fail(kOp, "The last dimension of the matrix needs to be divisible by the quantization "
-                   "group size " + std::to_string(spec.group_size) +
-                       ". However the provided matrix has shape " + shape_string(w.shape()) + ".");
+    ops::fail(kOp,
+              "The last dimension of the matrix needs to be divisible by the quantization "
+              "group size " +
+                  std::to_string(spec.group_size) + ". However the provided matrix has shape " +
+                  shape_string(w.shape()) + ".");
   }
   check_finite(w);
 
@@ -63,9 +67,10 @@ Quantized quantize(const Tensor& w, std::optional<int> group_size, std::optional
   group_shape.back() = cols / spec.group_size;
   Quantized out{Tensor::zeros(packed_shape, Dtype::uint32), Tensor::zeros(group_shape, w.dtype()),
                 Tensor::zeros(group_shape, w.dtype())};
-  kernels::active_table().quantize({spec, w.data(), w.dtype(), w.size() / std::max<std::int64_t>(cols, 1),
-                              cols, out.wq.mutable_data<std::uint32_t>(),
-                              out.scales.mutable_data(), out.biases->mutable_data()});
+  kernels::active_table().quantize({spec, w.data(), w.dtype(),
+                                    w.size() / std::max<std::int64_t>(cols, 1), cols,
+                                    out.wq.mutable_data<std::uint32_t>(), out.scales.mutable_data(),
+                                    out.biases->mutable_data()});
   return out;
 }
 

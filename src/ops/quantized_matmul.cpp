@@ -57,20 +57,19 @@ Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
   if (x.dim(-1) != K) {
     ops::fail(kOp, "Last dimension of x with shape " + shape_string(x.shape()) + " must be " +
                        std::to_string(K) + " to match the quantized matrix with shape " +
-                       shape_string(wq.shape()) + " (transpose=" +
-                       (transpose ? "true" : "false") + ", bits=" + std::to_string(spec.bits) +
-                       ").");
+                       shape_string(wq.shape()) + " (transpose=" + (transpose ? "true" : "false") +
+                       ", bits=" + std::to_string(spec.bits) + ").");
   }
-  const Dtype out_dtype = spec.mode == QuantMode::affine
-                              ? promote_types(x.dtype(), scales.dtype())
-                              : x.dtype();
+  const Dtype out_dtype =
+      spec.mode == QuantMode::affine ? promote_types(x.dtype(), scales.dtype()) : x.dtype();
 
   // With a 2-D weight every leading dim of x is a row; otherwise x is (..., M, K).
   const bool batched_w = wq.ndim() > 2;
   const bool vector_x = x.ndim() == 1;
-  const std::int64_t M = batched_w && !vector_x ? x.dim(-2) : x.size() / std::max<std::int64_t>(K, 1);
-  const Shape x_batch = batched_w && !vector_x ? Shape(x.shape().begin(), x.shape().end() - 2)
-                                               : Shape{};
+  const std::int64_t M =
+      batched_w && !vector_x ? x.dim(-2) : x.size() / std::max<std::int64_t>(K, 1);
+  const Shape x_batch =
+      batched_w && !vector_x ? Shape(x.shape().begin(), x.shape().end() - 2) : Shape{};
   const Shape w_batch(wq.shape().begin(), wq.shape().end() - 2);
   const Shape out_batch = broadcast_batch(x_batch, w_batch, x, wq);
 
@@ -100,8 +99,7 @@ Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
          wq.data<std::uint32_t>() + wb * words,
          static_cast<const char*>(scales.data()) + wb * scale_bytes,
          biases ? static_cast<const char*>(biases->data()) + wb * scale_bytes : nullptr,
-         scales.dtype(),
-         static_cast<char*>(out.mutable_data()) + b * out_bytes, out_dtype});
+         scales.dtype(), static_cast<char*>(out.mutable_data()) + b * out_bytes, out_dtype});
   }
   return out;
 }

@@ -31,8 +31,8 @@ TEST(Float16, RoundsToNearestEven) {
     const double lo = float16_bits_to_float(static_cast<std::uint16_t>(h));
     const double hi = float16_bits_to_float(static_cast<std::uint16_t>(h + 1));
     const float mid = static_cast<float>((lo + hi) / 2);  // exact in float32
-    const std::uint16_t even = (h & 1u) == 0 ? static_cast<std::uint16_t>(h)
-                                             : static_cast<std::uint16_t>(h + 1);
+    const std::uint16_t even =
+        (h & 1u) == 0 ? static_cast<std::uint16_t>(h) : static_cast<std::uint16_t>(h + 1);
     ASSERT_EQ(float_to_float16_bits(mid), even) << "midpoint above code " << h;
     ASSERT_EQ(float_to_float16_bits(std::nextafter(mid, 0.0f)), h);
     ASSERT_EQ(float_to_float16_bits(std::nextafter(mid, 1e9f)), h + 1);
@@ -46,9 +46,9 @@ TEST(Float16, OverflowAndSpecials) {
   EXPECT_EQ(float_to_float16_bits(-1e9f), 0xFC00u);
   EXPECT_EQ(float_to_float16_bits(std::numeric_limits<float>::infinity()), 0x7C00u);
   EXPECT_EQ(float_to_float16_bits(-0.0f), 0x8000u);
-  EXPECT_EQ(float_to_float16_bits(0x1p-25f), 0x0000u);          // tie to even: 0
-  EXPECT_EQ(float_to_float16_bits(0x1.8p-25f), 0x0001u);        // above the tie
-  EXPECT_EQ(float_to_float16_bits(0x1p-24f * 1.5f), 0x0002u);   // tie 1.5 -> 2
+  EXPECT_EQ(float_to_float16_bits(0x1p-25f), 0x0000u);         // tie to even: 0
+  EXPECT_EQ(float_to_float16_bits(0x1.8p-25f), 0x0001u);       // above the tie
+  EXPECT_EQ(float_to_float16_bits(0x1p-24f * 1.5f), 0x0002u);  // tie 1.5 -> 2
   EXPECT_TRUE(std::isnan(float16_bits_to_float(float_to_float16_bits(std::nanf("")))));
 }
 
@@ -63,11 +63,12 @@ TEST(BFloat16, EveryCodeRoundTripsAndTiesGoToEven) {
     if ((h & 0x7F80u) == 0x7F80u || (h & 0x7FFFu) == 0x7F7Fu) continue;  // inf/NaN/max neighbour
     const std::uint32_t bits = h << 16;
     const float mid = std::bit_cast<float>(bits | 0x8000u);
-    const std::uint16_t even = (h & 1u) == 0 ? static_cast<std::uint16_t>(h)
-                                             : static_cast<std::uint16_t>(h + 1);
+    const std::uint16_t even =
+        (h & 1u) == 0 ? static_cast<std::uint16_t>(h) : static_cast<std::uint16_t>(h + 1);
     ASSERT_EQ(float_to_bfloat16_bits(mid), even) << "midpoint above code " << h;
   }
-  EXPECT_EQ(float_to_bfloat16_bits(std::numeric_limits<float>::max()), 0x7F80u);  // rounds up to inf
+  EXPECT_EQ(float_to_bfloat16_bits(std::numeric_limits<float>::max()),
+            0x7F80u);  // rounds up to inf
   EXPECT_EQ(float_to_bfloat16_bits(-std::numeric_limits<float>::infinity()), 0xFF80u);
 }
 

@@ -9,8 +9,7 @@ int main(int argc, char** argv) {
   using namespace qlinear::cli;
   CLI::App app{"qlinear: MLX-compatible quantized linear layers"};
   app.require_subcommand(1);
-  const std::vector<CommandRegistrar> commands = {
-  };
+  const std::vector<CommandRegistrar> commands = {};
   for (CommandRegistrar add : commands) add(app);
   try {
     app.parse(argc, argv);

@@ -30,8 +30,12 @@ template <class X, class S, class O>
 void matmul(const MatmulArgs& a) {
   const X* x = static_cast<const X*>(a.x);
   O* out = static_cast<O*>(a.out);
-  const AffineMatrix<S> w{a.wq, static_cast<const S*>(a.scales), static_cast<const S*>(a.biases),
-                          a.transpose ? a.K : a.N, a.spec.bits, a.spec.group_size};
+  const AffineMatrix<S> w{a.wq,
+                          static_cast<const S*>(a.scales),
+                          static_cast<const S*>(a.biases),
+                          a.transpose ? a.K : a.N,
+                          a.spec.bits,
+                          a.spec.group_size};
   std::vector<float> acc(static_cast<std::size_t>(a.N));
   for (std::int64_t m = 0; m < a.M; ++m) {
     std::fill(acc.begin(), acc.end(), 0.0f);
@@ -55,9 +59,8 @@ void matmul(const MatmulArgs& a) {
 void quantized_matmul(const MatmulArgs& args) {
   with_float_type(args.x_dtype, [&](auto x) {
     with_float_type(args.scale_dtype, [&](auto s) {
-      with_float_type(args.out_dtype, [&](auto o) {
-        matmul<decltype(x), decltype(s), decltype(o)>(args);
-      });
+      with_float_type(args.out_dtype,
+                      [&](auto o) { matmul<decltype(x), decltype(s), decltype(o)>(args); });
     });
   });
 }
