@@ -1,0 +1,59 @@
+// quantize, dequantize and quantized_matmul with mlx.core's argument names and defaults.
+// The GIL is released while they compute, so Python threads can run them in parallel.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string_view.h>
+
+#include "bindings.h"
+#include "numpy_bridge.h"
+#include "qlinear/ops.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace qlinear::python {
+
+void bind_ops(nb::module_& m) {
+  m.def(
+      "quantize",
+      [](const Tensor& w, std::optional<int> group_size, std::optional<int> bits,
+         std::string_view mode) {
+        Quantized q;
+        {
+          nb::gil_scoped_release released;
+          q = quantize(w, group_size, bits, mode);
+        }
+        if (!q.biases) return nb::make_tuple(q.wq, q.scales);
+        return nb::make_tuple(q.wq, q.scales, *q.biases);
+      },
+      "w"_a, "group_size"_a = nb::none(), "bits"_a = nb::none(), "mode"_a = "affine",
+      "Quantizes w group-wise along its last axis; returns (wq, scales, biases), or\n"
+      "(wq, scales) for the float modes, exactly as mlx.core.quantize.");
+
+  m.def(
+      "dequantize",
+      [](const Tensor& w, const Tensor& scales, const std::optional<Tensor>& biases,
+         std::optional<int> group_size, std::optional<int> bits, std::string_view mode,
+         nb::handle dtype) {
+        const std::optional<Dtype> out_dtype =
+            dtype.is_none() ? std::nullopt : std::optional(dtype_from_python(dtype, "dequantize"));
+        nb::gil_scoped_release released;
+        return dequantize(w, scales, biases, group_size, bits, mode, out_dtype);
+      },
+      "w"_a, "scales"_a, "biases"_a = nb::none(), "group_size"_a = nb::none(),
+      "bits"_a = nb::none(), "mode"_a = "affine", "dtype"_a = nb::none(),
+      "scales * q + biases per group, as mlx.core.dequantize; dtype converts the result.");
+
+  m.def(
+      "quantized_matmul",
+      [](const Tensor& x, const Tensor& w, const Tensor& scales,
+         const std::optional<Tensor>& biases, bool transpose, std::optional<int> group_size,
+         std::optional<int> bits, std::string_view mode) {
+        nb::gil_scoped_release released;
+        return quantized_matmul(x, w, scales, biases, transpose, group_size, bits, mode);
+      },
+      "x"_a, "w"_a, "scales"_a, "biases"_a = nb::none(), "transpose"_a = true,
+      "group_size"_a = nb::none(), "bits"_a = nb::none(), "mode"_a = "affine",
+      "x @ dequantize(w).T (transpose=True) or x @ dequantize(w), as mlx.core.quantized_matmul.");
+}
+
+}  // namespace qlinear::python

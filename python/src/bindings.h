@@ -1,0 +1,10 @@
+// One function per part of the API, each adding its bindings to the module.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+namespace qlinear::python {
+
+void bind_ops(nanobind::module_& m);
+
+}  // namespace qlinear::python

@@ -1,0 +1,21 @@
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+GOLDEN = REPO / "tests" / "data" / "golden"
+
+AFFINE_BITS = (2, 3, 4, 5, 6, 8)
+GROUP_SIZES = (32, 64, 128)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20251128)
+
+
+@pytest.fixture(scope="session")
+def mx():
+    """mlx.core, or a skip where MLX does not install (see python/ci.sh)."""
+    return pytest.importorskip("mlx.core")
