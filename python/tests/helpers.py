@@ -1,0 +1,48 @@
+"""Shared by the tests: moving arrays to and from MLX, and tolerances from error bounds."""
+
+import math
+
+import ml_dtypes
+import numpy as np
+
+# Unit roundoff of each float type: half the distance from 1 to the next number.
+UNIT_ROUNDOFF = {
+    np.dtype(np.float32): 2.0**-24,
+    np.dtype(np.float16): 2.0**-11,
+    np.dtype(ml_dtypes.bfloat16): 2.0**-8,
+}
+
+FLOAT_DTYPES = (np.float32, np.float16, ml_dtypes.bfloat16)
+
+
+def to_mx(mx, array):
+    """An mx.array with exactly the bits of a numpy array (bfloat16 included)."""
+    if array.dtype == ml_dtypes.bfloat16:
+        return mx.array(array.view(np.uint16)).view(mx.bfloat16)
+    return mx.array(array)
+
+
+def from_mx(mx, array):
+    """The numpy array with exactly the bits of an mx.array (bfloat16 included)."""
+    if array.dtype == mx.bfloat16:
+        return np.array(array.view(mx.uint16)).view(ml_dtypes.bfloat16)
+    return np.array(array)
+
+
+def matmul_tolerance(x, w_hat, out_dtype, accumulate_dtype=np.float32):
+    """Elementwise bound on |computed - exact| for x @ w_hat.T (w_hat: (N, K)).
+
+    Float32 accumulation of K products: gamma_K * sum|x||w| (Higham, Accuracy and
+    Stability, Thm 3.1). MLX's CPU kernels accumulate float16/bfloat16 inputs in that
+    type, where the worst case K*u is larger than the values themselves; for those we
+    use the probabilistic bound sqrt(K) * u * sum|x||w| (Higham and Mary 2019).
+    Rounding the result to out_dtype adds u_out * |y|.
+    """
+    x64 = np.asarray(x, np.float64)
+    w64 = np.asarray(w_hat, np.float64)
+    k = x64.shape[-1]
+    magnitude = np.abs(x64) @ np.abs(w64).T
+    u = UNIT_ROUNDOFF[np.dtype(accumulate_dtype)]
+    accumulation = k * u / (1 - k * u) if u == UNIT_ROUNDOFF[np.dtype(np.float32)] else math.sqrt(k) * u
+    exact = np.abs(x64 @ w64.T)
+    return accumulation * magnitude + UNIT_ROUNDOFF[np.dtype(out_dtype)] * (exact + accumulation * magnitude)
