@@ -1,0 +1,171 @@
+#include "nn/float_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/float_dispatch.h"
+#include "qlinear/nn/layers.h"
+
+namespace qlinear::nn {
+namespace {
+
+std::mt19937& generator() {
+  static std::mt19937 engine(0);
+  return engine;
+}
+
+[[noreturn]] void fail(std::string_view op, const std::string& message) {
+  throw std::invalid_argument("[" + std::string(op) + "] " + message);
+}
+
+// Sixteen independent partial sums: a loop the compiler vectorises without reordering
+// any single sum, so the result does not depend on the instruction set.
+float dot(const float* a, const float* b, std::int64_t n) {
+  constexpr int kLanes = 16;
+  float partial[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) partial[j] += a[i + j] * b[i + j];
+  }
+  float sum = 0.0f;
+  for (float p : partial) sum += p;
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+template <class T>
+void row_to_floats(const T* row, std::int64_t n, float* out) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] = to_float(row[i]);
+}
+
+template <class T>
+void store_floats(const std::vector<float>& values, Tensor& out) {
+  T* dst = out.mutable_data<T>();
+  for (std::size_t i = 0; i < values.size(); ++i) dst[i] = from_float<T>(values[i]);
+}
+
+Tensor from_float32(Shape shape, Dtype dtype, const std::vector<float>& values) {
+  Tensor out = Tensor::zeros(std::move(shape), dtype);
+  kernels::with_float_type(dtype, [&](auto tag) { store_floats<decltype(tag)>(values, out); });
+  return out;
+}
+
+std::int64_t id_at(const Tensor& ids, std::int64_t i) {
+  switch (ids.dtype()) {
+    case Dtype::int8:
+      return ids.data<std::int8_t>()[i];
+    case Dtype::int16:
+      return ids.data<std::int16_t>()[i];
+    case Dtype::int32:
+      return ids.data<std::int32_t>()[i];
+    case Dtype::int64:
+      return ids.data<std::int64_t>()[i];
+    case Dtype::uint8:
+      return ids.data<std::uint8_t>()[i];
+    case Dtype::uint16:
+      return ids.data<std::uint16_t>()[i];
+    case Dtype::uint32:
+      return ids.data<std::uint32_t>()[i];
+    case Dtype::uint64:
+      return static_cast<std::int64_t>(ids.data<std::uint64_t>()[i]);
+    default:
+      throw std::logic_error("id_at on a non-integer tensor");
+  }
+}
+
+bool is_integer(Dtype dtype) {
+  return !is_floating(dtype) && dtype != Dtype::bool_ && dtype != Dtype::float8_e4m3 &&
+         dtype != Dtype::float8_e5m2 && dtype != Dtype::float8_e8m0;
+}
+
+}  // namespace
+
+void seed(std::uint32_t value) {
+  generator().seed(value);
+}
+
+namespace detail {
+
+Tensor linear(std::string_view op, const Tensor& x, const Tensor& weight, const Tensor* bias) {
+  if (!is_floating(x.dtype()) || x.ndim() < 1) {
+    fail(op, "x must be a floating point tensor with at least 1 dimension, got " +
+                 std::string(name_of(x.dtype())) + " with shape " + shape_string(x.shape()) + ".");
+  }
+  const std::int64_t K = weight.dim(1);
+  const std::int64_t N = weight.dim(0);
+  if (x.dim(-1) != K) {
+    fail(op, "Last dimension of x with shape " + shape_string(x.shape()) + " must be " +
+                 std::to_string(K) + " to match the weight with shape " +
+                 shape_string(weight.shape()) + ".");
+  }
+  const std::int64_t M = x.size() / std::max<std::int64_t>(K, 1);
+  const std::vector<float> xs = x.to_floats();
+  const std::vector<float> bs = bias ? bias->to_floats() : std::vector<float>(N, 0.0f);
+  std::vector<float> out(static_cast<std::size_t>(M * N));
+  std::vector<float> row(static_cast<std::size_t>(K));
+  kernels::with_float_type(weight.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    for (std::int64_t n = 0; n < N; ++n) {
+      row_to_floats(weight.data<T>() + n * K, K, row.data());
+      for (std::int64_t m = 0; m < M; ++m) {
+        out[m * N + n] = dot(xs.data() + m * K, row.data(), K) + bs[n];
+      }
+    }
+  });
+  Dtype dtype = promote_types(x.dtype(), weight.dtype());
+  if (bias) dtype = promote_types(dtype, bias->dtype());
+  Shape shape(x.shape().begin(), x.shape().end() - 1);
+  shape.push_back(N);
+  return from_float32(std::move(shape), dtype, out);
+}
+
+Tensor add_bias(const Tensor& y, const Tensor& bias) {
+  std::vector<float> values = y.to_floats();
+  const std::vector<float> bs = bias.to_floats();
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] += bs[i % bs.size()];
+  return from_float32(y.shape(), promote_types(y.dtype(), bias.dtype()), values);
+}
+
+Tensor take_rows(std::string_view op, const Tensor& table, const Tensor& ids) {
+  if (!is_integer(ids.dtype())) {
+    fail(op, "ids must be an integer tensor, got " + std::string(name_of(ids.dtype())) + ".");
+  }
+  const std::int64_t rows = table.dim(0);
+  const std::size_t row_bytes =
+      table.nbytes() / static_cast<std::size_t>(std::max<std::int64_t>(rows, 1));
+  Shape shape = ids.shape();
+  shape.insert(shape.end(), table.shape().begin() + 1, table.shape().end());
+  Tensor out = Tensor::zeros(std::move(shape), table.dtype());
+  auto* dst = static_cast<char*>(out.mutable_data());
+  const auto* src = static_cast<const char*>(table.data());
+  for (std::int64_t i = 0; i < ids.size(); ++i) {
+    const std::int64_t id = id_at(ids, i);
+    if (id < 0 || id >= rows) {
+      fail(op, "id " + std::to_string(id) + " at position " + std::to_string(i) +
+                   " is out of range for " + std::to_string(rows) + " rows.");
+    }
+    std::copy_n(src + id * row_bytes, row_bytes, dst + i * row_bytes);
+  }
+  return out;
+}
+
+Tensor uniform(Shape shape, float low, float high) {
+  std::uniform_real_distribution<float> distribution(low, high);
+  std::vector<float> values(static_cast<std::size_t>(element_count(shape)));
+  for (float& v : values) v = distribution(generator());
+  return Tensor::from_floats(std::move(shape), Dtype::float32, values);
+}
+
+Tensor normal(Shape shape, float stddev) {
+  std::normal_distribution<float> distribution(0.0f, stddev);
+  std::vector<float> values(static_cast<std::size_t>(element_count(shape)));
+  for (float& v : values) v = distribution(generator());
+  return Tensor::from_floats(std::move(shape), Dtype::float32, values);
+}
+
+}  // namespace detail
+}  // namespace qlinear::nn

@@ -1,0 +1,26 @@
+// The few float operations the float layers need, in plain C++: a matrix product with
+// a transposed weight, a broadcast bias add, a row gather, and random initialisers.
+#pragma once
+
+#include <string_view>
+
+#include "qlinear/tensor.h"
+
+namespace qlinear::nn::detail {
+
+// x (..., K) @ weight.T with weight (N, K), plus bias (N) if given. Accumulates in
+// float32; the result has the promoted dtype of the inputs and shape (..., N).
+Tensor linear(std::string_view op, const Tensor& x, const Tensor& weight, const Tensor* bias);
+
+// y + bias along the last axis, rounded once to the promoted dtype (MLX's add).
+Tensor add_bias(const Tensor& y, const Tensor& bias);
+
+// Rows of table (R, ...) picked by integer ids: shape ids.shape + table.shape[1:].
+// Throws std::invalid_argument naming `op` for a non-integer ids tensor or an id out of range.
+Tensor take_rows(std::string_view op, const Tensor& table, const Tensor& ids);
+
+// float32 tensors drawn from the layers' generator (see nn::seed).
+Tensor uniform(Shape shape, float low, float high);
+Tensor normal(Shape shape, float stddev);
+
+}  // namespace qlinear::nn::detail

@@ -1,0 +1,22 @@
+// What QuantizedLinear and QuantizedEmbedding share: how they call the ops and how
+// they describe their settings.
+#pragma once
+
+#include <string>
+
+#include "qlinear/nn/module.h"
+
+namespace qlinear::nn::detail {
+
+// ops::quantize with a layer's settings.
+Quantized quantize_weight(const Tensor& weight, const QuantSpec& spec);
+
+// "group_size=64, bits=4, mode=affine"
+std::string settings_repr(const QuantSpec& spec);
+
+// The float width of a packed weight's last dimension.
+inline std::int64_t unpacked_dims(const Tensor& packed, const QuantSpec& spec) {
+  return packed.dim(-1) * 32 / spec.bits;
+}
+
+}  // namespace qlinear::nn::detail

@@ -1,0 +1,58 @@
+#include <cmath>
+
+#include "nn/float_ops.h"
+#include "nn/quantized_layer.h"
+#include "qlinear/nn/layers.h"
+
+namespace qlinear::nn {
+
+QuantizedLinear::QuantizedLinear(QuantSpec spec, Quantized weight, std::optional<Tensor> bias)
+    : spec_(spec) {
+  set_parameter("weight", std::move(weight.wq));
+  set_parameter("scales", std::move(weight.scales));
+  if (weight.biases) set_parameter("biases", std::move(*weight.biases));
+  if (bias) set_parameter("bias", std::move(*bias));
+  freeze();
+}
+
+QuantizedLinear::QuantizedLinear(std::int64_t input_dims, std::int64_t output_dims, bool bias,
+                                 QuantSpec spec)
+    : QuantizedLinear(
+          spec,
+          detail::quantize_weight(detail::uniform({output_dims, input_dims},
+                                                  -std::sqrt(1.0f / static_cast<float>(input_dims)),
+                                                  std::sqrt(1.0f / static_cast<float>(input_dims))),
+                                  spec),
+          bias ? std::optional(Tensor::zeros({output_dims}, Dtype::float32)) : std::nullopt) {}
+
+std::shared_ptr<QuantizedLinear> QuantizedLinear::from_linear(const Linear& linear,
+                                                              QuantSpec spec) {
+  std::optional<Tensor> bias;
+  if (linear.has_bias()) bias = linear.parameter("bias");
+  return std::shared_ptr<QuantizedLinear>(new QuantizedLinear(
+      spec, detail::quantize_weight(linear.parameter("weight"), spec), std::move(bias)));
+}
+
+std::int64_t QuantizedLinear::input_dims() const {
+  return detail::unpacked_dims(parameter("weight"), spec_);
+}
+
+std::string QuantizedLinear::extra_repr() const {
+  return "input_dims=" + std::to_string(input_dims()) +
+         ", output_dims=" + std::to_string(output_dims()) +
+         ", bias=" + (has_bias() ? "True" : "False") + ", " + detail::settings_repr(spec_);
+}
+
+Tensor QuantizedLinear::operator()(const Tensor& x) const {
+  const Tensor* biases = find_parameter("biases");
+  Tensor y = quantized_matmul(x, parameter("weight"), parameter("scales"),
+                              biases ? std::optional(*biases) : std::nullopt, true,
+                              spec_.group_size, spec_.bits, mode_name(spec_.mode));
+  const Tensor* bias = find_parameter("bias");
+  return bias ? detail::add_bias(y, *bias) : y;
+}
+
+// Children (a quantized layer has none today) unfreeze; the quantized parameters never do.
+void QuantizedLinear::unfreeze_own(const KeyList&, bool) {}
+
+}  // namespace qlinear::nn
