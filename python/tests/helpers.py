@@ -30,7 +30,7 @@ def from_mx(mx, array):
 
 
 def matmul_tolerance(x, w_hat, out_dtype, accumulate_dtype=np.float32):
-    """Elementwise bound on |computed - exact| for x @ w_hat.T (w_hat: (N, K)).
+    """Elementwise bound on |computed - exact| for x @ w_hat.T (w_hat: (..., N, K)).
 
     Float32 accumulation of K products: gamma_K * sum|x||w| (Higham, Accuracy and
     Stability, Thm 3.1). MLX's CPU kernels accumulate float16/bfloat16 inputs in that
@@ -39,10 +39,19 @@ def matmul_tolerance(x, w_hat, out_dtype, accumulate_dtype=np.float32):
     Rounding the result to out_dtype adds u_out * |y|.
     """
     x64 = np.asarray(x, np.float64)
-    w64 = np.asarray(w_hat, np.float64)
+    w64 = np.swapaxes(np.asarray(w_hat, np.float64), -1, -2)
     k = x64.shape[-1]
-    magnitude = np.abs(x64) @ np.abs(w64).T
+    magnitude = np.abs(x64) @ np.abs(w64)
     u = UNIT_ROUNDOFF[np.dtype(accumulate_dtype)]
     accumulation = k * u / (1 - k * u) if u == UNIT_ROUNDOFF[np.dtype(np.float32)] else math.sqrt(k) * u
-    exact = np.abs(x64 @ w64.T)
+    exact = np.abs(x64 @ w64)
     return accumulation * magnitude + UNIT_ROUNDOFF[np.dtype(out_dtype)] * (exact + accumulation * magnitude)
+
+
+def assert_close_to_mlx_product(y, y_mlx, x, w_hat):
+    """y (qlinear, float32 accumulation) and y_mlx (MLX, accumulating in x's type) both
+    approximate x @ w_hat.T; their distance is at most the sum of the two bounds."""
+    assert y.dtype == y_mlx.dtype and y.shape == y_mlx.shape
+    bound = matmul_tolerance(x, w_hat, y.dtype) + matmul_tolerance(x, w_hat, y.dtype, x.dtype)
+    error = np.abs(y.astype(np.float64) - y_mlx.astype(np.float64))
+    assert np.all(error <= bound), f"max excess over the bound: {np.max(error - bound)}"

@@ -7,7 +7,7 @@ import pytest
 
 import qlinear
 from conftest import AFFINE_BITS, GROUP_SIZES
-from helpers import FLOAT_DTYPES, from_mx, matmul_tolerance, to_mx
+from helpers import FLOAT_DTYPES, assert_close_to_mlx_product, from_mx, to_mx
 
 AFFINE_CASES = list(itertools.product(AFFINE_BITS, GROUP_SIZES, FLOAT_DTYPES))
 
@@ -42,15 +42,7 @@ def test_affine_matches_mlx(mx, rng, bits, group_size, dtype):
     for xs, transpose in ((x, True), (x_nt, False)):
         y = qlinear.quantized_matmul(xs, *ours, transpose=transpose, **settings)
         y_mlx = from_mx(mx, mx.quantized_matmul(to_mx(mx, xs), *packed, transpose=transpose, **settings))
-        assert y.dtype == y_mlx.dtype and y.shape == y_mlx.shape
-        w_t = w_hat if transpose else np.swapaxes(w_hat, -1, -2)
-        for batch in range(w.shape[0]):
-            # Both sides err from the exact product; the two bounds add up.
-            bound = matmul_tolerance(xs[batch], w_t[batch], dtype) + matmul_tolerance(
-                xs[batch], w_t[batch], dtype, accumulate_dtype=dtype
-            )
-            error = np.abs(y[batch].astype(np.float64) - y_mlx[batch].astype(np.float64))
-            assert np.all(error <= bound), f"transpose={transpose}: max excess {np.max(error - bound)}"
+        assert_close_to_mlx_product(y, y_mlx, xs, w_hat if transpose else np.swapaxes(w_hat, -1, -2))
 
 
 @pytest.mark.parametrize("mode", ["mxfp4", "mxfp8", "nvfp4"])
