@@ -4,4 +4,5 @@
 #include "qlinear/dtype.h"
 #include "qlinear/io.h"
 #include "qlinear/ops.h"
+#include "qlinear/runtime.h"
 #include "qlinear/tensor.h"

@@ -42,6 +42,10 @@ void quantize_affine(const QuantizeArgs& a) {
 
 }  // namespace
 
+formats::affine::GroupParams affine_group_params(float w_min, float w_max, int bits) {
+  return formats::affine::group_params(w_min, w_max, bits);
+}
+
 void quantize(const QuantizeArgs& args) {
   with_float_type(args.dtype, [&](auto t) { quantize_affine<decltype(t)>(args); });
 }

@@ -1,0 +1,71 @@
+// Helpers shared by the generic kernels. Everything here is a template on the Simd
+// traits of one instruction set, so each instantiation belongs to one translation unit.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+
+#include "kernels/float_dispatch.h"
+#include "qlinear/dtype.h"
+
+namespace qlinear::kernels::generic {
+
+// Calls fn(std::integral_constant<int, bits>{}) for the packed widths.
+template <class Fn>
+decltype(auto) with_bits(int bits, Fn&& fn) {
+  switch (bits) {
+    case 2:
+      return fn(std::integral_constant<int, 2>{});
+    case 3:
+      return fn(std::integral_constant<int, 3>{});
+    case 4:
+      return fn(std::integral_constant<int, 4>{});
+    case 5:
+      return fn(std::integral_constant<int, 5>{});
+    case 6:
+      return fn(std::integral_constant<int, 6>{});
+    case 8:
+      return fn(std::integral_constant<int, 8>{});
+    default:
+      throw std::logic_error("kernel called with unsupported bits");
+  }
+}
+
+// Element i of a float32/float16/bfloat16 array, as float.
+template <class Simd>
+float load_float(const void* p, Dtype dtype, std::int64_t i) {
+  switch (dtype) {
+    case Dtype::float16:
+      return Simd::to_float(static_cast<const float16_t*>(p)[i]);
+    case Dtype::bfloat16:
+      return Simd::to_float(static_cast<const bfloat16_t*>(p)[i]);
+    default:
+      return static_cast<const float*>(p)[i];
+  }
+}
+
+// dst[i] = float(src[i]) for n elements of a float32/float16/bfloat16 array.
+template <class Simd>
+void widen(const void* src, Dtype dtype, float* dst, std::int64_t n) {
+  with_float_type(dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* s = static_cast<const T*>(src);
+    std::int64_t i = 0;
+    for (; i + Simd::kLanes <= n; i += Simd::kLanes) Simd::store(dst + i, Simd::load(s + i));
+    for (; i < n; ++i) dst[i] = Simd::to_float(s[i]);
+  });
+}
+
+// dst[i] = src[i] rounded to dtype (nearest even) for n elements.
+template <class Simd>
+void narrow(const float* src, void* dst, Dtype dtype, std::int64_t n) {
+  with_float_type(dtype, [&](auto t) {
+    using T = decltype(t);
+    T* d = static_cast<T*>(dst);
+    std::int64_t i = 0;
+    for (; i + Simd::kLanes <= n; i += Simd::kLanes) Simd::store(d + i, Simd::load(src + i));
+    for (; i < n; ++i) Simd::store_one(d + i, src[i]);
+  });
+}
+
+}  // namespace qlinear::kernels::generic

@@ -1,0 +1,143 @@
+// quantized_matmul for a few rows of x: every weight byte is read once and used for all
+// rows while it is in registers. Each output element is computed by one chain of
+// operations whatever the blocking, so results do not depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "kernels/generic/common.h"
+#include "kernels/generic/problem.h"
+#include "kernels/scratch.h"
+
+namespace qlinear::kernels::generic {
+
+// W is (N, K) with groups along K. The affine identity
+//   y[r, n] = sum_g scale[n, g] * (x[r, g] . q[n, g]) + bias[n, g] * sum(x[r, g])
+// leaves one multiply-add per code and row; `xsum` holds sum(x[r, g]).
+// Computes rows [n_begin, n_end) of W for R rows of x, W_ROWS rows of W at a time.
+template <class Simd, int bits, int R, int W_ROWS>
+void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_begin,
+                          std::int64_t n_end) {
+  using F = typename Simd::F;
+  constexpr int L = Simd::kLanes;
+  const std::int64_t G = p.groups;
+  const int gs = p.group_size;
+  std::int64_t n = n_begin;
+  for (; n + W_ROWS <= n_end; n += W_ROWS) {
+    F acc[W_ROWS][R];
+    float bias_acc[W_ROWS][R] = {};
+    for (auto& a : acc) {
+      for (F& v : a) v = Simd::zero();
+    }
+    for (std::int64_t g = 0; g < G; ++g) {
+      F dot[W_ROWS][R];
+      for (auto& d : dot) {
+        for (F& v : d) v = Simd::zero();
+      }
+      for (int v = 0; v < gs; v += L) {
+        const std::int64_t k = g * gs + v;
+        F xv[R];
+        for (int r = 0; r < R; ++r) xv[r] = Simd::load(p.x + r * p.K + k);
+        for (int i = 0; i < W_ROWS; ++i) {
+          const F q = Simd::template codes<bits>(p.w + (n + i) * p.row_bytes + k * bits / 8);
+          for (int r = 0; r < R; ++r) dot[i][r] = Simd::fmadd(q, xv[r], dot[i][r]);
+        }
+      }
+      for (int i = 0; i < W_ROWS; ++i) {
+        const float s = load_float<Simd>(p.scales, p.scale_dtype, (n + i) * G + g);
+        const float b = load_float<Simd>(p.biases, p.scale_dtype, (n + i) * G + g);
+        for (int r = 0; r < R; ++r) {
+          acc[i][r] = Simd::fmadd(dot[i][r], Simd::set1(s), acc[i][r]);
+          bias_acc[i][r] += b * xsum[r * G + g];
+        }
+      }
+    }
+    for (int i = 0; i < W_ROWS; ++i) {
+      for (int r = 0; r < R; ++r)
+        p.y[r * p.ldy + n + i] = Simd::reduce_add(acc[i][r]) + bias_acc[i][r];
+    }
+  }
+  if constexpr (W_ROWS > 1) gemv_transposed_rows<Simd, bits, R, 1>(p, xsum, n, n_end);
+}
+
+template <class Simd, int bits, int R>
+void gemv_transposed(const Problem& p) {
+  // Sums of x per group, for the bias term.
+  float* xsum = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * p.groups));
+  for (int r = 0; r < R; ++r) {
+    for (std::int64_t g = 0; g < p.groups; ++g) {
+      float s = 0.0f;
+      for (int j = 0; j < p.group_size; ++j) s += p.x[r * p.K + g * p.group_size + j];
+      xsum[r * p.groups + g] = s;
+    }
+  }
+  // Enough weight rows per W block to hide the multiply-add latency.
+  constexpr int kWeightRows = std::max(1, Simd::kGemvRows / R);
+  core::parallel_for(p.N, 32, [&](std::int64_t begin, std::int64_t end) {
+    gemv_transposed_rows<Simd, bits, R, kWeightRows>(p, xsum, begin, end);
+  });
+}
+
+// W is (K, N) with groups along N: each weight row k is dequantized in registers and
+// added, times x[r, k], into R rows of accumulators that stay in L1.
+template <class Simd, int bits, int R>
+void gemv_columns(const Problem& p, std::int64_t c_begin, std::int64_t c_end) {
+  using F = typename Simd::F;
+  constexpr int L = Simd::kLanes;
+  const std::int64_t width = c_end - c_begin;
+  const int gs = p.group_size;
+  float* acc = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(R * width));
+  for (std::int64_t i = 0; i < R * width; ++i) acc[i] = 0.0f;
+  for (std::int64_t k = 0; k < p.K; ++k) {
+    const std::uint8_t* row = p.w + k * p.row_bytes;
+    F xk[R];
+    for (int r = 0; r < R; ++r) xk[r] = Simd::set1(p.x[r * p.K + k]);
+    for (std::int64_t c = c_begin; c < c_end; c += gs) {
+      const std::int64_t g = k * p.groups + c / gs;
+      const F s = Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g));
+      const F b = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
+      for (int v = 0; v < gs; v += L) {
+        const F w = Simd::fmadd(Simd::template codes<bits>(row + (c + v) * bits / 8), s, b);
+        for (int r = 0; r < R; ++r) {
+          float* a = acc + r * width + (c - c_begin) + v;
+          Simd::store(a, Simd::fmadd(xk[r], w, Simd::load(a)));
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (std::int64_t c = 0; c < width; c += L) {
+      Simd::store(p.y + r * p.ldy + c_begin + c, Simd::load(acc + r * width + c));
+    }
+  }
+}
+
+template <class Simd, int bits, int R>
+void gemv_untransposed(const Problem& p) {
+  // Chunks of whole groups, at least 256 columns: whole cache lines of every weight row.
+  const std::int64_t chunk = std::max<std::int64_t>(p.group_size, 256);
+  core::parallel_for(p.N, chunk, [&](std::int64_t begin, std::int64_t end) {
+    gemv_columns<Simd, bits, R>(p, begin, end);
+  });
+}
+
+// Up to Simd::kGemvRows rows of x.
+template <class Simd, int bits>
+void gemv(const Problem& p, bool transpose) {
+  auto run = [&](auto rows) {
+    constexpr int R = decltype(rows)::value;
+    if (transpose) {
+      gemv_transposed<Simd, bits, R>(p);
+    } else {
+      gemv_untransposed<Simd, bits, R>(p);
+    }
+  };
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((p.M == I + 1 ? run(std::integral_constant<int, I + 1>{}) : void()), ...);
+  }
+  (std::make_integer_sequence<int, Simd::kGemvRows>{});
+}
+
+}  // namespace qlinear::kernels::generic

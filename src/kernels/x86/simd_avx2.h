@@ -1,0 +1,124 @@
+// The vector operations the generic kernels use, for AVX2 with FMA and F16C (8 floats
+// per vector). Included only by avx2.cpp, which is compiled with those flags.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/generic/code_layout.h"
+#include "qlinear/dtype.h"
+
+namespace qlinear::kernels::avx2 {
+
+struct Simd {
+  static constexpr int kLanes = 8;
+  // Rows of x the few-rows kernel keeps in registers at once.
+  static constexpr int kGemvRows = 4;
+  // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
+  static constexpr int kTileRows = 6;
+  using F = __m256;
+
+  static F zero() { return _mm256_setzero_ps(); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static F load(const float16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static F load(const bfloat16_t* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static void store(float16_t* p, F v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+  static void store(bfloat16_t* p, F v) {
+    const __m256i h = bfloat16_bits(v);
+    const __m128i packed =
+        _mm_packus_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
+  }
+  // Scalar conversions, through intrinsics so that no shared inline code is instantiated.
+  static float to_float(float v) { return v; }
+  static float to_float(float16_t h) { return _cvtsh_ss(h.bits); }
+  static float to_float(bfloat16_t h) {
+    return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(static_cast<int>(h.bits) << 16)));
+  }
+  static void store_one(float* p, float v) { *p = v; }
+  static void store_one(float16_t* p, float v) {
+    p->bits = _cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT);
+  }
+  static void store_one(bfloat16_t* p, float v) {
+    const auto x = static_cast<std::uint32_t>(_mm_cvtsi128_si32(_mm_castps_si128(_mm_set_ss(v))));
+    p->bits = static_cast<std::uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+  }
+  // v rounded to T's precision (nearest even) and widened back.
+  static F round_to(F v, float) { return v; }
+  static F round_to(F v, float16_t) {
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+  static F round_to(F v, bfloat16_t) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(bfloat16_bits(v), 16));
+  }
+  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F round_even(F v) {
+    return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static float reduce_add(F v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+  }
+  static float reduce_min(F v) {
+    __m128 s = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_min_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_min_ss(s, _mm_movehdup_ps(s)));
+  }
+  static float reduce_max(F v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+  }
+  // Codes as exact small integers in float lanes -> uint32 lanes.
+  static void store_codes(std::uint32_t* p, F codes) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_cvttps_epi32(codes));
+  }
+
+  // Round to nearest even, as float_to_bfloat16_bits does for finite values.
+  static __m256i bfloat16_bits(F v) {
+    const __m256i x = _mm256_castps_si256(v);
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+    return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7FFF)), odd),
+                             16);
+  }
+
+  // kLanes consecutive codes starting at the byte `p` (a multiple of kLanes codes into a
+  // row), as floats in natural order. Reads exactly kLanes * bits / 8 bytes.
+  template <int bits>
+  static F codes(const std::uint8_t* p) {
+    if constexpr (bits == 8) {
+      return _mm256_cvtepi32_ps(
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+    } else {
+      constexpr const auto& layout = kCodeLayout<bits, kLanes>;
+      std::uint64_t raw = 0;
+      std::memcpy(&raw, p, bits);
+      __m256i v = _mm256_shuffle_epi8(
+          _mm256_set1_epi64x(static_cast<long long>(raw)),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(layout.byte_pick.data())));
+      v = _mm256_srlv_epi32(
+          v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(layout.shift.data())));
+      return _mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32((1 << bits) - 1)));
+    }
+  }
+};
+
+}  // namespace qlinear::kernels::avx2

@@ -1,0 +1,113 @@
+// The vector operations the generic kernels use, for AVX-512 (16 floats per vector).
+// Included only by avx512.cpp, which is compiled with the AVX-512 flags.
+#pragma once
+
+#include <immintrin.h>
+
+#include <array>
+#include <cstdint>
+
+#include "kernels/generic/code_layout.h"
+#include "qlinear/dtype.h"
+
+namespace qlinear::kernels::avx512 {
+
+struct Simd {
+  static constexpr int kLanes = 16;
+  // Rows of x the few-rows kernel keeps in registers at once.
+  static constexpr int kGemvRows = 8;
+  // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
+  static constexpr int kTileRows = 12;
+  using F = __m512;
+
+  static F zero() { return _mm512_setzero_ps(); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static F load(const float16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static F load(const bfloat16_t* p) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static void store(float16_t* p, F v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                        _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+  static void store(bfloat16_t* p, F v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(bfloat16_bits(v)));
+  }
+  // Scalar conversions, through intrinsics so that no shared inline code is instantiated.
+  static float to_float(float v) { return v; }
+  static float to_float(float16_t h) { return _cvtsh_ss(h.bits); }
+  static float to_float(bfloat16_t h) {
+    return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(static_cast<int>(h.bits) << 16)));
+  }
+  static void store_one(float* p, float v) { *p = v; }
+  static void store_one(float16_t* p, float v) {
+    p->bits = _cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT);
+  }
+  static void store_one(bfloat16_t* p, float v) {
+    const auto x = static_cast<std::uint32_t>(_mm_cvtsi128_si32(_mm_castps_si128(_mm_set_ss(v))));
+    p->bits = static_cast<std::uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+  }
+  // v rounded to T's precision (nearest even) and widened back.
+  static F round_to(F v, float) { return v; }
+  static F round_to(F v, float16_t) {
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+  static F round_to(F v, bfloat16_t) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(bfloat16_bits(v), 16));
+  }
+  static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F round_even(F v) {
+    return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static float reduce_add(F v) { return _mm512_reduce_add_ps(v); }
+  static float reduce_min(F v) { return _mm512_reduce_min_ps(v); }
+  static float reduce_max(F v) { return _mm512_reduce_max_ps(v); }
+  // Codes as exact small integers in float lanes -> uint32 lanes.
+  static void store_codes(std::uint32_t* p, F codes) {
+    _mm512_storeu_si512(p, _mm512_cvttps_epu32(codes));
+  }
+
+  // kLanes consecutive codes starting at the byte `p` (a multiple of kLanes codes into a
+  // row), as floats in natural order. Reads exactly kLanes * bits / 8 bytes.
+  template <int bits>
+  static F codes(const std::uint8_t* p) {
+    if constexpr (bits == 8) {
+      return _mm512_cvtepi32_ps(
+          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+    } else {
+      constexpr const auto& layout = kCodeLayout<bits, kLanes>;
+      const __m128i raw = _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << (2 * bits)) - 1u), p);
+      __m512i v = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(raw), load_bytes(layout.byte_pick));
+      v = _mm512_srlv_epi32(v, load_words(layout.shift));
+      return _mm512_cvtepi32_ps(_mm512_and_si512(v, _mm512_set1_epi32((1 << bits) - 1)));
+    }
+  }
+
+ private:
+  // Round to nearest even, as float_to_bfloat16_bits does for finite values.
+  static __m512i bfloat16_bits(F v) {
+    const __m512i x = _mm512_castps_si512(v);
+    const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1));
+    return _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7FFF)), odd),
+                             16);
+  }
+  static __m512i load_bytes(const std::array<std::uint8_t, 4 * kLanes>& a) {
+    return _mm512_loadu_si512(a.data());
+  }
+  static __m512i load_words(const std::array<std::uint32_t, kLanes>& a) {
+    return _mm512_loadu_si512(a.data());
+  }
+};
+
+}  // namespace qlinear::kernels::avx512

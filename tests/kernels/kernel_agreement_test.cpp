@@ -1,0 +1,220 @@
+// Every instruction set this CPU supports against the scalar reference, on random
+// inputs: quantize and dequantize bit for bit, quantized_matmul within an error bound,
+// and every path bit-identical for any thread count.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "qlinear/ops.h"
+#include "qlinear/runtime.h"
+
+namespace qlinear {
+namespace {
+
+constexpr int kBits[] = {2, 3, 4, 5, 6, 8};
+constexpr int kGroupSizes[] = {32, 64, 128};
+constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16};
+
+Tensor random_tensor(Shape shape, Dtype dtype, std::uint32_t seed, float spread = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, spread);
+  std::vector<float> v(static_cast<std::size_t>(element_count(shape)));
+  for (float& f : v) f = normal(rng);
+  return Tensor::from_floats(std::move(shape), dtype, v);
+}
+
+// Runs fn with the given instruction set (and thread count) active, then restores both.
+template <class Fn>
+auto with_isa(const std::string& isa, int threads, Fn&& fn) {
+  const std::string saved(active_isa());
+  set_isa(isa);
+  set_num_threads(threads);
+  auto result = fn();
+  set_isa(saved);
+  set_num_threads(0);
+  return result;
+}
+
+std::vector<std::string> fast_isas() {
+  std::vector<std::string> isas = supported_isas();
+  isas.erase(isas.begin());  // the reference itself
+  return isas;
+}
+
+class KernelAgreement : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KernelAgreement, QuantizeIsBitExact) {
+  for (Dtype dtype : kFloatTypes) {
+    for (int bits : kBits) {
+      for (int gs : kGroupSizes) {
+        // 37 rows: not a multiple of any chunk; a wide spread exercises both edge signs.
+        const Tensor w = random_tensor({37, 2 * gs + 128}, dtype, 7u * bits + gs, 3.0f);
+        const Quantized ref = with_isa("scalar", 1, [&] { return quantize(w, gs, bits); });
+        for (int threads : {1, 2}) {
+          const Quantized fast =
+              with_isa(GetParam(), threads, [&] { return quantize(w, gs, bits); });
+          const std::string what = std::string(name_of(dtype)) + " bits " + std::to_string(bits) +
+                                   " group " + std::to_string(gs) + " threads " +
+                                   std::to_string(threads);
+          EXPECT_TRUE(fast.wq.bit_equal(ref.wq)) << what;
+          EXPECT_TRUE(fast.scales.bit_equal(ref.scales)) << what;
+          EXPECT_TRUE(fast.biases->bit_equal(*ref.biases)) << what;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(KernelAgreement, DequantizeIsBitExact) {
+  for (Dtype dtype : kFloatTypes) {
+    for (int bits : kBits) {
+      for (int gs : kGroupSizes) {
+        const Tensor w = random_tensor({19, 3 * gs}, dtype, 11u * bits + gs);
+        const Quantized q = with_isa("scalar", 1, [&] { return quantize(w, gs, bits); });
+        const Tensor ref =
+            with_isa("scalar", 1, [&] { return dequantize(q.wq, q.scales, q.biases, gs, bits); });
+        for (int threads : {1, 2}) {
+          const Tensor fast = with_isa(
+              GetParam(), threads, [&] { return dequantize(q.wq, q.scales, q.biases, gs, bits); });
+          EXPECT_TRUE(fast.bit_equal(ref)) << name_of(dtype) << " bits " << bits << " group " << gs;
+        }
+      }
+    }
+  }
+}
+
+// Unit roundoff of the result dtype (0 for float32: no final rounding beyond the sum's).
+double output_roundoff(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::float16:
+      return std::ldexp(1.0, -11);
+    case Dtype::bfloat16:
+      return std::ldexp(1.0, -8);
+    default:
+      return 0.0;
+  }
+}
+
+struct MatmulCase {
+  std::int64_t M, K, N;
+  bool transpose;
+  int bits, gs;
+  Dtype x_dtype, scale_dtype;
+};
+
+// The fast kernels sum the K products in another order than the reference and use the
+// affine identity sum(x*(s*q+b)) = s*sum(x*q) + b*sum(x). Both results lie within
+// K * eps32 * B of the exact value, B = sum_k |x_k| (|s_k q_k| + |b_k|) (the standard
+// bound for a float32 sum of K terms, with the terms' magnitudes before the bias
+// cancels), so they differ by at most 2 K eps32 B, plus one rounding of each to the
+// output dtype. We allow 2x that.
+void expect_matmul_agrees(const std::string& isa, const MatmulCase& c) {
+  const Shape w_shape = c.transpose ? Shape{c.N, c.K} : Shape{c.K, c.N};
+  const auto seed = static_cast<std::uint32_t>(c.M * 131 + c.K * 7 + c.N + c.bits * 3 + c.gs);
+  const Tensor w = random_tensor(w_shape, c.scale_dtype, seed);
+  const Tensor x = random_tensor({c.M, c.K}, c.x_dtype, seed + 1);
+  const Quantized q = with_isa("scalar", 1, [&] { return quantize(w, c.gs, c.bits); });
+  auto run = [&] {
+    return quantized_matmul(x, q.wq, q.scales, q.biases, c.transpose, c.gs, c.bits);
+  };
+  const Tensor ref = with_isa("scalar", 1, run);
+  const Tensor fast1 = with_isa(isa, 1, run);
+  const Tensor fast2 = with_isa(isa, 2, run);
+  const Tensor fast3 = with_isa(isa, 3, run);
+  const std::string what =
+      isa + " M=" + std::to_string(c.M) + " K=" + std::to_string(c.K) +
+      " N=" + std::to_string(c.N) + " transpose=" + std::to_string(c.transpose) +
+      " bits=" + std::to_string(c.bits) + " gs=" + std::to_string(c.gs) +
+      " x=" + std::string(name_of(c.x_dtype)) + " scales=" + std::string(name_of(c.scale_dtype));
+  ASSERT_TRUE(fast1.bit_equal(fast2)) << "thread count changed the result: " << what;
+  ASSERT_TRUE(fast1.bit_equal(fast3)) << "thread count changed the result: " << what;
+
+  const std::vector<float> xs = x.to_floats();
+  const std::vector<float> biases = q.biases->to_floats();
+  const std::vector<float> w_hat =
+      with_isa("scalar", 1, [&] {
+        return dequantize(q.wq, q.scales, q.biases, c.gs, c.bits, "affine", Dtype::float32);
+      }).to_floats();
+  const std::vector<float> got = fast1.to_floats();
+  const std::vector<float> want = ref.to_floats();
+  const double eps = std::numeric_limits<float>::epsilon() / 2;
+  const double out_eps = output_roundoff(fast1.dtype());
+  const std::int64_t groups_per_row = (c.transpose ? c.K : c.N) / c.gs;
+  int failures = 0;
+  for (std::int64_t m = 0; m < c.M; ++m) {
+    for (std::int64_t n = 0; n < c.N; ++n) {
+      double bound = 0.0;
+      for (std::int64_t k = 0; k < c.K; ++k) {
+        const std::int64_t wi = c.transpose ? n * c.K + k : k * c.N + n;
+        const std::int64_t gi =
+            c.transpose ? n * groups_per_row + k / c.gs : k * groups_per_row + n / c.gs;
+        const double s_q = std::fabs(static_cast<double>(w_hat[wi]) - biases[gi]);
+        bound += std::fabs(xs[m * c.K + k]) * (s_q + std::fabs(biases[gi]));
+      }
+      const double r = want[m * c.N + n];
+      const double tol = 2.0 * (2.0 * c.K * eps * bound + 2.0 * out_eps * std::fabs(r));
+      const double err = std::fabs(static_cast<double>(got[m * c.N + n]) - r);
+      if (!(err <= tol) && failures++ < 5) {
+        ADD_FAILURE() << what << " at (" << m << ", " << n << "): fast " << got[m * c.N + n]
+                      << " reference " << r << " error " << err << " > tolerance " << tol;
+      }
+    }
+  }
+}
+
+TEST_P(KernelAgreement, MatmulEveryFormatFewRows) {
+  for (bool transpose : {true, false}) {
+    for (int bits : kBits) {
+      for (int gs : kGroupSizes) {
+        expect_matmul_agrees(GetParam(), {3, 2 * gs, transpose ? 37 : gs, transpose, bits, gs,
+                                          Dtype::float32, Dtype::float16});
+      }
+    }
+  }
+}
+
+TEST_P(KernelAgreement, MatmulEveryFormatManyRows) {
+  for (bool transpose : {true, false}) {
+    for (int bits : kBits) {
+      for (int gs : kGroupSizes) {
+        expect_matmul_agrees(GetParam(), {33, 3 * gs, transpose ? 45 : 2 * gs, transpose, bits, gs,
+                                          Dtype::float32, Dtype::bfloat16});
+      }
+    }
+  }
+}
+
+TEST_P(KernelAgreement, MatmulEveryRowCountAndDtype) {
+  for (std::int64_t M : {1, 2, 4, 5, 7, 8, 9, 12, 16, 17, 31, 64}) {
+    for (Dtype x_dtype : kFloatTypes) {
+      for (Dtype scale_dtype : kFloatTypes) {
+        for (bool transpose : {true, false}) {
+          expect_matmul_agrees(
+              GetParam(), {M, 256, transpose ? 67 : 320, transpose, 4, 64, x_dtype, scale_dtype});
+        }
+      }
+    }
+  }
+}
+
+// Long rows: many panels deep, columns past a task's width.
+TEST_P(KernelAgreement, MatmulLargeShapes) {
+  for (bool transpose : {true, false}) {
+    expect_matmul_agrees(GetParam(), {40, 1024, transpose ? 300 : 384, transpose, 4, 64,
+                                      Dtype::float32, Dtype::float32});
+    expect_matmul_agrees(GetParam(), {1, 2048, transpose ? 513 : 512, transpose, 3, 128,
+                                      Dtype::bfloat16, Dtype::bfloat16});
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SupportedIsas, KernelAgreement, ::testing::ValuesIn(fast_isas()),
+                         [](const auto& info) { return info.param; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(KernelAgreement);
+
+}  // namespace
+}  // namespace qlinear
