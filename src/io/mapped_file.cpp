@@ -1,0 +1,47 @@
+#include "io/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "qlinear/io.h"
+
+namespace qlinear::io {
+namespace {
+
+[[noreturn]] void fail(const std::filesystem::path& path, const std::string& reason) {
+  throw FileError("[load_safetensors] " + path.string() + ": " + reason);
+}
+
+// Closes the descriptor when leaving scope; the mapping does not need it open.
+struct FileDescriptor {
+  int fd;
+  ~FileDescriptor() { ::close(fd); }
+};
+
+}  // namespace
+
+MappedFile map_file_read_only(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
+  const FileDescriptor guard{fd};
+
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) fail(path, std::string("cannot stat: ") + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) fail(path, "not a regular file");
+  const auto size = static_cast<std::size_t>(info.st_size);
+  // mmap refuses length 0; an empty file is too short for a safetensors file anyway.
+  if (size == 0) return {};
+
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) fail(path, std::string("cannot map: ") + std::strerror(errno));
+  auto unmap = [size](const std::byte* q) { ::munmap(const_cast<std::byte*>(q), size); };
+  return {std::shared_ptr<const std::byte>(static_cast<const std::byte*>(p), unmap), size};
+}
+
+}  // namespace qlinear::io

@@ -1,0 +1,21 @@
+// A whole file mapped read-only into memory (POSIX mmap).
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+
+namespace qlinear::io {
+
+struct MappedFile {
+  // Start of the mapping; unmapped when the last copy of this pointer goes away, so
+  // tensor views can hold it as their owner.
+  std::shared_ptr<const std::byte> data;
+  std::size_t size = 0;
+};
+
+// Maps a regular, non-empty file. Throws FileError (naming the path) if it cannot be
+// opened, is not a regular file, is empty or cannot be mapped.
+MappedFile map_file_read_only(const std::filesystem::path& path);
+
+}  // namespace qlinear::io
