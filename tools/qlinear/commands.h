@@ -8,4 +8,8 @@ namespace qlinear::cli {
 // Adds a subcommand to `app`; its callback runs the command and throws on failure.
 using CommandRegistrar = void (*)(CLI::App& app);
 
+void add_quantize_command(CLI::App& app);
+void add_dequantize_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+
 }  // namespace qlinear::cli

@@ -9,12 +9,19 @@ int main(int argc, char** argv) {
   using namespace qlinear::cli;
   CLI::App app{"qlinear: MLX-compatible quantized linear layers"};
   app.require_subcommand(1);
-  const std::vector<CommandRegistrar> commands = {};
+  const std::vector<CommandRegistrar> commands = {
+      add_quantize_command,
+      add_dequantize_command,
+      add_inspect_command,
+  };
   for (CommandRegistrar add : commands) add(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help and version requests succeed; a usage error is one line and exit status 2.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "qlinear: error: " << e.what() << " (see qlinear --help)\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "qlinear: error: " << e.what() << "\n";
     return 1;

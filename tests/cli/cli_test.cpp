@@ -1,0 +1,138 @@
+// The qlinear tool end to end: its files match the library's ops bit for bit, and bad
+// arguments or files give one line on stderr, a non-zero status and no output file.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/random.h"
+#include "qlinear/io.h"
+#include "qlinear/ops.h"
+
+namespace qlinear {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("qlinear_cli_" +
+            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    input_ = dir_ / "model.safetensors";
+    save_safetensors(
+        input_,
+        {{"layers.0.proj.weight", testing::random_normal({24, 128}, Dtype::bfloat16, 1)},
+         {"layers.0.proj.bias", testing::random_normal({24}, Dtype::bfloat16, 2)},
+         {"norm.weight", testing::random_normal({128}, Dtype::float32, 3)},
+         {"odd.weight", testing::random_normal({4, 100}, Dtype::float32, 4)}},
+        {{"source", "test"}});
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Result run(const std::string& args) const {
+    const std::string command = std::string(QLINEAR_CLI) + " " + args + " >" +
+                                (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
+    const int raw = std::system(command.c_str());
+    return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, read_text(dir_ / "stdout"),
+            read_text(dir_ / "stderr")};
+  }
+
+  fs::path dir_, input_;
+};
+
+TEST_F(Cli, QuantizeWritesMlxLayoutIdenticalToTheOps) {
+  const fs::path out = dir_ / "q.safetensors";
+  const Result r =
+      run("quantize " + input_.string() + " " + out.string() + " --bits 3 --group-size 32");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("layers.0.proj.weight"), std::string::npos);
+  EXPECT_NE(r.out.find("odd.weight"), std::string::npos);  // reported as kept in float
+  const auto in = load_safetensors(input_);
+  const auto q = load_safetensors(out);
+  const Quantized expected = quantize(in.tensors.at("layers.0.proj.weight"), 32, 3);
+  EXPECT_TRUE(q.tensors.at("layers.0.proj.weight").bit_equal(expected.wq));
+  EXPECT_TRUE(q.tensors.at("layers.0.proj.scales").bit_equal(expected.scales));
+  EXPECT_TRUE(q.tensors.at("layers.0.proj.biases").bit_equal(*expected.biases));
+  for (const char* kept : {"layers.0.proj.bias", "norm.weight", "odd.weight"}) {
+    EXPECT_TRUE(q.tensors.at(kept).bit_equal(in.tensors.at(kept))) << kept;
+  }
+  EXPECT_EQ(q.tensors.size(), 6u);
+  EXPECT_EQ(q.metadata.at("format"), "mlx");
+  EXPECT_EQ(q.metadata.at("source"), "test");
+  EXPECT_EQ(q.metadata.at("quantization"), R"({"bits":3,"group_size":32,"mode":"affine"})");
+}
+
+TEST_F(Cli, DequantizeReversesQuantize) {
+  const fs::path q = dir_ / "q.safetensors", d = dir_ / "d.safetensors";
+  ASSERT_EQ(run("quantize " + input_.string() + " " + q.string() + " -b 5").status, 0);
+  const Result r = run("dequantize " + q.string() + " " + d.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto packed = load_safetensors(q);
+  const auto restored = load_safetensors(d);
+  const Tensor expected = dequantize(packed.tensors.at("layers.0.proj.weight"),
+                                     packed.tensors.at("layers.0.proj.scales"),
+                                     packed.tensors.at("layers.0.proj.biases"), 64, 5);
+  EXPECT_TRUE(restored.tensors.at("layers.0.proj.weight").bit_equal(expected));
+  EXPECT_EQ(restored.tensors.size(), 4u);
+  EXPECT_EQ(restored.metadata.count("quantization"), 0u);
+}
+
+TEST_F(Cli, InspectListsTensorsAndMetadata) {
+  const Result r = run("inspect " + input_.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("layers.0.proj.weight"), std::string::npos);
+  EXPECT_NE(r.out.find("bfloat16"), std::string::npos);
+  EXPECT_NE(r.out.find("(24, 128)"), std::string::npos);
+  EXPECT_NE(r.out.find("source: test"), std::string::npos);
+}
+
+TEST_F(Cli, BadBitsFailWithOneLineAndNoOutput) {
+  const fs::path out = dir_ / "q.safetensors";
+  const Result r = run("quantize " + input_.string() + " " + out.string() + " --bits 7");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "qlinear: error: [quantize] The requested number of bits 7 is not supported. The "
+            "supported bits are 2, 3, 4, 5, 6 and 8.\n");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(Cli, UsageErrorsExitWithStatusTwo) {
+  const Result missing = run("quantize " + input_.string());
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1) << missing.err;
+  EXPECT_EQ(run("frobnicate").status, 2);
+  EXPECT_EQ(run("quantize " + input_.string() + " out --bits four").status, 2);
+}
+
+TEST_F(Cli, MalformedInputLeavesExistingOutputIntact) {
+  const fs::path bad = dir_ / "bad.safetensors", out = dir_ / "out.safetensors";
+  std::ofstream(bad) << "not a safetensors file";
+  std::ofstream(out) << "previous contents";
+  const Result r = run("quantize " + bad.string() + " " + out.string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find(bad.string()), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(read_text(out), "previous contents");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 5);
+}
+
+}  // namespace
+}  // namespace qlinear

@@ -1,0 +1,164 @@
+// Reproduces every MLX-produced golden file: quantize and dequantize bit for bit,
+// quantized_matmul within a stated error bound.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "golden/golden_files.h"
+
+namespace qlinear {
+namespace {
+
+using testing::golden_files;
+using testing::GoldenFile;
+
+std::string name_of_param(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param;
+}
+
+// Index of the first differing element, or -1.
+std::int64_t first_difference(const Tensor& a, const Tensor& b) {
+  const std::size_t width = size_of(a.dtype());
+  const auto* pa = static_cast<const unsigned char*>(a.data());
+  const auto* pb = static_cast<const unsigned char*>(b.data());
+  for (std::int64_t i = 0; i < a.size(); ++i) {
+    if (std::memcmp(pa + i * width, pb + i * width, width) != 0) return i;
+  }
+  return -1;
+}
+
+void expect_bit_equal(const Tensor& ours, const Tensor& golden, const std::string& what) {
+  ASSERT_EQ(ours.dtype(), golden.dtype()) << what;
+  ASSERT_EQ(ours.shape(), golden.shape()) << what;
+  const std::int64_t i = first_difference(ours, golden);
+  EXPECT_EQ(i, -1) << what << " differs first at flat index " << i << ": ours "
+                   << ours.to_floats()[i] << ", MLX " << golden.to_floats()[i];
+}
+
+// MLX accumulates in x's dtype; the golden README measured its f16/bf16 results to be
+// within 2e-3 (f16) and 1.1e-2 (bf16) of the exact product, relative to sum |x| |w_hat|.
+// Ours accumulates in float32: within (K + 3) u32 of it. Both results are then rounded to
+// the output dtype (unit roundoff u_out, relative to |y|). The tolerance is the sum, per
+// output element; for float32 MLX's own error is below (K + 3) u32 as well.
+double mlx_relative_error(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::float16:
+      return 2e-3;
+    case Dtype::bfloat16:
+      return 1.1e-2;
+    default:
+      return 0.0;
+  }
+}
+
+double unit_roundoff(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::float16:
+      return 0x1p-11;
+    case Dtype::bfloat16:
+      return 0x1p-8;
+    default:
+      return 0x1p-24;
+  }
+}
+
+void expect_matmul_close(const Tensor& ours, const Tensor& golden, const Tensor& x,
+                         const Tensor& w_hat, bool transpose) {
+  ASSERT_EQ(ours.dtype(), golden.dtype());
+  ASSERT_EQ(ours.shape(), golden.shape());
+  const std::int64_t K = x.dim(-1);
+  const std::int64_t N = ours.dim(-1);
+  const std::int64_t M = ours.size() / N;
+  const auto xv = x.to_floats(), wv = w_hat.to_floats(), yv = ours.to_floats(),
+             gv = golden.to_floats();
+  const double ulp32 = 0x1p-24;
+  for (std::int64_t m = 0; m < M; ++m) {
+    for (std::int64_t n = 0; n < N; ++n) {
+      double magnitude = 0;
+      for (std::int64_t k = 0; k < K; ++k) {
+        magnitude += std::fabs(xv[m * K + k] * (transpose ? wv[n * K + k] : wv[k * N + n]));
+      }
+      const double tolerance =
+          (2 * (K + 3) * ulp32 + mlx_relative_error(golden.dtype())) * magnitude +
+          2 * unit_roundoff(golden.dtype()) * std::fabs(gv[m * N + n]);
+      ASSERT_NEAR(yv[m * N + n], gv[m * N + n], tolerance) << "m=" << m << " n=" << n;
+    }
+  }
+}
+
+class AffineGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AffineGolden, QuantizeIsBitExact) {
+  const GoldenFile g(GetParam());
+  const auto q = quantize(g["w"], g.spec.group_size, g.spec.bits);
+  expect_bit_equal(q.wq, g["wq"], "wq");
+  expect_bit_equal(q.scales, g["scales"], "scales");
+  expect_bit_equal(*q.biases, g["biases"], "biases");
+  if (g.has("w_nt")) {
+    const auto q_nt = quantize(g["w_nt"], g.spec.group_size, g.spec.bits);
+    expect_bit_equal(q_nt.wq, g["wq_nt"], "wq_nt");
+    expect_bit_equal(q_nt.scales, g["scales_nt"], "scales_nt");
+    expect_bit_equal(*q_nt.biases, g["biases_nt"], "biases_nt");
+  }
+}
+
+TEST_P(AffineGolden, DequantizeIsBitExact) {
+  const GoldenFile g(GetParam());
+  const Tensor w_hat =
+      dequantize(g["wq"], g["scales"], g["biases"], g.spec.group_size, g.spec.bits);
+  expect_bit_equal(w_hat, g["w_hat"], "w_hat");
+}
+
+TEST_P(AffineGolden, MatmulMatchesWithinBound) {
+  const GoldenFile g(GetParam());
+  const Tensor y = quantized_matmul(g["x"], g["wq"], g["scales"], g["biases"], true,
+                                    g.spec.group_size, g.spec.bits);
+  expect_matmul_close(y, g["y"], g["x"], g["w_hat"], true);
+  if (g.has("y_nt")) {
+    const Tensor y_nt = quantized_matmul(g["x_nt"], g["wq_nt"], g["scales_nt"], g["biases_nt"],
+                                         false, g.spec.group_size, g.spec.bits);
+    const Tensor w_hat_nt =
+        dequantize(g["wq_nt"], g["scales_nt"], g["biases_nt"], g.spec.group_size, g.spec.bits);
+    expect_matmul_close(y_nt, g["y_nt"], g["x_nt"], w_hat_nt, false);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Mlx, AffineGolden, ::testing::ValuesIn([] {
+                           auto files = golden_files("affine_");
+                           for (const auto& f : golden_files("shape_")) files.push_back(f);
+                           for (const auto& f : golden_files("edge_")) {
+                             if (f != "edge_nonfinite") files.push_back(f);
+                           }
+                           return files;
+                         }()),
+                         name_of_param);
+
+TEST(AffineGoldenFiles, AllFiftyFourSettingsArePresent) {
+  EXPECT_EQ(golden_files("affine_").size(), 54u);
+  EXPECT_EQ(golden_files("edge_").size(), 10u);
+}
+
+TEST(AffineGoldenShapes, VectorAndBatchedInputsKeepTheirShape) {
+  const GoldenFile x1("shape_x1d");
+  EXPECT_EQ(x1["y"].shape(), (Shape{32}));
+  const GoldenFile x3("shape_x3d");
+  EXPECT_EQ(x3["x"].shape(), (Shape{2, 3, 128}));
+  EXPECT_EQ(x3["y"].shape(), (Shape{2, 3, 32}));
+}
+
+// MLX's output on NaN/inf input comes from undefined behaviour; we refuse it instead.
+TEST(AffineGoldenEdges, NonFiniteInputIsRefused) {
+  const GoldenFile g("edge_nonfinite");
+  try {
+    quantize(g["w"], g.spec.group_size, g.spec.bits);
+    FAIL() << "quantize accepted NaN";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(),
+                 "[quantize] w contains NaN at index (0, 5); only finite values can be "
+                 "quantized.");
+  }
+}
+
+}  // namespace
+}  // namespace qlinear

@@ -1,0 +1,28 @@
+#include "quant_metadata.h"
+
+#include <nlohmann/json.hpp>
+
+namespace qlinear::cli {
+
+void write_quant_metadata(Metadata& metadata, const QuantSpec& spec) {
+  const nlohmann::json block = {{"group_size", spec.group_size},
+                                {"bits", spec.bits},
+                                {"mode", std::string(mode_name(spec.mode))}};
+  metadata[kQuantizationKey] = block.dump();
+}
+
+std::optional<QuantSpec> read_quant_metadata(const Metadata& metadata, const std::string& path) {
+  const auto it = metadata.find(kQuantizationKey);
+  if (it == metadata.end()) return std::nullopt;
+  try {
+    const auto block = nlohmann::json::parse(it->second);
+    const QuantMode mode = parse_quant_mode(block.value("mode", "affine"), "quantization");
+    return QuantSpec::resolve("quantization", mode, block.at("group_size").get<int>(),
+                              block.at("bits").get<int>());
+  } catch (const std::exception& e) {
+    throw FileError(path + ": metadata \"quantization\" is not a valid settings block (" +
+                    e.what() + ")");
+  }
+}
+
+}  // namespace qlinear::cli
