@@ -10,18 +10,34 @@ raw uint16 (uint8) bits with a tagged dtype, ``qlinear.bfloat16``; arrays of tha
 dtype go back in as bfloat16. Mark raw bits yourself with ``a.view(qlinear.bfloat16)``.
 """
 
+from qlinear import utils
 from qlinear._qlinear import (
     BFLOAT16_AS_UINT16,
+    active_isa,
     bfloat16,
     dequantize,
+    load,
+    num_threads,
     quantize,
     quantized_matmul,
+    save_safetensors,
+    set_isa,
+    set_num_threads,
+    supported_isas,
 )
 
 __all__ = [
     "BFLOAT16_AS_UINT16",
+    "active_isa",
     "bfloat16",
     "dequantize",
+    "load",
+    "num_threads",
     "quantize",
     "quantized_matmul",
+    "save_safetensors",
+    "set_isa",
+    "set_num_threads",
+    "supported_isas",
+    "utils",
 ]

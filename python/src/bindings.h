@@ -6,5 +6,7 @@
 namespace qlinear::python {
 
 void bind_ops(nanobind::module_& m);
+void bind_io(nanobind::module_& m);
+void bind_runtime(nanobind::module_& m);
 
 }  // namespace qlinear::python

@@ -6,4 +6,6 @@ NB_MODULE(_qlinear, m) {
   m.doc() = "qlinear's C++ engine: MLX-compatible quantization on numpy arrays";
   qlinear::python::init_numpy_bridge(m);
   qlinear::python::bind_ops(m);
+  qlinear::python::bind_io(m);
+  qlinear::python::bind_runtime(m);
 }

@@ -1,0 +1,73 @@
+"""qlinear against the vectors MLX wrote (tests/data/golden): the check that needs no MLX."""
+
+import numpy as np
+import pytest
+
+import qlinear
+from conftest import GOLDEN
+from helpers import assert_close_to_mlx_product
+
+AFFINE_FILES = sorted(p.name for p in GOLDEN.glob("affine_*.safetensors"))
+EDGE_FILES = sorted(p.name for p in GOLDEN.glob("edge_*.safetensors") if "nonfinite" not in p.name)
+SHAPE_FILES = sorted(p.name for p in GOLDEN.glob("shape_*.safetensors"))
+FLOAT_MODE_FILES = sorted(p.name for f in ("mxfp4", "mxfp8", "nvfp4") for p in GOLDEN.glob(f"{f}_*.safetensors"))
+
+
+def _load(name):
+    arrays, metadata = qlinear.load(GOLDEN / name, return_metadata=True)
+    settings = dict(group_size=int(metadata["group_size"]), bits=int(metadata["bits"]), mode=metadata["mode"])
+    return arrays, settings
+
+
+def _assert_same_bits(actual, expected, name):
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape, name
+    np.testing.assert_array_equal(actual.view(np.uint8), expected.view(np.uint8), err_msg=name)
+
+
+def _check_file(name, suffixes=("", "_nt")):
+    g, settings = _load(name)
+    for suffix in suffixes:
+        if "w" + suffix not in g:
+            continue
+        packed = qlinear.quantize(g["w" + suffix], **settings)
+        fields = ("wq", "scales", "biases")[: len(packed)]
+        for field, actual in zip(fields, packed):
+            _assert_same_bits(actual, g[field + suffix], field + suffix)
+        # The golden w_hat of the float modes was asked for in w's dtype.
+        w_hat = qlinear.dequantize(*packed, **settings, dtype=g["w" + suffix].dtype)
+        if suffix == "":
+            _assert_same_bits(w_hat, g["w_hat"], "w_hat")
+        transpose = suffix == ""
+        x = g["x" + suffix]
+        y = qlinear.quantized_matmul(x, *packed, transpose=transpose, **settings)
+        assert_close_to_mlx_product(y, g["y" + suffix], x, w_hat if transpose else np.swapaxes(w_hat, -1, -2))
+
+
+@pytest.mark.parametrize("name", AFFINE_FILES)
+def test_affine_golden(name):
+    _check_file(name)
+
+
+@pytest.mark.parametrize("name", EDGE_FILES + SHAPE_FILES)
+def test_edge_and_shape_golden(name):
+    _check_file(name)
+
+
+@pytest.mark.parametrize("name", FLOAT_MODE_FILES)
+def test_float_mode_golden(name):
+    try:
+        _check_file(name)
+    except ValueError as error:
+        if "not implemented yet" not in str(error):
+            raise
+        pytest.skip(str(error))
+
+
+def test_nonfinite_weights_are_refused_with_their_position():
+    g, settings = _load("edge_nonfinite.safetensors")
+    with pytest.raises(ValueError, match=r"^\[quantize\] w contains NaN at index \(0, 5\)"):
+        qlinear.quantize(g["w"], **settings)
+
+
+def test_golden_sets_are_all_there():
+    assert (len(AFFINE_FILES), len(EDGE_FILES), len(SHAPE_FILES), len(FLOAT_MODE_FILES)) == (54, 9, 2, 6)
