@@ -2,7 +2,10 @@
 #pragma once
 
 #include "qlinear/dtype.h"
+#include "qlinear/convert.h"
 #include "qlinear/io.h"
+#include "qlinear/model.h"
+#include "qlinear/nn.h"
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 #include "qlinear/tensor.h"

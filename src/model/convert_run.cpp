@@ -1,0 +1,146 @@
+// run_conversion: write a planned conversion, one step's tensors in memory at a time,
+// into a hidden folder that becomes OUT_DIR only when everything is written.
+#include <unistd.h>
+
+#include <cmath>
+
+#include "model/text_file.h"
+#include "qlinear/convert.h"
+
+namespace qlinear {
+namespace {
+
+// Removes the folder being built unless the conversion got to the end.
+class PartialFolder {
+ public:
+  explicit PartialFolder(std::filesystem::path path) : path_(std::move(path)) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~PartialFolder() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  PartialFolder(const PartialFolder&) = delete;
+  PartialFolder& operator=(const PartialFolder&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  void move_to(const std::filesystem::path& target) {
+    std::filesystem::rename(path_, target);
+    path_.clear();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+double relative_error(const Tensor& reference, const Tensor& approximation) {
+  const auto a = reference.to_floats(), b = approximation.to_floats();
+  double error = 0.0, norm = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    error += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    norm += double(a[i]) * a[i];
+  }
+  return norm > 0.0 ? std::sqrt(error / norm) : std::sqrt(error);
+}
+
+Tensor cast_to(const Tensor& tensor, Dtype dtype) {
+  return tensor.dtype() == dtype ? tensor : tensor.astype(dtype);
+}
+
+std::string layer_path(const std::string& weight_name) {
+  return weight_name.substr(0, weight_name.rfind('.'));
+}
+
+// The output tensors of one step, in the order of step.outputs.
+std::vector<Tensor> run_step(const ConvertStep& step, const TensorMap& weights,
+                             ConversionPlan& plan) {
+  const Tensor& source = weights.at(step.source);
+  switch (step.kind) {
+    case ConvertStep::Kind::copy:
+      return {source};
+    case ConvertStep::Kind::cast:
+      return {source.astype(step.outputs[0].dtype)};
+    case ConvertStep::Kind::quantize: {
+      LayerPlan& layer = plan.layers[step.layer];
+      const QuantSpec& spec = *layer.output_spec;
+      const Tensor w = cast_to(source, step.outputs[1].dtype);
+      Quantized q = quantize(w, spec.group_size, spec.bits, mode_name(spec.mode));
+      if (plan.options.measure_error) {
+        layer.relative_error = relative_error(
+            w,
+            dequantize(q.wq, q.scales, q.biases, spec.group_size, spec.bits, mode_name(spec.mode)));
+      }
+      std::vector<Tensor> out{std::move(q.wq), std::move(q.scales)};
+      if (q.biases) out.push_back(std::move(*q.biases));
+      return out;
+    }
+    case ConvertStep::Kind::dequantize: {
+      const LayerPlan& layer = plan.layers[step.layer];
+      const QuantSpec& spec = *layer.input_spec;
+      const std::string path = layer_path(step.source);
+      const Dtype dtype = step.outputs[0].dtype;
+      std::optional<Tensor> biases;
+      if (weights.contains(path + ".biases")) biases = cast_to(weights.at(path + ".biases"), dtype);
+      return {dequantize(source, cast_to(weights.at(path + ".scales"), dtype), biases,
+                         spec.group_size, spec.bits, mode_name(spec.mode))};
+    }
+  }
+  throw std::logic_error("unknown conversion step");
+}
+
+}  // namespace
+
+ConversionPlan run_conversion(ConversionPlan plan, const std::filesystem::path& output,
+                              const std::function<void(const ConvertProgress&)>& progress) {
+  if (std::filesystem::exists(output)) {
+    throw std::invalid_argument("[convert] Cannot save to the path " + output.string() +
+                                " as it already exists.");
+  }
+  const std::filesystem::path parent =
+      output.has_parent_path() ? output.parent_path() : std::filesystem::path(".");
+  std::filesystem::create_directories(parent);
+  std::string hidden_name = ".";
+  hidden_name += output.filename().string();
+  hidden_name += ".partial-" + std::to_string(::getpid());
+  PartialFolder partial(parent / hidden_name);
+
+  const TensorMap weights = load_folder_weights(plan.input);
+  ConvertProgress status;
+  status.bytes_total = plan.input_bytes;
+  for (const auto& shard : plan.shards) {
+    for (const ConvertStep& step : shard) status.tensors_total += step.outputs.size();
+  }
+  if (progress) progress(status);
+
+  std::map<std::string, std::string> weight_map;
+  for (std::size_t i = 0; i < plan.shards.size(); ++i) {
+    const std::string file = shard_file_name(i, plan.shards.size());
+    std::vector<TensorInfo> declared;
+    for (const ConvertStep& step : plan.shards[i]) {
+      for (const TensorInfo& info : step.outputs) {
+        declared.push_back(info);
+        weight_map.emplace(info.name, file);
+      }
+    }
+    SafetensorsWriter writer(partial.path() / file, declared, {{"format", "mlx"}});
+    for (const ConvertStep& step : plan.shards[i]) {
+      const std::vector<Tensor> tensors = run_step(step, weights, plan);
+      for (std::size_t t = 0; t < tensors.size(); ++t)
+        writer.write(step.outputs[t].name, tensors[t]);
+      status.tensors_done += tensors.size();
+      status.bytes_done += step.input_bytes;
+      if (progress) progress(status);
+    }
+    writer.commit();
+  }
+  write_weight_index(partial.path(), weight_map, plan.output_bytes, plan.parameters);
+  model::write_text_file(partial.path() / "config.json", plan.config);
+  for (const auto& file : plan.other_files) {
+    std::filesystem::copy_file(file, partial.path() / file.filename());
+  }
+  partial.move_to(output);
+  return plan;
+}
+
+}  // namespace qlinear

@@ -1,0 +1,170 @@
+// A generic module tree built from a checkpoint's weight names, and mlx-lm's loading.
+#include <algorithm>
+#include <charconv>
+
+#include "model/text_file.h"
+#include "qlinear/model.h"
+
+namespace qlinear {
+namespace {
+
+// One dotted path segment's worth of the weight names.
+struct Node {
+  std::map<std::string, Node> children;
+  std::map<std::string, TensorInfo> parameters;  // by local name ("weight")
+};
+
+std::optional<std::size_t> list_index(const std::string& key) {
+  std::size_t index = 0;
+  const auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), index);
+  if (error != std::errc{} || end != key.data() + key.size()) return std::nullopt;
+  return index;
+}
+
+bool is_list(const Node& node) {
+  return !node.children.empty() && node.parameters.empty() &&
+         std::all_of(node.children.begin(), node.children.end(),
+                     [](const auto& entry) { return list_index(entry.first).has_value(); });
+}
+
+bool is_embedding_name(const std::string& path) {
+  const std::string last = path.substr(path.rfind('.') + 1);
+  return last.find("embed") != std::string::npos || last == "wte";
+}
+
+std::string join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+// A Linear or Embedding when the node's parameters are exactly a layer's, else nullptr.
+nn::ModulePtr make_layer(const std::string& path, const Node& node,
+                         const std::optional<QuantizationConfig>& quantization) {
+  const auto& params = node.parameters;
+  const auto weight = params.find("weight");
+  if (!node.children.empty() || weight == params.end() || weight->second.shape.size() != 2) {
+    return nullptr;
+  }
+  const bool quantized = params.contains("scales");
+  for (const auto& [name, info] : params) {
+    const bool known =
+        name == "weight" || name == "bias" || (quantized && (name == "scales" || name == "biases"));
+    if (!known) return nullptr;
+  }
+  const Shape& shape = weight->second.shape;
+  std::int64_t input_dims = shape[1];
+  if (quantized) {
+    const std::optional<QuantSpec>* entry = quantization ? quantization->find(path) : nullptr;
+    if (!quantization || (entry && !*entry)) {
+      throw FileError(path + ".scales is in the weights but config.json does not quantize " + path);
+    }
+    const QuantSpec spec = entry ? **entry : quantization->defaults;
+    input_dims = shape[1] * 32 / spec.bits;
+  } else if (!is_floating(weight->second.dtype)) {
+    return nullptr;
+  }
+  if (is_embedding_name(path)) return std::make_shared<nn::Embedding>(shape[0], input_dims);
+  return std::make_shared<nn::Linear>(input_dims, shape[0], params.contains("bias"));
+}
+
+nn::ModulePtr make_module(const std::string& path, const Node& node,
+                          const std::optional<QuantizationConfig>& quantization,
+                          const std::string& type_name) {
+  if (nn::ModulePtr layer = make_layer(path, node, quantization)) return layer;
+  auto module = std::make_shared<nn::Container>(type_name);
+  for (const auto& [name, info] : node.parameters) {
+    module->set_parameter(name, Tensor::zeros(info.shape, info.dtype));
+  }
+  for (const auto& [key, child] : node.children) {
+    const std::string child_path = join(path, key);
+    if (!is_list(child)) {
+      module->set_module(key, make_module(child_path, child, quantization, "Module"));
+      continue;
+    }
+    nn::ModuleList list(child.children.size());
+    for (const auto& [index_key, item] : child.children) {
+      const std::size_t index = *list_index(index_key);
+      if (index >= list.size()) {
+        throw FileError("the weights of list " + child_path + " skip an index below " + index_key);
+      }
+      list[index] = make_module(join(child_path, index_key), item, quantization, "Module");
+    }
+    module->set_modules(key, std::move(list));
+  }
+  return module;
+}
+
+}  // namespace
+
+std::shared_ptr<nn::Container> build_float_model(
+    const std::map<std::string, TensorInfo>& weights,
+    const std::optional<QuantizationConfig>& quantization) {
+  Node root;
+  for (const auto& [name, info] : weights) {
+    Node* node = &root;
+    std::size_t start = 0;
+    for (std::size_t dot; (dot = name.find('.', start)) != std::string::npos; start = dot + 1) {
+      node = &node->children[name.substr(start, dot - start)];
+    }
+    node->parameters.emplace(name.substr(start), info);
+  }
+  return std::static_pointer_cast<nn::Container>(make_module("", root, quantization, "Model"));
+}
+
+nn::ClassPredicate checkpoint_predicate(const QuantizationConfig& quantization,
+                                        std::function<bool(const std::string&)> has_weight) {
+  return [quantization, has_weight = std::move(has_weight)](
+             std::string_view path, const nn::Module& module) -> nn::QuantChoice {
+    if (const std::optional<QuantSpec>* entry = quantization.find(path)) {
+      return *entry ? nn::QuantChoice(**entry) : nn::QuantChoice(false);
+    }
+    if (!dynamic_cast<const nn::Quantizable*>(&module)) return false;
+    return has_weight(std::string(path) + ".scales");
+  };
+}
+
+LoadedModel load_model(const std::filesystem::path& folder, bool strict) {
+  const auto config_path = folder / "config.json";
+  LoadedModel loaded;
+  loaded.config = model::read_text_file(config_path);
+  loaded.quantization = parse_quantization(loaded.config, config_path.string());
+  const TensorMap weights = load_folder_weights(folder);
+  std::map<std::string, TensorInfo> infos;
+  for (const auto& [name, tensor] : weights) {
+    infos.emplace(name, TensorInfo{name, tensor.dtype(), tensor.shape()});
+  }
+  loaded.model = build_float_model(infos, loaded.quantization);
+  if (const auto& q = loaded.quantization) {
+    nn::quantize(
+        *loaded.model, q->defaults.group_size, q->defaults.bits, mode_name(q->defaults.mode),
+        checkpoint_predicate(*q, [&](const std::string& name) { return weights.contains(name); }));
+  }
+  loaded.model->load_weights(weights, strict);
+  return loaded;
+}
+
+}  // namespace qlinear
+
+namespace qlinear {
+
+void save_model(const std::filesystem::path& folder, const nn::Module& model,
+                const std::string& config_json,
+                const std::optional<QuantizationConfig>& quantization,
+                std::uint64_t max_shard_bytes) {
+  // A quantized layer counts the float elements of its weight, plus its bias.
+  std::uint64_t parameters = 0;
+  for (const auto& [path, module] : model.leaf_modules()) {
+    const auto spec = module->quant_spec();
+    for (const auto& [name, value] : module->parameters()) {
+      if (!spec || name == "bias") parameters += static_cast<std::uint64_t>(value.size());
+      if (spec && name == "weight")
+        parameters += static_cast<std::uint64_t>(value.size()) * 32 / spec->bits;
+    }
+  }
+  TensorMap tensors;
+  for (auto& [path, value] : model.parameters()) tensors.emplace(path, std::move(value));
+  std::filesystem::create_directories(folder);
+  save_folder_weights(folder, tensors, parameters, max_shard_bytes);
+  model::write_text_file(folder / "config.json", with_quantization(config_json, quantization));
+}
+
+}  // namespace qlinear
