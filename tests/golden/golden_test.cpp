@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "golden/golden_files.h"
+#include "kernels/kernels.h"
 
 namespace qlinear {
 namespace {
@@ -124,14 +125,39 @@ TEST_P(AffineGolden, MatmulMatchesWithinBound) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Mlx, AffineGolden, ::testing::ValuesIn([] {
-                           auto files = golden_files("affine_");
-                           for (const auto& f : golden_files("shape_")) files.push_back(f);
-                           for (const auto& f : golden_files("edge_")) {
-                             if (f != "edge_nonfinite") files.push_back(f);
-                           }
-                           return files;
-                         }()),
+// The scalar reference walks k in ascending order with a float32 accumulator and no fused
+// multiply-add, which is MLX's own CPU arithmetic: for float32 it reproduces y exactly.
+class AffineGoldenFloat32 : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AffineGoldenFloat32, ReferenceMatmulIsBitExact) {
+  const GoldenFile g(GetParam());
+  const Tensor& x = g["x"];
+  ASSERT_EQ(x.dtype(), Dtype::float32);
+  const Tensor& wq = g["wq"];
+  Tensor y = Tensor::zeros(g["y"].shape(), Dtype::float32);
+  const std::int64_t K = x.dim(-1);
+  kernels::reference_table().quantized_matmul(
+      {g.spec, x.data(), x.dtype(), x.size() / K, K, wq.dim(0), true, wq.data<std::uint32_t>(),
+       g["scales"].data(), g["biases"].data(), Dtype::float32, y.mutable_data(), Dtype::float32});
+  expect_bit_equal(y, g["y"], "y");
+}
+
+// Every affine file but edge_nonfinite (refused, see below); only the float32 ones when
+// float32_only.
+std::vector<std::string> affine_files(bool float32_only) {
+  std::vector<std::string> files;
+  for (const char* prefix : {"affine_", "shape_", "edge_"}) {
+    for (const auto& f : golden_files(prefix)) {
+      const bool float32 = f.rfind("affine_", 0) != 0 || f.ends_with("_f32");
+      if (f != "edge_nonfinite" && (float32 || !float32_only)) files.push_back(f);
+    }
+  }
+  return files;
+}
+
+INSTANTIATE_TEST_SUITE_P(Mlx, AffineGolden, ::testing::ValuesIn(affine_files(false)),
+                         name_of_param);
+INSTANTIATE_TEST_SUITE_P(Mlx, AffineGoldenFloat32, ::testing::ValuesIn(affine_files(true)),
                          name_of_param);
 
 TEST(AffineGoldenFiles, AllFiftyFourSettingsArePresent) {
