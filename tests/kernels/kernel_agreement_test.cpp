@@ -202,6 +202,18 @@ TEST_P(KernelAgreement, MatmulEveryRowCountAndDtype) {
   }
 }
 
+// The 2- and 4-bit field kernel (whole blocks of words per row) for every group size.
+TEST_P(KernelAgreement, MatmulFieldKernel) {
+  for (int bits : {2, 4}) {
+    for (int gs : kGroupSizes) {
+      for (std::int64_t M : {1, 2, 3, 5, 8}) {
+        expect_matmul_agrees(GetParam(),
+                             {M, 1024, 37, true, bits, gs, Dtype::bfloat16, Dtype::float16});
+      }
+    }
+  }
+}
+
 // Long rows: many panels deep, columns past a task's width.
 TEST_P(KernelAgreement, MatmulLargeShapes) {
   for (bool transpose : {true, false}) {

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
       add_quantize_command,
       add_dequantize_command,
       add_inspect_command,
+      add_bench_command,
   };
   for (CommandRegistrar add : commands) add(app);
   try {

@@ -8,6 +8,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
+#include "kernels/generic/gemv_fields.h"
 #include "kernels/generic/problem.h"
 #include "kernels/scratch.h"
 
@@ -128,6 +129,9 @@ template <class Simd, int bits>
 void gemv(const Problem& p, bool transpose) {
   auto run = [&](auto rows) {
     constexpr int R = decltype(rows)::value;
+    if constexpr (bits == 2 || bits == 4) {
+      if (transpose && fields_apply<Simd, bits>(p)) return gemv_fields<Simd, bits, R>(p);
+    }
     if (transpose) {
       gemv_transposed<Simd, bits, R>(p);
     } else {

@@ -19,6 +19,7 @@ struct Simd {
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
   static constexpr int kTileRows = 6;
   using F = __m256;
+  using I = __m256i;
 
   static F zero() { return _mm256_setzero_ps(); }
   static F set1(float v) { return _mm256_set1_ps(v); }
@@ -98,6 +99,44 @@ struct Simd {
     const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
     return _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7FFF)), odd),
                              16);
+  }
+
+  // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).
+  static I load_words(const std::uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const I*>(p));
+  }
+  template <int n>
+  static I shift_right(I v) {
+    return _mm256_srli_epi32(v, n);
+  }
+  // code * 2^(bits * pos) for the code in bits [bits*pos, bits*(pos+1)) of each word.
+  template <int bits>
+  static F exact_field(I words, int pos) {
+    const I magic = _mm256_set1_epi32(0x4B000000);  // 2^23
+    const I mask = _mm256_set1_epi32(((1 << bits) - 1) << (bits * pos));
+    const I v = _mm256_or_si256(_mm256_and_si256(words, mask), magic);
+    return _mm256_sub_ps(_mm256_castsi256_ps(v), _mm256_castsi256_ps(magic));
+  }
+  // Lane l = element first + l / lanes_per_group (a power of two) of a float array.
+  static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int lanes_per_group) {
+    if (lanes_per_group >= kLanes) return _mm256_set1_ps(one(p, dtype, first));
+    alignas(32) float values[kLanes];
+    const int count = kLanes / lanes_per_group;
+    for (int i = 0; i < count; ++i) values[i] = one(p, dtype, first + i);
+    const I lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int shift = __builtin_ctz(static_cast<unsigned>(lanes_per_group));
+    return _mm256_permutevar8x32_ps(_mm256_load_ps(values),
+                                    _mm256_srl_epi32(lane, _mm_cvtsi32_si128(shift)));
+  }
+  static float one(const void* p, Dtype dtype, std::int64_t i) {
+    switch (dtype) {
+      case Dtype::float16:
+        return to_float(static_cast<const float16_t*>(p)[i]);
+      case Dtype::bfloat16:
+        return to_float(static_cast<const bfloat16_t*>(p)[i]);
+      default:
+        return static_cast<const float*>(p)[i];
+    }
   }
 
   // kLanes consecutive codes starting at the byte `p` (a multiple of kLanes codes into a

@@ -19,6 +19,7 @@ struct Simd {
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
   static constexpr int kTileRows = 12;
   using F = __m512;
+  using I = __m512i;
 
   static F zero() { return _mm512_setzero_ps(); }
   static F set1(float v) { return _mm512_set1_ps(v); }
@@ -78,6 +79,39 @@ struct Simd {
     _mm512_storeu_si512(p, _mm512_cvttps_epu32(codes));
   }
 
+  // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).
+  static I load_words(const std::uint8_t* p) { return _mm512_loadu_si512(p); }
+  template <int n>
+  static I shift_right(I v) {
+    return _mm512_srli_epi32(v, n);
+  }
+  // code * 2^(bits * pos) for the code in bits [bits*pos, bits*(pos+1)) of each word.
+  template <int bits>
+  static F exact_field(I words, int pos) {
+    const I magic = _mm512_set1_epi32(0x4B000000);  // 2^23
+    const I mask = _mm512_set1_epi32(((1 << bits) - 1) << (bits * pos));
+    const I v = _mm512_ternarylogic_epi32(words, mask, magic, 0xEA);  // (words & mask) | magic
+    return _mm512_sub_ps(_mm512_castsi512_ps(v), _mm512_castsi512_ps(magic));
+  }
+  // Lane l = element first + l / lanes_per_group (a power of two) of a float array.
+  static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int lanes_per_group) {
+    if (lanes_per_group >= kLanes) return _mm512_set1_ps(one(p, dtype, first));
+    const auto mask = static_cast<__mmask16>((1u << (kLanes / lanes_per_group)) - 1u);
+    F v;
+    if (dtype == Dtype::float32) {
+      v = _mm512_maskz_loadu_ps(mask, static_cast<const float*>(p) + first);
+    } else {
+      const __m256i h =
+          _mm256_maskz_loadu_epi16(mask, static_cast<const std::uint16_t*>(p) + first);
+      v = dtype == Dtype::float16
+              ? _mm512_cvtph_ps(h)
+              : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    const I lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int shift = __builtin_ctz(static_cast<unsigned>(lanes_per_group));
+    return _mm512_permutexvar_ps(_mm512_srl_epi32(lane, _mm_cvtsi32_si128(shift)), v);
+  }
+
   // kLanes consecutive codes starting at the byte `p` (a multiple of kLanes codes into a
   // row), as floats in natural order. Reads exactly kLanes * bits / 8 bytes.
   template <int bits>
@@ -95,6 +129,16 @@ struct Simd {
   }
 
  private:
+  static float one(const void* p, Dtype dtype, std::int64_t i) {
+    switch (dtype) {
+      case Dtype::float16:
+        return to_float(static_cast<const float16_t*>(p)[i]);
+      case Dtype::bfloat16:
+        return to_float(static_cast<const bfloat16_t*>(p)[i]);
+      default:
+        return static_cast<const float*>(p)[i];
+    }
+  }
   // Round to nearest even, as float_to_bfloat16_bits does for finite values.
   static __m512i bfloat16_bits(F v) {
     const __m512i x = _mm512_castps_si512(v);

@@ -1,0 +1,390 @@
+// `qlinear bench`: times quantize / dequantize / quantized_matmul on this machine next to
+// what bounds them (memory bandwidth, OpenBLAS's dense float32 product) and to the scalar
+// reference, and prints a table or one JSON object per line.
+#include <unistd.h>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "qlinear/qlinear.h"
+
+#if defined(QLINEAR_HAVE_OPENBLAS)
+#include <cblas.h>
+#endif
+
+namespace qlinear::cli {
+namespace {
+
+struct Options {
+  std::vector<std::int64_t> m = {1, 4, 16, 64, 512};
+  std::vector<std::int64_t> k, n;  // empty: the suite's (K, N) pairs
+  std::vector<int> bits = {2, 3, 4, 6, 8};
+  std::vector<int> group_sizes;  // empty: 64, and 32/128 for 4 bits
+  std::vector<std::string> modes = {"affine"};
+  std::vector<std::string> dtypes = {"float32"};
+  std::vector<std::string> ops = {"quantized_matmul"};
+  std::vector<int> threads;   // empty: 1 and the default count
+  std::string cold = "auto";  // auto: warm, plus cold for M = 1
+  std::vector<std::string> baselines = {"dense_f32", "stream", "reference"};
+  bool transpose = true;
+  bool json = false;
+  double min_seconds = 0.3;
+};
+
+struct Row {
+  std::string op, mode = "affine", dtype = "float32", isa;
+  int bits = 0, group_size = 0, threads = 1;
+  std::int64_t M = 0, K = 0, N = 0;
+  bool transpose = true, cold = false;
+  double median_ms = 0, gbps = 0, gflops = 0;
+};
+
+// Median wall time of fn(i) over enough calls to fill min_seconds (at least 3, fewer if
+// one call is very slow), after one warm-up call.
+double median_ms(const std::function<void(int)>& fn, double min_seconds) {
+  using clock = std::chrono::steady_clock;
+  fn(0);
+  std::vector<double> ms;
+  const auto start = clock::now();
+  for (int i = 1;; ++i) {
+    const auto t0 = clock::now();
+    fn(i);
+    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+    const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    if ((ms.size() >= 3 && elapsed >= min_seconds) || elapsed > 10 * min_seconds + 5) break;
+  }
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
+std::size_t last_level_cache_bytes() {
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  return static_cast<std::size_t>(std::max<long>(l3, 32L << 20));
+}
+
+// Enough copies of `bytes` of data to exceed twice the last-level cache.
+int cold_copies(std::size_t bytes) {
+  return static_cast<int>(2 * last_level_cache_bytes() / std::max<std::size_t>(bytes, 1) + 2);
+}
+
+Tensor random_tensor(Shape shape, Dtype dtype, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(static_cast<std::size_t>(element_count(shape)));
+  for (float& f : v) f = normal(rng);
+  return Tensor::from_floats(std::move(shape), dtype, v);
+}
+
+Dtype parse_dtype_name(const std::string& name) {
+  for (Dtype d : {Dtype::float32, Dtype::float16, Dtype::bfloat16}) {
+    if (name_of(d) == name) return d;
+  }
+  throw std::invalid_argument("[bench] --dtype must be float32, float16 or bfloat16, not " + name);
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+void print_row(const Row& r, bool json) {
+  if (json) {
+    nlohmann::json j = {{"op", r.op},
+                        {"mode", r.mode},
+                        {"bits", r.bits},
+                        {"group_size", r.group_size},
+                        {"dtype", r.dtype},
+                        {"M", r.M},
+                        {"K", r.K},
+                        {"N", r.N},
+                        {"transpose", r.transpose},
+                        {"threads", r.threads},
+                        {"cold", r.cold},
+                        {"isa", r.isa},
+                        {"median_ms", r.median_ms},
+                        {"gbps", r.gbps},
+                        {"gflops", r.gflops}};
+    std::cout << j.dump() << std::endl;
+    return;
+  }
+  std::cout << std::left << std::setw(17) << r.op << std::setw(7) << r.mode << std::right
+            << std::setw(5) << (r.bits ? std::to_string(r.bits) : "-") << std::setw(6)
+            << (r.group_size ? std::to_string(r.group_size) : "-") << std::setw(10) << r.dtype
+            << std::setw(6) << r.M << std::setw(7) << r.K << std::setw(7) << r.N << std::setw(3)
+            << (r.transpose ? "T" : "N") << std::setw(4) << r.threads << std::setw(6)
+            << (r.cold ? "cold" : "warm") << std::setw(8) << r.isa << std::setw(11)
+            << fixed(r.median_ms, 3) << std::setw(9) << fixed(r.gbps, 1) << std::setw(9)
+            << fixed(r.gflops, 1) << std::endl;
+}
+
+void print_header() {
+  std::cout << std::left << std::setw(17) << "op" << std::setw(7) << "mode" << std::right
+            << std::setw(5) << "bits" << std::setw(6) << "group" << std::setw(10) << "dtype"
+            << std::setw(6) << "M" << std::setw(7) << "K" << std::setw(7) << "N" << std::setw(3)
+            << "T" << std::setw(4) << "thr" << std::setw(6) << "cache" << std::setw(8) << "isa"
+            << std::setw(11) << "median_ms" << std::setw(9) << "GB/s" << std::setw(9) << "GFLOP/s"
+            << std::endl;
+}
+
+bool wants(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end() ||
+         std::find(list.begin(), list.end(), "all") != list.end();
+}
+
+// Memory bandwidth with `threads` threads: op "stream_triad" (a = b + s*c) and
+// "stream_read" (a sum over one array), on arrays far larger than the last-level cache.
+void run_stream(int threads, const Options& opt) {
+  const std::size_t n = 2 * last_level_cache_bytes() / sizeof(float);
+  std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n, 3.0f);
+  auto split = [&](const std::function<void(std::size_t, std::size_t)>& body) {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] { body(n * t / threads, n * (t + 1) / threads); });
+    }
+    for (auto& th : pool) th.join();
+  };
+  std::atomic<double> sink{0};
+  const double triad = median_ms(
+      [&](int) {
+        split([&](std::size_t lo, std::size_t hi) {
+          for (std::size_t i = lo; i < hi; ++i) a[i] = b[i] + 3.0f * c[i];
+        });
+      },
+      opt.min_seconds);
+  const double read = median_ms(
+      [&](int) {
+        split([&](std::size_t lo, std::size_t hi) {
+          float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          for (std::size_t i = lo; i + 4 <= hi; i += 4) {
+            s0 += b[i];
+            s1 += b[i + 1];
+            s2 += b[i + 2];
+            s3 += b[i + 3];
+          }
+          sink = sink + (s0 + s1 + s2 + s3);
+        });
+      },
+      opt.min_seconds);
+  Row row;
+  row.threads = threads;
+  row.isa = "-";
+  row.dtype = "float32";
+  row.op = "stream_triad";
+  row.median_ms = triad;
+  row.gbps = 3.0 * n * sizeof(float) / (triad * 1e6);
+  print_row(row, opt.json);
+  row.op = "stream_read";
+  row.median_ms = read;
+  row.gbps = 1.0 * n * sizeof(float) / (read * 1e6);
+  print_row(row, opt.json);
+}
+
+// One matmul case: ours with the active ISA, then (if asked) the reference and OpenBLAS.
+void run_matmul(Row base, const Options& opt) {
+  const Dtype dtype = parse_dtype_name(base.dtype);
+  const Shape w_shape = base.transpose ? Shape{base.N, base.K} : Shape{base.K, base.N};
+  const Tensor w = random_tensor(w_shape, dtype, 1);
+  const Tensor x = random_tensor({base.M, base.K}, dtype, 2);
+  const Quantized q = quantize(w, base.group_size, base.bits, base.mode);
+  const std::size_t weight_bytes =
+      q.wq.nbytes() + q.scales.nbytes() + (q.biases ? q.biases->nbytes() : 0);
+  std::vector<Quantized> copies = {q};
+  if (base.cold) {
+    for (int i = 1; i < cold_copies(weight_bytes); ++i) {
+      copies.push_back({q.wq.copy(), q.scales.copy(),
+                        q.biases ? std::optional(q.biases->copy()) : std::nullopt});
+    }
+  }
+  const double flops = 2.0 * base.M * base.K * base.N;
+  auto report = [&](Row row, double ms, double bytes) {
+    row.median_ms = ms;
+    row.gbps = bytes / (ms * 1e6);
+    row.gflops = flops / (ms * 1e6);
+    print_row(row, opt.json);
+  };
+  auto ours = [&](int i) {
+    const Quantized& c = copies[static_cast<std::size_t>(i) % copies.size()];
+    quantized_matmul(x, c.wq, c.scales, c.biases, base.transpose, base.group_size, base.bits,
+                     base.mode);
+  };
+  Row row = base;
+  row.isa = std::string(active_isa());
+  report(row, median_ms(ours, opt.min_seconds), static_cast<double>(weight_bytes));
+
+  if (wants(opt.baselines, "reference")) {
+    const std::string saved(active_isa());
+    set_isa("scalar");
+    row.op = "reference";
+    row.isa = "scalar";
+    report(row, median_ms(ours, 0.0), static_cast<double>(weight_bytes));
+    set_isa(saved);
+  }
+#if defined(QLINEAR_HAVE_OPENBLAS)
+  if (wants(opt.baselines, "dense_f32")) {
+    const std::vector<float> xf = x.to_floats();
+    std::vector<std::vector<float>> dense = {w.to_floats()};
+    const std::size_t dense_bytes = dense[0].size() * sizeof(float);
+    if (base.cold) {
+      for (int i = 1; i < cold_copies(dense_bytes); ++i) dense.push_back(dense[0]);
+    }
+    std::vector<float> y(static_cast<std::size_t>(base.M * base.N));
+    openblas_set_num_threads(base.threads);
+    const auto M = static_cast<int>(base.M), K = static_cast<int>(base.K),
+               N = static_cast<int>(base.N);
+    auto blas = [&](int i) {
+      const float* wd = dense[static_cast<std::size_t>(i) % dense.size()].data();
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, base.transpose ? CblasTrans : CblasNoTrans, M, N, K,
+                  1.0f, xf.data(), K, wd, base.transpose ? K : N, 0.0f, y.data(), N);
+    };
+    row.op = "dense_f32";
+    row.isa = "openblas";
+    row.mode = "-";
+    row.bits = 0;
+    row.group_size = 0;
+    row.dtype = "float32";
+    report(row, median_ms(blas, opt.min_seconds), static_cast<double>(dense_bytes));
+  }
+#endif
+}
+
+// quantize: float input bytes per second; dequantize: packed bytes read per second.
+void run_quantize_ops(Row base, const Options& opt) {
+  const Dtype dtype = parse_dtype_name(base.dtype);
+  const Tensor w = random_tensor({base.N, base.K}, dtype, 1);
+  const Quantized q = quantize(w, base.group_size, base.bits, base.mode);
+  Row row = base;
+  row.isa = std::string(active_isa());
+  row.M = 0;
+  if (base.op == "quantize") {
+    const double ms = median_ms([&](int) { quantize(w, base.group_size, base.bits, base.mode); },
+                                opt.min_seconds);
+    row.median_ms = ms;
+    row.gbps = static_cast<double>(w.nbytes()) / (ms * 1e6);
+  } else {
+    const double ms = median_ms(
+        [&](int) { dequantize(q.wq, q.scales, q.biases, base.group_size, base.bits, base.mode); },
+        opt.min_seconds);
+    row.median_ms = ms;
+    row.gbps =
+        static_cast<double>(q.wq.nbytes() + q.scales.nbytes() + q.biases->nbytes()) / (ms * 1e6);
+  }
+  print_row(row, opt.json);
+}
+
+void run(const Options& opt) {
+  const std::vector<std::pair<std::int64_t, std::int64_t>> suite_shapes = {
+      {4096, 4096}, {4096, 14336}, {14336, 4096}};
+  std::vector<std::pair<std::int64_t, std::int64_t>> shapes;
+  if (opt.k.empty() && opt.n.empty()) {
+    shapes = suite_shapes;
+  } else {
+    for (std::int64_t k : opt.k.empty() ? std::vector<std::int64_t>{4096} : opt.k) {
+      for (std::int64_t n : opt.n.empty() ? std::vector<std::int64_t>{4096} : opt.n)
+        shapes.emplace_back(k, n);
+    }
+  }
+  std::vector<int> thread_counts = opt.threads;
+  if (thread_counts.empty()) {
+    set_num_threads(0);
+    thread_counts = {1};
+    if (num_threads() > 1) thread_counts.push_back(num_threads());
+  }
+  if (!opt.json) print_header();
+  for (int threads : thread_counts) {
+    set_num_threads(threads);
+    if (wants(opt.baselines, "stream")) run_stream(threads, opt);
+    for (const std::string& op : opt.ops) {
+      for (const std::string& dtype : opt.dtypes) {
+        for (int bits : opt.bits) {
+          std::vector<int> sizes = opt.group_sizes;
+          if (sizes.empty())
+            sizes = bits == 4 ? std::vector<int>{32, 64, 128} : std::vector<int>{64};
+          for (int gs : sizes) {
+            for (const std::string& mode : opt.modes) {
+              for (auto [K, N] : shapes) {
+                Row base;
+                base.op = op;
+                base.mode = mode;
+                base.dtype = dtype;
+                base.bits = bits;
+                base.group_size = gs;
+                base.threads = threads;
+                base.K = K;
+                base.N = N;
+                base.transpose = opt.transpose;
+                if (op != "quantized_matmul") {
+                  run_quantize_ops(base, opt);
+                  continue;
+                }
+                for (std::int64_t M : opt.m) {
+                  base.M = M;
+                  const bool warm = opt.cold != "on";
+                  const bool cold = opt.cold == "on" || (opt.cold == "auto" && M == 1);
+                  if (warm) {
+                    base.cold = false;
+                    run_matmul(base, opt);
+                  }
+                  if (cold) {
+                    base.cold = true;
+                    run_matmul(base, opt);
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  set_num_threads(0);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto opt = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench",
+      "Time the kernels on this machine against memory bandwidth, OpenBLAS and the reference");
+  cmd->add_option("--op", opt->ops, "quantized_matmul, quantize, dequantize")->delimiter(',');
+  cmd->add_option("--m", opt->m, "rows of x")->delimiter(',');
+  cmd->add_option("--k", opt->k, "inner dimension (with --n; default: the suite's shapes)")
+      ->delimiter(',');
+  cmd->add_option("--n", opt->n, "output columns")->delimiter(',');
+  cmd->add_option("--bits", opt->bits, "bits per weight")->delimiter(',');
+  cmd->add_option("--group-size", opt->group_sizes,
+                  "group sizes (default 64, and 32/128 for 4 bits)")
+      ->delimiter(',');
+  cmd->add_option("--mode", opt->modes, "quantization modes")->delimiter(',');
+  cmd->add_option("--dtype", opt->dtypes, "dtype of x, w and the scales")->delimiter(',');
+  cmd->add_option("--threads", opt->threads, "thread counts (default: 1 and all cores)")
+      ->delimiter(',');
+  cmd->add_option("--cold", opt->cold,
+                  "auto (cold rows for M=1 too), on (only cold: weights rotate through more than "
+                  "twice the last-level cache), off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  cmd->add_option("--baselines", opt->baselines, "dense_f32, stream, reference, all or none")
+      ->delimiter(',');
+  cmd->add_flag("--no-transpose{false}", opt->transpose, "x @ W instead of x @ W.T");
+  cmd->add_flag("--json", opt->json, "one JSON object per line");
+  cmd->add_option("--min-seconds", opt->min_seconds, "time per measurement");
+  cmd->callback([opt] { run(*opt); });
+}
+
+}  // namespace qlinear::cli
