@@ -2,9 +2,9 @@
 # The Python package on a fresh machine: a new virtual environment, `pip install .`
 # from the repository root, the test dependencies, then the pytest suite.
 #
-# MLX's CPU wheel is installed when it can be (it needs glibc >= 2.35 on x86-64 Linux);
-# without it the cross-checks against mlx.core and mlx.nn skip, and the checks against
-# the golden files MLX wrote (tests/data/golden) still run.
+# MLX's CPU wheel and mlx-lm are installed when they can be (MLX needs glibc >= 2.35).
+# Without them the cross-checks against mlx.core, mlx.nn and mlx-lm skip; the checks
+# against the golden files MLX wrote (tests/data/golden) run either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${QLINEAR_PYTHON_VENV:-build-py/ci-venv}"
@@ -12,9 +12,16 @@ venv="${QLINEAR_PYTHON_VENV:-build-py/ci-venv}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 "$venv/bin/pip" install --quiet .
 "$venv/bin/pip" install --quiet pytest numpy ml_dtypes
-if ! "$venv/bin/pip" install --quiet "mlx[cpu]"; then
-  echo "python/ci.sh: MLX's CPU wheel did not install; the MLX cross-checks will skip" >&2
-fi
-"$venv/bin/python" -c 'import mlx.core as mx; print("cross-checking against MLX", mx.__version__)' ||
-  true
+for optional in "mlx[cpu]" mlx-lm; do
+  "$venv/bin/pip" install --quiet "$optional" ||
+    echo "python/ci.sh: $optional did not install; the checks against it will skip" >&2
+done
+"$venv/bin/python" - <<'PY'
+from importlib import metadata
+for name in ("mlx", "mlx-lm"):
+    try:
+        print(f"cross-checking against {name} {metadata.version(name)}")
+    except metadata.PackageNotFoundError:
+        print(f"{name} is not installed: its cross-checks skip")
+PY
 "$venv/bin/python" -m pytest python/tests -ra

@@ -10,11 +10,12 @@ raw uint16 (uint8) bits with a tagged dtype, ``qlinear.bfloat16``; arrays of tha
 dtype go back in as bfloat16. Mark raw bits yourself with ``a.view(qlinear.bfloat16)``.
 """
 
-from qlinear import utils
+from qlinear import nn, utils
 from qlinear._qlinear import (
     BFLOAT16_AS_UINT16,
     active_isa,
     bfloat16,
+    convert,
     dequantize,
     load,
     num_threads,
@@ -30,8 +31,10 @@ __all__ = [
     "BFLOAT16_AS_UINT16",
     "active_isa",
     "bfloat16",
+    "convert",
     "dequantize",
     "load",
+    "nn",
     "num_threads",
     "quantize",
     "quantized_matmul",

@@ -7,6 +7,9 @@ namespace qlinear::python {
 
 void bind_ops(nanobind::module_& m);
 void bind_io(nanobind::module_& m);
+void bind_nn(nanobind::module_& m);
+// After bind_nn: adds load_model to the nn submodule.
+void bind_model(nanobind::module_& m);
 void bind_runtime(nanobind::module_& m);
 
 }  // namespace qlinear::python

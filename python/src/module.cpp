@@ -7,5 +7,7 @@ NB_MODULE(_qlinear, m) {
   qlinear::python::init_numpy_bridge(m);
   qlinear::python::bind_ops(m);
   qlinear::python::bind_io(m);
+  qlinear::python::bind_nn(m);
+  qlinear::python::bind_model(m);
   qlinear::python::bind_runtime(m);
 }

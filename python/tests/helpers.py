@@ -5,6 +5,8 @@ import math
 import ml_dtypes
 import numpy as np
 
+from qlinear import nn
+
 # Unit roundoff of each float type: half the distance from 1 to the next number.
 UNIT_ROUNDOFF = {
     np.dtype(np.float32): 2.0**-24,
@@ -55,3 +57,20 @@ def assert_close_to_mlx_product(y, y_mlx, x, w_hat):
     bound = matmul_tolerance(x, w_hat, y.dtype) + matmul_tolerance(x, w_hat, y.dtype, x.dtype)
     error = np.abs(y.astype(np.float64) - y_mlx.astype(np.float64))
     assert np.all(error <= bound), f"max excess over the bound: {np.max(error - bound)}"
+
+
+class MLP(nn.Module):
+    """A model written the mlx.nn way: children, a list of children, a parameter, a plain attribute."""
+
+    def __init__(self, dims=64, hidden=128, vocab=50):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dims)
+        self.layers = [nn.Linear(dims, hidden), nn.Linear(hidden, dims, bias=False)]
+        self.gain = np.full(dims, 2.0, np.float32)
+        self.activation = np.tanh
+
+    def __call__(self, ids):
+        x = self.embed(ids)
+        for layer in self.layers:
+            x = self.activation(layer(x))
+        return self.embed.as_linear(x * self.gain)

@@ -1,0 +1,62 @@
+// Model folders as mlx-lm writes them: qlinear.nn.load_model (mlx_lm.utils.load_model)
+// and qlinear.convert (mlx_lm.convert). Both work on C++ objects only, so they run
+// without the GIL.
+#include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
+
+#include <stdexcept>
+
+#include "bindings.h"
+#include "numpy_bridge.h"
+#include "qlinear/convert.h"
+#include "qlinear/model.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace qlinear::python {
+
+void bind_model(nb::module_& m) {
+  nb::module_ nn_module = nb::borrow<nb::module_>(m.attr("nn"));
+  nn_module.def(
+      "load_model",
+      [](const std::filesystem::path& model_path, bool strict) {
+        LoadedModel loaded;
+        {
+          nb::gil_scoped_release released;
+          loaded = load_model(model_path, strict);
+        }
+        return nb::make_tuple(loaded.model, nb::module_::import_("json").attr("loads")(loaded.config));
+      },
+      "model_path"_a, "strict"_a = true,
+      "(model, config) from a model folder, as mlx_lm.utils.load_model: the layers\n"
+      "config.json's quantization names are quantized, then the weights load (strict).");
+
+  m.def(
+      "convert",
+      [](const std::filesystem::path& hf_path, const std::filesystem::path& mlx_path, bool quantize,
+         std::optional<int> q_group_size, std::optional<int> q_bits, std::string_view q_mode,
+         nb::handle dtype, std::optional<std::string> quant_predicate, bool dequantize) {
+        ConvertOptions options;
+        options.quantize = quantize;
+        options.group_size = q_group_size;
+        options.bits = q_bits;
+        options.mode = parse_quant_mode(q_mode, "convert");
+        options.recipe = std::move(quant_predicate);
+        if (!dtype.is_none()) options.dtype = dtype_from_python(dtype, "convert");
+        options.dequantize = dequantize;
+        nb::gil_scoped_release released;
+        run_conversion(plan_conversion(hf_path, options), mlx_path);
+      },
+      "hf_path"_a, "mlx_path"_a = "mlx_model", "quantize"_a = false, "q_group_size"_a = nb::none(),
+      "q_bits"_a = nb::none(), "q_mode"_a = "affine", "dtype"_a = nb::none(),
+      "quant_predicate"_a = nb::none(), "dequantize"_a = false,
+      "Converts a model folder as mlx_lm.convert does: quantize (quant_predicate names a\n"
+      "mixed recipe such as \"mixed_3_6\"), dequantize, or cast to dtype. mlx_path must not\n"
+      "exist; nothing is left there if the conversion fails.");
+}
+
+}  // namespace qlinear::python
