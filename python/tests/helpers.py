@@ -1,6 +1,8 @@
 """Shared by the tests: moving arrays to and from MLX, and tolerances from error bounds."""
 
 import math
+import sys
+import threading
 
 import ml_dtypes
 import numpy as np
@@ -57,6 +59,33 @@ def assert_close_to_mlx_product(y, y_mlx, x, w_hat):
     bound = matmul_tolerance(x, w_hat, y.dtype) + matmul_tolerance(x, w_hat, y.dtype, x.dtype)
     error = np.abs(y.astype(np.float64) - y_mlx.astype(np.float64))
     assert np.all(error <= bound), f"max excess over the bound: {np.max(error - bound)}"
+
+
+def ran_during_the_call(compute):
+    """Whether the main thread got to run while a worker thread was inside compute().
+
+    With forced switches practically off, a worker holding the GIL through the call would
+    keep it until the call (and the thread) ended, and the main thread would only wake
+    once `finished` is set. compute() must take longer than a thread takes to wake up.
+    """
+    started, finished = threading.Event(), threading.Event()
+
+    def worker():
+        started.set()
+        compute()
+        finished.set()
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000)
+    try:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        started.wait()
+        ran = not finished.is_set()
+        thread.join()
+    finally:
+        sys.setswitchinterval(switch_interval)
+    return ran
 
 
 class MLP(nn.Module):

@@ -9,7 +9,7 @@ import pytest
 import qlinear
 from qlinear import nn
 from qlinear.utils import tree_flatten, tree_unflatten
-from helpers import MLP
+from helpers import MLP, ran_during_the_call
 
 
 def _linear_reference(x, weight, bias=None):
@@ -185,6 +185,14 @@ def test_update_modules_takes_a_nested_dict():
     model.update_modules({"layers": {"1": replacement}})
     assert model.layers[1] is replacement
     assert tree_unflatten(tree_flatten({"a": [1, {"b": 2}]})) == {"a": [1, {"b": 2}]}
+
+
+def test_layers_compute_without_the_gil(rng):
+    layer = nn.QuantizedLinear(2048, 2048)
+    embedding = nn.QuantizedEmbedding(2048, 2048)
+    x = rng.standard_normal((1024, 2048)).astype(np.float32)
+    assert ran_during_the_call(lambda: layer(x))
+    assert ran_during_the_call(lambda: embedding.as_linear(x))
 
 
 def test_layers_run_in_parallel_threads(rng):

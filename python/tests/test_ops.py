@@ -2,13 +2,13 @@
 and the GIL released while they compute."""
 
 import re
-import sys
 import threading
 
 import numpy as np
 import pytest
 
 import qlinear
+from helpers import ran_during_the_call
 
 
 @pytest.fixture
@@ -68,33 +68,17 @@ def test_bad_arguments_raise_value_error_with_the_engine_message(packed, call, m
         call(packed)
 
 
-def test_compute_releases_the_gil(rng):
-    """The main thread gets to run while a worker is inside quantized_matmul.
-
-    With forced switches practically off, a thread holding the GIL through the call would
-    keep it until the call (and the thread) ended; the main thread would then find
-    `finished` set.
-    """
-    x = rng.standard_normal((2048, 1024)).astype(np.float32)
-    packed = qlinear.quantize(rng.standard_normal((1024, 1024)).astype(np.float32))
-    started, finished = threading.Event(), threading.Event()
-
-    def compute():
-        started.set()
-        qlinear.quantized_matmul(x, *packed)
-        finished.set()
-
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(1000)
-    try:
-        worker = threading.Thread(target=compute)
-        worker.start()
-        started.wait()
-        ran_during_the_call = not finished.is_set()
-        worker.join()
-    finally:
-        sys.setswitchinterval(switch_interval)
-    assert ran_during_the_call
+@pytest.mark.parametrize("op", ["quantize", "dequantize", "quantized_matmul"])
+def test_compute_releases_the_gil(rng, op):
+    w = rng.standard_normal((2048, 2048)).astype(np.float32)
+    packed = qlinear.quantize(w)
+    x = rng.standard_normal((1024, 2048)).astype(np.float32)
+    calls = {
+        "quantize": lambda: qlinear.quantize(w),
+        "dequantize": lambda: qlinear.dequantize(*packed),
+        "quantized_matmul": lambda: qlinear.quantized_matmul(x, *packed),
+    }
+    assert ran_during_the_call(calls[op])
 
 
 def test_threads_running_at_once_get_the_serial_results(rng):
