@@ -34,6 +34,8 @@ constexpr std::array<Dtype, 12> kNativeDtypes{
     Dtype::float32, Dtype::float16, Dtype::float64, Dtype::int8,  Dtype::int16,  Dtype::int32,
     Dtype::int64,   Dtype::uint8,   Dtype::uint16,  Dtype::uint32, Dtype::uint64, Dtype::bool_};
 
+constexpr std::size_t kDtypeCount = static_cast<std::size_t>(Dtype::float8_e8m0) + 1;
+
 // The metadata key that marks raw bits as a foreign dtype when ml_dtypes is missing.
 constexpr const char* kTagKey = "qlinear";
 
@@ -44,7 +46,7 @@ struct Numpy {
   nb::object ndarray_type;
   bool has_ml_dtypes = false;
   // numpy dtype objects, indexed by Dtype.
-  std::array<nb::object, 16> dtypes;
+  std::array<nb::object, kDtypeCount> dtypes;
 };
 Numpy* numpy = nullptr;
 
@@ -156,6 +158,7 @@ std::optional<Tensor> tensor_from_numpy(nb::handle obj, bool convert) {
 
 nb::object numpy_from_tensor(const Tensor& tensor) {
   if (!tensor.defined()) return nb::none();
+  // The capsule holds a handle on the Tensor's storage for as long as the array lives.
   nb::capsule owner(new Tensor(tensor),
                     [](void* p) noexcept { delete static_cast<Tensor*>(p); });
   const std::vector<std::size_t> shape(tensor.shape().begin(), tensor.shape().end());
