@@ -53,7 +53,7 @@ class FileSizeLimit {
   void (*saved_handler_)(int) = nullptr;
 };
 
-class AtomicSave : public ::testing::Test {
+class SafetensorsAtomicSave : public ::testing::Test {
  protected:
   void SetUp() override {
     save_safetensors(path_, {{"w", filled({4}, 1.0f)}}, {{"version", "old"}});
@@ -70,7 +70,7 @@ class AtomicSave : public ::testing::Test {
   std::string old_bytes_;
 };
 
-TEST_F(AtomicSave, FailedWriteLeavesTheOldFile) {
+TEST_F(SafetensorsAtomicSave, FailedWriteLeavesTheOldFile) {
   const std::string message = message_of([&] {
     const FileSizeLimit limit(4096);
     save_safetensors(path_, {{"w", filled({64, 64}, 2.0f)}});
@@ -82,7 +82,7 @@ TEST_F(AtomicSave, FailedWriteLeavesTheOldFile) {
   expect_old_file_untouched();
 }
 
-TEST_F(AtomicSave, WriterDestroyedBeforeCommitLeavesTheOldFile) {
+TEST_F(SafetensorsAtomicSave, WriterDestroyedBeforeCommitLeavesTheOldFile) {
   {
     SafetensorsWriter writer(path_, {{"a", Dtype::float32, {8}}, {"b", Dtype::float32, {8}}});
     writer.write("a", filled({8}, 3.0f));
@@ -92,7 +92,7 @@ TEST_F(AtomicSave, WriterDestroyedBeforeCommitLeavesTheOldFile) {
   expect_old_file_untouched();
 }
 
-TEST_F(AtomicSave, FailedRenameLeavesNoTemporaryFile) {
+TEST_F(SafetensorsAtomicSave, FailedRenameLeavesNoTemporaryFile) {
   const auto occupied = folder_ / "occupied";
   std::filesystem::create_directories(occupied / "child");
   const std::string message = message_of([&] {
@@ -103,7 +103,7 @@ TEST_F(AtomicSave, FailedRenameLeavesNoTemporaryFile) {
   EXPECT_EQ(read_bytes(path_), old_bytes_);
 }
 
-TEST_F(AtomicSave, MissingFolderIsAFileError) {
+TEST_F(SafetensorsAtomicSave, MissingFolderIsAFileError) {
   const auto nowhere = folder_ / "no" / "such" / "folder.safetensors";
   const std::string message = message_of([&] { save_safetensors(nowhere, {}); });
   EXPECT_NE(message.find(nowhere.string() + ": cannot create a temporary file"), std::string::npos)
@@ -111,7 +111,7 @@ TEST_F(AtomicSave, MissingFolderIsAFileError) {
   expect_old_file_untouched();
 }
 
-TEST_F(AtomicSave, SavingOverALoadedFileKeepsItsViews) {
+TEST_F(SafetensorsAtomicSave, SavingOverALoadedFileKeepsItsViews) {
   const SafetensorsFile old_file = load_safetensors(path_);
   const Tensor old_w = old_file.tensors.at("w");
   ASSERT_TRUE(old_w.is_view());

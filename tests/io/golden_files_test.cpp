@@ -29,7 +29,7 @@ Dtype dtype_named(const std::string& name) {
   throw std::invalid_argument("unexpected dtype " + name);
 }
 
-TEST(GoldenFiles, HaveTheDocumentedLayout) {
+TEST(SafetensorsGoldenFiles, HaveTheDocumentedLayout) {
   const auto files = golden_files();
   ASSERT_EQ(files.size(), 72u);  // 54 affine, 6 mx/nv, 10 edge, 2 shape
   for (const auto& path : files) {
@@ -69,7 +69,7 @@ TEST(GoldenFiles, HaveTheDocumentedLayout) {
   }
 }
 
-TEST(GoldenFiles, EdgeZerosHoldZeroGroups) {
+TEST(SafetensorsGoldenFiles, EdgeZerosHoldZeroGroups) {
   const SafetensorsFile file = load_safetensors(kGolden / "edge_zeros.safetensors");
   const Tensor& w = file.tensors.at("w");
   ASSERT_EQ(w.shape(), (Shape{8, 256}));
@@ -86,7 +86,7 @@ TEST(GoldenFiles, EdgeZerosHoldZeroGroups) {
   EXPECT_NE(file.metadata.at("description").find("all-zero groups"), std::string::npos);
 }
 
-TEST(GoldenFiles, ShapeFilesHaveTheirBatchDims) {
+TEST(SafetensorsGoldenFiles, ShapeFilesHaveTheirBatchDims) {
   const SafetensorsFile x1 = load_safetensors(kGolden / "shape_x1d.safetensors");
   EXPECT_EQ(x1.tensors.at("x").shape(), (Shape{128}));
   EXPECT_EQ(x1.tensors.at("y").shape(), (Shape{32}));

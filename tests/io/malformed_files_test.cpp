@@ -38,9 +38,9 @@ void PrintTo(const MalformedFile& file, std::ostream* out) {
   *out << file.name;
 }
 
-class Malformed : public ::testing::TestWithParam<MalformedFile> {};
+class SafetensorsMalformed : public ::testing::TestWithParam<MalformedFile> {};
 
-TEST_P(Malformed, IsRejectedWithItsReason) {
+TEST_P(SafetensorsMalformed, IsRejectedWithItsReason) {
   const auto path = kFolder / GetParam().name;
   try {
     load_safetensors(path);
@@ -54,11 +54,12 @@ TEST_P(Malformed, IsRejectedWithItsReason) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Corpus, Malformed, ::testing::ValuesIn(manifest()), [](const auto& info) {
-  return std::filesystem::path(info.param.name).stem().string();
-});
+INSTANTIATE_TEST_SUITE_P(Corpus, SafetensorsMalformed, ::testing::ValuesIn(manifest()),
+                         [](const auto& info) {
+                           return std::filesystem::path(info.param.name).stem().string();
+                         });
 
-TEST(MalformedCorpus, ManifestListsEveryFile) {
+TEST(SafetensorsMalformedCorpus, ManifestListsEveryFile) {
   std::set<std::string> on_disk;
   for (const auto& entry : std::filesystem::directory_iterator(kFolder)) {
     if (entry.path().extension() == ".safetensors") on_disk.insert(entry.path().filename());

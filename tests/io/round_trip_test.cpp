@@ -57,7 +57,7 @@ bool is_in_mapping_of(const void* p, const std::filesystem::path& path) {
   return false;
 }
 
-TEST(RoundTrip, EveryDtypeAndShapeKindWithMetadata) {
+TEST(SafetensorsRoundTrip, EveryDtypeAndShapeKindWithMetadata) {
   ScratchFolder folder;
   TensorMap tensors;
   int seed = 0;
@@ -87,7 +87,7 @@ TEST(RoundTrip, EveryDtypeAndShapeKindWithMetadata) {
   }
 }
 
-TEST(RoundTrip, SavedFileHasTheCanonicalBytes) {
+TEST(SafetensorsRoundTrip, SavedFileHasTheCanonicalBytes) {
   ScratchFolder folder;
   const std::array<std::uint8_t, 3> a = {1, 2, 3};
   const std::array<std::uint16_t, 1> b = {0x3C00};  // 1.0 in float16
@@ -107,7 +107,7 @@ TEST(RoundTrip, SavedFileHasTheCanonicalBytes) {
   EXPECT_EQ(read_bytes(path), length + header + data);
 }
 
-TEST(RoundTrip, EmptyFileIsLegal) {
+TEST(SafetensorsRoundTrip, EmptyFileIsLegal) {
   ScratchFolder folder;
   const auto path = folder / "empty.safetensors";
   save_safetensors(path, {});
@@ -117,7 +117,7 @@ TEST(RoundTrip, EmptyFileIsLegal) {
   EXPECT_TRUE(loaded.metadata.empty());
 }
 
-TEST(RoundTrip, UnalignedTensorIsCopiedIntoAlignedStorage) {
+TEST(SafetensorsRoundTrip, UnalignedTensorIsCopiedIntoAlignedStorage) {
   ScratchFolder folder;
   const auto path = folder / "unaligned.safetensors";
   const Tensor bytes = patterned({3}, Dtype::uint8, 1);
@@ -138,7 +138,7 @@ TEST(RoundTrip, UnalignedTensorIsCopiedIntoAlignedStorage) {
   EXPECT_TRUE(b.bit_equal(floats));
 }
 
-TEST(RoundTrip, ViewsOutliveTheFileObjectAndTheFile) {
+TEST(SafetensorsRoundTrip, ViewsOutliveTheFileObjectAndTheFile) {
   ScratchFolder folder;
   const auto path = folder / "w.safetensors";
   const Tensor w = patterned({4, 8}, Dtype::float32, 3);
@@ -148,7 +148,7 @@ TEST(RoundTrip, ViewsOutliveTheFileObjectAndTheFile) {
   EXPECT_TRUE(view.bit_equal(w));
 }
 
-TEST(RoundTrip, SaveRejectsBadTensorsBeforeTouchingTheDisk) {
+TEST(SafetensorsRoundTrip, SaveRejectsBadTensorsBeforeTouchingTheDisk) {
   ScratchFolder folder;
   const auto path = folder / "bad.safetensors";
   const Tensor w = patterned({2}, Dtype::float32, 4);
@@ -160,7 +160,7 @@ TEST(RoundTrip, SaveRejectsBadTensorsBeforeTouchingTheDisk) {
   EXPECT_TRUE(folder.files().empty());
 }
 
-TEST(Load, MissingFileAndFolderAreFileErrors) {
+TEST(SafetensorsLoad, MissingFileAndFolderAreFileErrors) {
   ScratchFolder folder;
   const auto missing = folder / "missing.safetensors";
   try {

@@ -30,7 +30,7 @@ std::string invalid_argument_of(Action&& action) {
   return {};
 }
 
-class Writer : public ::testing::Test {
+class SafetensorsWriterTest : public ::testing::Test {
  protected:
   ScratchFolder folder_;
   std::filesystem::path path_ = folder_ / "out.safetensors";
@@ -41,7 +41,7 @@ class Writer : public ::testing::Test {
       {"a", Dtype::float32, {2, 3}}, {"b", Dtype::float16, {4}}, {"c", Dtype::int8, {}}};
 };
 
-TEST_F(Writer, StreamsTensorsInTheDeclaredOrder) {
+TEST_F(SafetensorsWriterTest, StreamsTensorsInTheDeclaredOrder) {
   SafetensorsWriter writer(path_, declared_, {{"format", "mlx"}});
   writer.write("a", a_);
   writer.write("b", b_);
@@ -57,7 +57,7 @@ TEST_F(Writer, StreamsTensorsInTheDeclaredOrder) {
   EXPECT_TRUE(file.tensors.at("c").bit_equal(c_));
 }
 
-TEST_F(Writer, RejectsAMisfitWithoutWritingIt) {
+TEST_F(SafetensorsWriterTest, RejectsAMisfitWithoutWritingIt) {
   SafetensorsWriter writer(path_, declared_);
   EXPECT_EQ(invalid_argument_of([&] { writer.write("b", b_); }),
             "[SafetensorsWriter::write] Expected tensor 'a' next (the declared order), got 'b'");
@@ -82,7 +82,7 @@ TEST_F(Writer, RejectsAMisfitWithoutWritingIt) {
   EXPECT_TRUE(file.tensors.at("a").bit_equal(a_));
 }
 
-TEST_F(Writer, CommitRequiresEveryDeclaredTensor) {
+TEST_F(SafetensorsWriterTest, CommitRequiresEveryDeclaredTensor) {
   {
     SafetensorsWriter writer(path_, declared_);
     writer.write("a", a_);
@@ -93,7 +93,7 @@ TEST_F(Writer, CommitRequiresEveryDeclaredTensor) {
   EXPECT_TRUE(folder_.files().empty());
 }
 
-TEST_F(Writer, CommitsOnce) {
+TEST_F(SafetensorsWriterTest, CommitsOnce) {
   SafetensorsWriter writer(path_, {});
   writer.commit();
   EXPECT_THROW(writer.commit(), std::logic_error);
@@ -101,7 +101,7 @@ TEST_F(Writer, CommitsOnce) {
   EXPECT_TRUE(load_safetensors(path_).tensors.empty());
 }
 
-TEST_F(Writer, RejectsABadDeclarationBeforeCreatingAFile) {
+TEST_F(SafetensorsWriterTest, RejectsABadDeclarationBeforeCreatingAFile) {
   EXPECT_EQ(invalid_argument_of([&] {
               SafetensorsWriter(path_, {{"a", Dtype::float32, {1}}, {"a", Dtype::int8, {1}}});
             }),
@@ -116,7 +116,7 @@ TEST_F(Writer, RejectsABadDeclarationBeforeCreatingAFile) {
   EXPECT_TRUE(folder_.files().empty());
 }
 
-TEST_F(Writer, MovesAndStillCommits) {
+TEST_F(SafetensorsWriterTest, MovesAndStillCommits) {
   SafetensorsWriter first(path_, {{"c", Dtype::int8, {}}});
   SafetensorsWriter second = std::move(first);
   second.write("c", c_);
