@@ -13,19 +13,7 @@ namespace qlinear {
 namespace {
 
 using testing::random_normal;
-
-constexpr float kUnitRoundoff = 0x1p-24f;  // float32
-
-float unit_roundoff(Dtype d) {
-  switch (d) {
-    case Dtype::float16:
-      return 0x1p-11f;
-    case Dtype::bfloat16:
-      return 0x1p-8f;
-    default:
-      return kUnitRoundoff;
-  }
-}
+using testing::unit_roundoff;
 
 class AffineProperties : public ::testing::TestWithParam<std::tuple<int, int, Dtype>> {
  protected:
@@ -47,7 +35,7 @@ TEST_P(AffineProperties, ReconstructionErrorIsHalfAStepInsideTheGrid) {
   ASSERT_EQ(w_hat.shape(), w.shape());
   const auto wv = w.to_floats(), hv = w_hat.to_floats(), sv = q.scales.to_floats(),
              bv = q.biases->to_floats();
-  const float u = unit_roundoff(dtype());
+  const float u = static_cast<float>(unit_roundoff(dtype()));
   const float n_bins = static_cast<float>((1 << bits()) - 1);
   int clamped = 0;
   for (std::int64_t i = 0; i < rows * cols; ++i) {
@@ -105,7 +93,7 @@ void expect_matches_double(const Tensor& x, const Quantized& q, bool transpose, 
   ASSERT_EQ(y.size(), M * N);
   const auto xv = x.to_floats(), yv = y.to_floats();
   const auto wv = exact_weights(q, group_size, bits);
-  const float u_out = unit_roundoff(y.dtype());
+  const double u_out = unit_roundoff(y.dtype());
   for (std::int64_t m = 0; m < M; ++m) {
     for (std::int64_t n = 0; n < N; ++n) {
       double exact = 0, magnitude = 0;
@@ -114,7 +102,8 @@ void expect_matches_double(const Tensor& x, const Quantized& q, bool transpose, 
         exact += static_cast<double>(xv[m * K + k]) * w;
         magnitude += std::fabs(xv[m * K + k] * w);
       }
-      const double bound = (K + 3) * kUnitRoundoff * magnitude + u_out * std::fabs(exact);
+      const double bound =
+          (K + 3) * unit_roundoff(Dtype::float32) * magnitude + u_out * std::fabs(exact);
       ASSERT_NEAR(yv[m * N + n], exact, bound) << "m=" << m << " n=" << n;
     }
   }

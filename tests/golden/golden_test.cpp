@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/random.h"
 #include "golden/golden_files.h"
 #include "kernels/kernels.h"
 
@@ -13,6 +14,7 @@ namespace {
 
 using testing::golden_files;
 using testing::GoldenFile;
+using testing::unit_roundoff;
 
 std::string name_of_param(const ::testing::TestParamInfo<std::string>& info) {
   return info.param;
@@ -53,17 +55,6 @@ double mlx_relative_error(Dtype dtype) {
   }
 }
 
-double unit_roundoff(Dtype dtype) {
-  switch (dtype) {
-    case Dtype::float16:
-      return 0x1p-11;
-    case Dtype::bfloat16:
-      return 0x1p-8;
-    default:
-      return 0x1p-24;
-  }
-}
-
 void expect_matmul_close(const Tensor& ours, const Tensor& golden, const Tensor& x,
                          const Tensor& w_hat, bool transpose) {
   ASSERT_EQ(ours.dtype(), golden.dtype());
@@ -73,7 +64,6 @@ void expect_matmul_close(const Tensor& ours, const Tensor& golden, const Tensor&
   const std::int64_t M = ours.size() / N;
   const auto xv = x.to_floats(), wv = w_hat.to_floats(), yv = ours.to_floats(),
              gv = golden.to_floats();
-  const double ulp32 = 0x1p-24;
   for (std::int64_t m = 0; m < M; ++m) {
     for (std::int64_t n = 0; n < N; ++n) {
       double magnitude = 0;
@@ -81,7 +71,8 @@ void expect_matmul_close(const Tensor& ours, const Tensor& golden, const Tensor&
         magnitude += std::fabs(xv[m * K + k] * (transpose ? wv[n * K + k] : wv[k * N + n]));
       }
       const double tolerance =
-          (2 * (K + 3) * ulp32 + mlx_relative_error(golden.dtype())) * magnitude +
+          (2 * (K + 3) * unit_roundoff(Dtype::float32) + mlx_relative_error(golden.dtype())) *
+              magnitude +
           2 * unit_roundoff(golden.dtype()) * std::fabs(gv[m * N + n]);
       ASSERT_NEAR(yv[m * N + n], gv[m * N + n], tolerance) << "m=" << m << " n=" << n;
     }
