@@ -1,5 +1,6 @@
 """qlinear.nn: the C++ layers through mlx.nn's Python surface, and Python subclasses of Module."""
 
+import gc
 import re
 import threading
 
@@ -51,6 +52,16 @@ def test_setting_a_parameter_from_numpy_shares_its_memory(rng):
     layer.weight = weight
     assert np.shares_memory(layer.weight, weight)
     assert not layer.weight.flags.writeable  # a view on the caller's array, read-only here
+
+
+def test_a_parameter_outlives_its_layer():
+    layer = nn.QuantizedLinear(256, 64)
+    weight = layer.weight
+    expected = weight.copy()
+    del layer
+    gc.collect()
+    _ = [np.full(expected.shape, 0xFFFFFFFF, np.uint32) for _ in range(64)]  # would reuse freed memory
+    np.testing.assert_array_equal(weight, expected)
 
 
 def test_linear_initialisation_and_call(rng):
