@@ -224,20 +224,23 @@ void def_quant_settings(Class& cls) {
 }
 
 void bind_layers(nb::module_& m) {
-  nb::class_<nn::Unary, Module>(m, "Unary").def("__call__", unary_call<nn::Unary>(), "x"_a);
-  nb::class_<nn::Quantizable, nn::Unary>(m, "Quantizable");
-  nb::class_<nn::Container, Module>(m, "Container");
+  nb::class_<nn::Unary, Module>(m, "Unary", "A layer that maps one array to one.").def("__call__", unary_call<nn::Unary>(), "x"_a);
+  nb::class_<nn::Quantizable, nn::Unary>(m, "Quantizable",
+                                         "A float layer nn.quantize can replace.");
+  nb::class_<nn::Container, Module>(m, "Container",
+                                   "A module that only holds children and parameters.");
 
-  nb::class_<nn::Linear, nn::Quantizable>(m, "Linear")
+  nb::class_<nn::Linear, nn::Quantizable>(m, "Linear", "y = x @ weight.T + bias, as mlx.nn.Linear.")
       .def(nb::init<std::int64_t, std::int64_t, bool>(), "input_dims"_a, "output_dims"_a,
            "bias"_a = true);
 
-  nb::class_<nn::Embedding, nn::Quantizable>(m, "Embedding")
+  nb::class_<nn::Embedding, nn::Quantizable>(m, "Embedding", "Rows of weight by integer id, as mlx.nn.Embedding.")
       .def(nb::init<std::int64_t, std::int64_t>(), "num_embeddings"_a, "dims"_a)
       .def("as_linear", as_linear_call<nn::Embedding>(), "x"_a);
 
   auto quantized_linear =
-      nb::class_<nn::QuantizedLinear, nn::Unary>(m, "QuantizedLinear")
+      nb::class_<nn::QuantizedLinear, nn::Unary>(m, "QuantizedLinear",
+                                                    "The quantized Linear, as mlx.nn.QuantizedLinear.")
           .def(
               "__init__",
               [](nn::QuantizedLinear* self, std::int64_t input_dims, std::int64_t output_dims,
@@ -260,7 +263,8 @@ void bind_layers(nb::module_& m) {
   def_quant_settings(quantized_linear);
 
   auto quantized_embedding =
-      nb::class_<nn::QuantizedEmbedding, nn::Unary>(m, "QuantizedEmbedding")
+      nb::class_<nn::QuantizedEmbedding, nn::Unary>(
+          m, "QuantizedEmbedding", "The quantized Embedding, as mlx.nn.QuantizedEmbedding.")
           .def(
               "__init__",
               [](nn::QuantizedEmbedding* self, std::int64_t num_embeddings, std::int64_t dims,

@@ -28,3 +28,8 @@ __all__ = [
     "quantize",
     "seed",
 ]
+
+# Shown as qlinear.nn.Linear rather than the extension module they are defined in.
+for _class in (Container, Embedding, Linear, Module, QuantizedEmbedding, QuantizedLinear):
+    _class.__module__ = __name__
+del _class
