@@ -3,6 +3,7 @@
 import math
 import sys
 import threading
+import time
 
 import ml_dtypes
 import numpy as np
@@ -61,18 +62,21 @@ def assert_close_to_mlx_product(y, y_mlx, x, w_hat):
     assert np.all(error <= bound), f"max excess over the bound: {np.max(error - bound)}"
 
 
-def ran_during_the_call(compute):
-    """Whether the main thread got to run while a worker thread was inside compute().
+def ran_during_the_call(compute, seconds=0.2):
+    """Whether the main thread got to run while a worker thread was calling compute()
+    (again and again, for `seconds`, so that the main thread has time to wake up).
 
-    With forced switches practically off, a worker holding the GIL through the call would
-    keep it until the call (and the thread) ended, and the main thread would only wake
-    once `finished` is set. compute() must take longer than a thread takes to wake up.
+    With forced switches practically off, a worker holding the GIL through the calls
+    would keep it until they (and the thread) ended, and the main thread would only wake
+    once `finished` is set.
     """
     started, finished = threading.Event(), threading.Event()
 
     def worker():
         started.set()
-        compute()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            compute()
         finished.set()
 
     switch_interval = sys.getswitchinterval()

@@ -70,9 +70,9 @@ def test_bad_arguments_raise_value_error_with_the_engine_message(packed, call, m
 
 @pytest.mark.parametrize("op", ["quantize", "dequantize", "quantized_matmul"])
 def test_compute_releases_the_gil(rng, op):
-    w = rng.standard_normal((2048, 2048)).astype(np.float32)
+    w = rng.standard_normal((512, 1024)).astype(np.float32)
     packed = qlinear.quantize(w)
-    x = rng.standard_normal((1024, 2048)).astype(np.float32)
+    x = rng.standard_normal((64, 1024)).astype(np.float32)
     calls = {
         "quantize": lambda: qlinear.quantize(w),
         "dequantize": lambda: qlinear.dequantize(*packed),
