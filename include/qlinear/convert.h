@@ -29,6 +29,7 @@ struct ConvertOptions {
 struct LayerPlan {
   std::string path;
   Shape shape;                           // the float weight's (output_dims, input_dims)
+  Dtype float_dtype = Dtype::float32;    // its float type in the input (the scales' if quantized)
   std::optional<QuantSpec> input_spec;   // the input's settings, if quantized there
   std::optional<QuantSpec> output_spec;  // the output's settings, if quantized there
   std::string skipped;                   // why a layer stays float when quantizing

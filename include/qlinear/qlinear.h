@@ -1,8 +1,8 @@
 // Umbrella header: the whole public API.
 #pragma once
 
-#include "qlinear/dtype.h"
 #include "qlinear/convert.h"
+#include "qlinear/dtype.h"
 #include "qlinear/io.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"

@@ -101,6 +101,7 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
     LayerPlan layer;
     layer.path = path;
     layer.shape = tensor.shape();
+    layer.float_dtype = tensor.dtype();
     if (weights.contains(path + ".scales")) {
       const std::optional<QuantSpec>* entry =
           input_quantization ? input_quantization->find(path) : nullptr;
@@ -108,6 +109,7 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
         throw FileError(config_path.string() + " does not say how " + path + " is quantized");
       }
       layer.input_spec = entry ? **entry : input_quantization->defaults;
+      layer.float_dtype = weights.at(path + ".scales").dtype();
       layer.shape[1] = tensor.dim(1) * 32 / layer.input_spec->bits;
       if (!options.dequantize) layer.output_spec = layer.input_spec;
     } else if (!is_floating(tensor.dtype())) {

@@ -62,8 +62,15 @@ nn::ModulePtr make_layer(const std::string& path, const Node& node,
   } else if (!is_floating(weight->second.dtype)) {
     return nullptr;
   }
-  if (is_embedding_name(path)) return std::make_shared<nn::Embedding>(shape[0], input_dims);
-  return std::make_shared<nn::Linear>(input_dims, shape[0], params.contains("bias"));
+  // Zeros stand in for the values load_weights sets; only the shapes matter here.
+  const Dtype dtype = quantized ? params.at("scales").dtype : weight->second.dtype;
+  Tensor placeholder = Tensor::zeros({shape[0], input_dims}, dtype);
+  if (is_embedding_name(path)) return std::make_shared<nn::Embedding>(std::move(placeholder));
+  std::optional<Tensor> bias;
+  if (const auto found = params.find("bias"); found != params.end()) {
+    bias = Tensor::zeros(found->second.shape, found->second.dtype);
+  }
+  return std::make_shared<nn::Linear>(std::move(placeholder), std::move(bias));
 }
 
 nn::ModulePtr make_module(const std::string& path, const Node& node,

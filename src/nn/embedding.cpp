@@ -10,6 +10,11 @@ Embedding::Embedding(std::int64_t num_embeddings, std::int64_t dims) {
                 detail::normal({num_embeddings, dims}, std::sqrt(1.0f / static_cast<float>(dims))));
 }
 
+Embedding::Embedding(Tensor weight) {
+  detail::check_layer_tensors("Embedding", weight, nullptr);
+  set_parameter("weight", std::move(weight));
+}
+
 std::string Embedding::extra_repr() const {
   return std::to_string(num_embeddings()) + ", " + std::to_string(dims());
 }

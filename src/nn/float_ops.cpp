@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "kernels/float_dispatch.h"
 #include "qlinear/nn/layers.h"
 
@@ -106,15 +107,18 @@ Tensor linear(std::string_view op, const Tensor& x, const Tensor& weight, const 
   const std::vector<float> xs = x.to_floats();
   const std::vector<float> bs = bias ? bias->to_floats() : std::vector<float>(N, 0.0f);
   std::vector<float> out(static_cast<std::size_t>(M * N));
-  std::vector<float> row(static_cast<std::size_t>(K));
   kernels::with_float_type(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    for (std::int64_t n = 0; n < N; ++n) {
-      row_to_floats(weight.data<T>() + n * K, K, row.data());
-      for (std::int64_t m = 0; m < M; ++m) {
-        out[m * N + n] = dot(xs.data() + m * K, row.data(), K) + bs[n];
+    // Each weight row is widened to float once and used for every row of x.
+    core::parallel_for(N, 16, [&](std::int64_t begin, std::int64_t end) {
+      std::vector<float> row(static_cast<std::size_t>(K));
+      for (std::int64_t n = begin; n < end; ++n) {
+        row_to_floats(weight.data<T>() + n * K, K, row.data());
+        for (std::int64_t m = 0; m < M; ++m) {
+          out[m * N + n] = dot(xs.data() + m * K, row.data(), K) + bs[n];
+        }
       }
-    }
+    });
   });
   Dtype dtype = promote_types(x.dtype(), weight.dtype());
   if (bias) dtype = promote_types(dtype, bias->dtype());
@@ -151,6 +155,19 @@ Tensor take_rows(std::string_view op, const Tensor& table, const Tensor& ids) {
     std::copy_n(src + id * row_bytes, row_bytes, dst + i * row_bytes);
   }
   return out;
+}
+
+void check_layer_tensors(std::string_view op, const Tensor& weight, const Tensor* bias) {
+  if (weight.ndim() != 2 || !is_floating(weight.dtype())) {
+    fail(op, "weight must be a 2-D floating point tensor, got " +
+                 std::string(name_of(weight.dtype())) + " with shape " +
+                 shape_string(weight.shape()) + ".");
+  }
+  if (bias && (bias->ndim() != 1 || bias->dim(0) != weight.dim(0) || !is_floating(bias->dtype()))) {
+    fail(op, "bias must be a floating point vector of " + std::to_string(weight.dim(0)) +
+                 " elements, got " + std::string(name_of(bias->dtype())) + " with shape " +
+                 shape_string(bias->shape()) + ".");
+  }
 }
 
 Tensor uniform(Shape shape, float low, float high) {

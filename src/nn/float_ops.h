@@ -19,6 +19,10 @@ Tensor add_bias(const Tensor& y, const Tensor& bias);
 // Throws std::invalid_argument naming `op` for a non-integer ids tensor or an id out of range.
 Tensor take_rows(std::string_view op, const Tensor& table, const Tensor& ids);
 
+// Throws std::invalid_argument naming `op` unless weight is a 2-D float tensor and bias
+// (if given) a float vector of weight's first dimension.
+void check_layer_tensors(std::string_view op, const Tensor& weight, const Tensor* bias);
+
 // float32 tensors drawn from the layers' generator (see nn::seed).
 Tensor uniform(Shape shape, float low, float high);
 Tensor normal(Shape shape, float stddev);

@@ -11,6 +11,12 @@ Linear::Linear(std::int64_t input_dims, std::int64_t output_dims, bool bias) {
   if (bias) set_parameter("bias", detail::uniform({output_dims}, -scale, scale));
 }
 
+Linear::Linear(Tensor weight, std::optional<Tensor> bias) {
+  detail::check_layer_tensors("Linear", weight, bias ? &*bias : nullptr);
+  set_parameter("weight", std::move(weight));
+  if (bias) set_parameter("bias", std::move(*bias));
+}
+
 std::string Linear::extra_repr() const {
   return "input_dims=" + std::to_string(input_dims()) +
          ", output_dims=" + std::to_string(output_dims()) +

@@ -54,6 +54,25 @@ TEST(Linear, ForwardWithinTheDotProductErrorBound) {
   EXPECT_EQ(layer(random_floats({80}, 2)).shape(), (Shape{7}));
 }
 
+TEST(Linear, HoldsGivenTensors) {
+  const Tensor weight = random_floats({3, 5}, 8, Dtype::bfloat16);
+  const Tensor bias = random_floats({3}, 9);
+  const Linear layer(weight, bias);
+  EXPECT_TRUE(layer.parameter("weight").bit_equal(weight));
+  EXPECT_TRUE(layer.parameter("bias").bit_equal(bias));
+  EXPECT_EQ(layer.repr(), "Linear(input_dims=5, output_dims=3, bias=True)");
+  EXPECT_FALSE(Linear(weight).has_bias());
+  try {
+    Linear(weight, random_floats({5}, 1));
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(),
+                 "[Linear] bias must be a floating point vector of 3 elements, got float32 with "
+                 "shape (5,).");
+  }
+  EXPECT_THROW(Embedding(Tensor::zeros({4}, Dtype::float32)), std::invalid_argument);
+}
+
 TEST(Linear, RejectsAWrongInputWidth) {
   try {
     Linear(8, 2)(Tensor::zeros({3, 9}, Dtype::float32));

@@ -12,5 +12,7 @@ void add_quantize_command(CLI::App& app);
 void add_dequantize_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
 
 }  // namespace qlinear::cli

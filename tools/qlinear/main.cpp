@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
       add_dequantize_command,
       add_inspect_command,
       add_bench_command,
+      add_convert_command,
+      add_demo_command,
   };
   for (CommandRegistrar add : commands) add(app);
   try {

@@ -53,6 +53,9 @@ class Container : public Module {
 class Linear : public Quantizable {
  public:
   Linear(std::int64_t input_dims, std::int64_t output_dims, bool bias = true);
+  // A Linear holding these tensors (no random draw): weight (output_dims, input_dims) of
+  // a float dtype, bias (output_dims). Throws std::invalid_argument on other shapes.
+  explicit Linear(Tensor weight, std::optional<Tensor> bias = std::nullopt);
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;
   Tensor operator()(const Tensor& x) const override;
@@ -69,6 +72,8 @@ class Linear : public Quantizable {
 class Embedding : public Quantizable {
  public:
   Embedding(std::int64_t num_embeddings, std::int64_t dims);
+  // An Embedding holding this float (num_embeddings, dims) table (no random draw).
+  explicit Embedding(Tensor weight);
   std::string type_name() const override { return "Embedding"; }
   std::string extra_repr() const override;
   // ids: any integer tensor; the result has shape ids.shape + (dims,).

@@ -1,0 +1,127 @@
+// qlinear convert IN_DIR OUT_DIR: mlx_lm.convert for model folders, tensor by tensor.
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "commands.h"
+#include "progress_bar.h"
+#include "qlinear/convert.h"
+#include "report.h"
+
+namespace qlinear::cli {
+namespace {
+
+struct ConvertArgs {
+  std::string input, output;
+  ConvertOptions options;
+  std::string mode = "affine";
+  std::string recipe;
+  std::string dtype;
+};
+
+std::string settings_text(const std::optional<QuantSpec>& spec, Dtype float_dtype) {
+  if (!spec) return std::string(name_of(float_dtype));
+  return std::string(mode_name(spec->mode)) + " " + std::to_string(spec->bits) + "-bit g" +
+         std::to_string(spec->group_size);
+}
+
+void print_plan(const ConversionPlan& plan) {
+  std::printf("%-44s %-14s %-18s %-18s %11s %11s\n", "layer", "shape", "from", "to", "bytes in",
+              "bytes out");
+  for (const LayerPlan& layer : plan.layers) {
+    const std::string to =
+        !layer.skipped.empty()
+            ? "kept (see below)"
+            : settings_text(layer.output_spec, plan.dtype.value_or(layer.float_dtype));
+    std::printf("%-44s %-14s %-18s %-18s %11s %11s\n", layer.path.c_str(),
+                shape_string(layer.shape).c_str(),
+                settings_text(layer.input_spec, layer.float_dtype).c_str(), to.c_str(),
+                format_bytes(layer.input_bytes).c_str(), format_bytes(layer.output_bytes).c_str());
+  }
+  for (const LayerPlan& layer : plan.layers) {
+    if (!layer.skipped.empty()) {
+      std::printf("[INFO] Not quantizing %s: %s.\n", layer.path.c_str(), layer.skipped.c_str());
+    }
+  }
+}
+
+void print_errors(const ConversionPlan& plan) {
+  std::printf("%-44s %5s %12s\n", "layer", "bits", "rel. error");
+  for (const LayerPlan& layer : plan.layers) {
+    if (layer.relative_error) {
+      std::printf("%-44s %5d %12.4e\n", layer.path.c_str(), layer.output_spec->bits,
+                  *layer.relative_error);
+    }
+  }
+}
+
+void print_summary(const ConversionPlan& plan, const std::string& output) {
+  std::map<int, int> layers_by_bits;
+  for (const LayerPlan& layer : plan.layers) {
+    if (layer.output_spec) ++layers_by_bits[layer.output_spec->bits];
+  }
+  std::string mix;
+  for (const auto& [bits, count] : layers_by_bits) {
+    mix +=
+        (mix.empty() ? "" : ", ") + std::to_string(count) + " at " + std::to_string(bits) + " bits";
+  }
+  std::printf("[INFO] Wrote %s: %zu file(s), %s -> %s (%.3f bits per weight)%s%s\n", output.c_str(),
+              plan.shards.size(), format_bytes(plan.input_bytes).c_str(),
+              format_bytes(plan.output_bytes).c_str(), plan.bits_per_weight(),
+              mix.empty() ? "" : "; quantized layers: ", mix.c_str());
+}
+
+void run(ConvertArgs& args) {
+  ConvertOptions& options = args.options;
+  options.mode = parse_quant_mode(args.mode, "convert");
+  if (!args.recipe.empty()) options.recipe = args.recipe;
+  for (Dtype dtype : {Dtype::float16, Dtype::bfloat16, Dtype::float32}) {
+    if (args.dtype == name_of(dtype)) options.dtype = dtype;
+  }
+  std::printf("[INFO] Loading %s\n", args.input.c_str());
+  const ConversionPlan plan = plan_conversion(args.input, options);
+  if (plan.dtype)
+    std::printf("[INFO] Using dtype: %s\n", std::string(name_of(*plan.dtype)).c_str());
+  print_plan(plan);
+  std::fflush(stdout);
+  ConversionPlan done;
+  {
+    ProgressBar bar;
+    done = run_conversion(plan, args.output,
+                          [&](const ConvertProgress& progress) { bar.update(progress); });
+  }
+  if (options.measure_error) print_errors(done);
+  print_summary(done, args.output);
+}
+
+}  // namespace
+
+void add_convert_command(CLI::App& app) {
+  auto args = std::make_shared<ConvertArgs>();
+  CLI::App* command = app.add_subcommand(
+      "convert",
+      "Convert a model folder (config.json + safetensors) as mlx_lm.convert does: quantize, "
+      "dequantize or cast, tensor by tensor, into a new folder");
+  command->add_option("IN_DIR", args->input, "Model folder to read")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  command->add_option("OUT_DIR", args->output, "Folder to create (must not exist)")->required();
+  command->add_flag("-q,--quantize", args->options.quantize, "Generate a quantized model");
+  command->add_option("--q-bits", args->options.bits, "Bits per weight (default: the mode's)");
+  command->add_option("--q-group-size", args->options.group_size,
+                      "Group size (default: the mode's; 64 for affine)");
+  command->add_option("--q-mode", args->mode, "Quantization mode")
+      ->check(CLI::IsMember({"affine", "mxfp4", "nvfp4", "mxfp8"}));
+  command->add_option("--quant-predicate", args->recipe, "Mixed-bit quantization recipe")
+      ->check(CLI::IsMember(recipe_names()));
+  command
+      ->add_option("--dtype", args->dtype,
+                   "Type for the float weights (default: config.json's torch_dtype)")
+      ->check(CLI::IsMember({"float16", "bfloat16", "float32"}));
+  command->add_flag("-d,--dequantize", args->options.dequantize, "Dequantize a quantized model");
+  command->add_flag("--report", args->options.measure_error,
+                    "Measure each quantized layer's relative error");
+  command->callback([args] { run(*args); });
+}
+
+}  // namespace qlinear::cli
