@@ -35,24 +35,31 @@ struct QuantSpec {
 
 struct Quantized {
   Tensor wq;                     // uint32, (..., K * bits / 32)
-  Tensor scales;                 // w's dtype (affine), (..., K / group_size)
+  Tensor scales;                 // (..., K / group_size): w's dtype (affine) or uint8
   std::optional<Tensor> biases;  // affine only, like scales
 };
 
 // Quantizes w (float32/float16/bfloat16, ndim >= 2) group-wise along its last axis.
-// Refuses NaN and infinity in w, naming the first bad position.
+// Refuses NaN and infinity in w, naming the first bad position. Modes mxfp4, mxfp8 and
+// nvfp4 store float codes with uint8 scales and no biases; nvfp4 alone takes an optional
+// global_scale (a float32 scalar, see formats/nvfp4.h).
 Quantized quantize(const Tensor& w, std::optional<int> group_size = std::nullopt,
-                   std::optional<int> bits = std::nullopt, std::string_view mode = "affine");
+                   std::optional<int> bits = std::nullopt, std::string_view mode = "affine",
+                   const std::optional<Tensor>& global_scale = std::nullopt);
 
-// scales * q + biases, shape (..., wq.shape[-1] * 32 / bits). Computed in the scales'
-// dtype as MLX does; `dtype` (default: the scales' dtype) converts the result.
+// The weights back, shape (..., wq.shape[-1] * 32 / bits). affine: scales * q + biases,
+// computed in the scales' dtype as MLX does; `dtype` (default: the scales' dtype)
+// converts the result. Float modes: code value * scale, computed in `dtype` (default
+// bfloat16, as in MLX).
 Tensor dequantize(const Tensor& wq, const Tensor& scales, const std::optional<Tensor>& biases,
                   std::optional<int> group_size = std::nullopt,
                   std::optional<int> bits = std::nullopt, std::string_view mode = "affine",
-                  std::optional<Dtype> dtype = std::nullopt);
+                  std::optional<Dtype> dtype = std::nullopt,
+                  const std::optional<Tensor>& global_scale = std::nullopt);
 
 // x @ W.T (transpose) or x @ W, with W = dequantize(wq, scales, biases). x has shape
-// (..., K); batch dims of x and wq broadcast. Accumulates in float32 or wider.
+// (..., K); batch dims of x and wq broadcast. Accumulates in float32 or wider. The result
+// has x's dtype in the float modes, the promoted type of x and scales in affine.
 Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
                         const std::optional<Tensor>& biases, bool transpose = true,
                         std::optional<int> group_size = std::nullopt,

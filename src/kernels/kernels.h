@@ -14,7 +14,8 @@
 
 namespace qlinear::kernels {
 
-// Quantize `rows` rows of `cols` elements of w (dtype) into wq, scales and biases.
+// Quantize `rows` rows of `cols` elements of w (dtype) into wq, scales and biases
+// (float modes: uint8 scales, no biases).
 struct QuantizeArgs {
   QuantSpec spec;
   const void* w;
@@ -22,10 +23,12 @@ struct QuantizeArgs {
   std::int64_t rows, cols;
   std::uint32_t* wq;
   void* scales;
-  void* biases;  // affine only
+  void* biases;                         // affine only
+  const float* global_scale = nullptr;  // nvfp4 only, optional
 };
 
-// Expand `rows` packed rows of `cols` codes into out, in the scales' dtype.
+// Expand `rows` packed rows of `cols` codes into out, in the scales' dtype (affine) or
+// in out_dtype (float modes, whose scales are uint8).
 struct DequantizeArgs {
   QuantSpec spec;
   const std::uint32_t* wq;
@@ -34,6 +37,8 @@ struct DequantizeArgs {
   Dtype scale_dtype;
   std::int64_t rows, cols;
   void* out;
+  Dtype out_dtype = Dtype::float32;     // float modes: the dtype out is computed in
+  const float* global_scale = nullptr;  // nvfp4 only, optional
 };
 
 // out (M, N) = x (M, K) @ W.T with W (N, K) when transpose, else x @ W with W (K, N).

@@ -1,5 +1,7 @@
 #include "ops/checks.h"
 
+#include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 namespace qlinear::ops {
@@ -74,6 +76,30 @@ std::int64_t check_packed(std::string_view op, const QuantSpec& spec, const Tens
              " and bits=" + std::to_string(spec.bits) + ".");
   }
   return codes;
+}
+
+const float* check_global_scale(std::string_view op, const QuantSpec& spec,
+                                const std::optional<Tensor>& global_scale) {
+  if (!global_scale) return nullptr;
+  if (spec.mode != QuantMode::nvfp4) {
+    fail(op, "A global scale is only supported in nvfp4 mode, not " +
+                 std::string(mode_name(spec.mode)) + ".");
+  }
+  if (!global_scale->defined()) fail(op, "The global scale is an empty tensor handle.");
+  if (global_scale->size() != 1) {
+    fail(op, "The global scale must be a scalar but has shape " +
+                 shape_string(global_scale->shape()) + ".");
+  }
+  if (global_scale->dtype() != Dtype::float32) {
+    fail(op, "The global scale must be float32 but has type " + dtype_str(*global_scale) + ".");
+  }
+  const float* g = global_scale->data<float>();
+  if (!std::isfinite(*g) || *g == 0.0f) {
+    std::ostringstream value;
+    value << *g;
+    fail(op, "The global scale must be finite and non-zero but is " + value.str() + ".");
+  }
+  return g;
 }
 
 }  // namespace qlinear::ops

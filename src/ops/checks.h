@@ -20,4 +20,9 @@ void check_compute_dtype(std::string_view op, std::string_view what, const Tenso
 std::int64_t check_packed(std::string_view op, const QuantSpec& spec, const Tensor& wq,
                           const Tensor& scales, const std::optional<Tensor>& biases);
 
+// The nvfp4 global scale: absent, or a finite non-zero float32 scalar given in mode
+// nvfp4. Returns a pointer to its value, or nullptr.
+const float* check_global_scale(std::string_view op, const QuantSpec& spec,
+                                const std::optional<Tensor>& global_scale);
+
 }  // namespace qlinear::ops

@@ -1,28 +1,36 @@
 #include <algorithm>
 
-#include "kernels/kernels.h"
 #include "ops/checks.h"
+#include "ops/kernel_table.h"
 
 namespace qlinear {
 
 Tensor dequantize(const Tensor& wq, const Tensor& scales, const std::optional<Tensor>& biases,
                   std::optional<int> group_size, std::optional<int> bits, std::string_view mode,
-                  std::optional<Dtype> dtype) {
+                  std::optional<Dtype> dtype, const std::optional<Tensor>& global_scale) {
   constexpr std::string_view kOp = "dequantize";
   const QuantSpec spec = QuantSpec::resolve(kOp, parse_quant_mode(mode, kOp), group_size, bits);
   const std::int64_t cols = ops::check_packed(kOp, spec, wq, scales, biases);
+  const float* global = ops::check_global_scale(kOp, spec, global_scale);
   if (dtype && !is_floating(*dtype)) {
     ops::fail(kOp, "The output dtype must be a floating type but is " +
                        std::string(name_of(*dtype)) + ".");
   }
+  // affine computes in the scales' dtype; the float modes in the output dtype (float32
+  // standing in for float64).
+  const Dtype requested = spec.mode == QuantMode::affine ? dtype.value_or(scales.dtype())
+                                                         : dtype.value_or(Dtype::bfloat16);
+  const Dtype compute = spec.mode == QuantMode::affine ? scales.dtype()
+                        : requested == Dtype::float64  ? Dtype::float32
+                                                       : requested;
   Shape shape = wq.shape();
   shape.back() = cols;
-  Tensor out = Tensor::zeros(shape, scales.dtype());
-  kernels::active_table().dequantize({spec, wq.data<std::uint32_t>(), scales.data(),
+  Tensor out = Tensor::zeros(shape, compute);
+  ops::kernel_table(spec).dequantize({spec, wq.data<std::uint32_t>(), scales.data(),
                                       biases ? biases->data() : nullptr, scales.dtype(),
                                       wq.size() / std::max<std::int64_t>(wq.dim(-1), 1), cols,
-                                      out.mutable_data()});
-  return dtype && *dtype != out.dtype() ? out.astype(*dtype) : out;
+                                      out.mutable_data(), compute, global});
+  return requested != compute ? out.astype(requested) : out;
 }
 
 }  // namespace qlinear

@@ -68,8 +68,20 @@ QuantSpec QuantSpec::resolve(std::string_view op, QuantMode mode, std::optional<
   spec.bits = bits.value_or(spec.bits);
   const std::string prefix = "[" + std::string(op) + "] ";
   if (mode != QuantMode::affine) {
-    throw std::invalid_argument(prefix + "Quantization mode '" + std::string(mode_name(mode)) +
-                                "' is not implemented yet; only affine is.");
+    // Each float mode has exactly one group size and one width.
+    const QuantSpec fixed = defaults(mode);
+    const std::string name(mode_name(mode));
+    if (spec.group_size != fixed.group_size) {
+      throw std::invalid_argument(prefix + name + " quantization requires group size " +
+                                  std::to_string(fixed.group_size) + " but got " +
+                                  std::to_string(spec.group_size) + ".");
+    }
+    if (spec.bits != fixed.bits) {
+      throw std::invalid_argument(prefix + name + " quantization requires bits to be " +
+                                  std::to_string(fixed.bits) + " but got " +
+                                  std::to_string(spec.bits) + ".");
+    }
+    return spec;
   }
   namespace affine = formats::affine;
   if (!contains(affine::kSupportedGroupSizes, spec.group_size)) {

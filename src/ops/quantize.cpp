@@ -2,8 +2,8 @@
 #include <string>
 
 #include "kernels/float_dispatch.h"
-#include "kernels/kernels.h"
 #include "ops/checks.h"
+#include "ops/kernel_table.h"
 
 namespace qlinear {
 namespace {
@@ -38,8 +38,9 @@ void check_finite(const Tensor& w) {
 }  // namespace
 
 Quantized quantize(const Tensor& w, std::optional<int> group_size, std::optional<int> bits,
-                   std::string_view mode) {
+                   std::string_view mode, const std::optional<Tensor>& global_scale) {
   const QuantSpec spec = QuantSpec::resolve(kOp, parse_quant_mode(mode, kOp), group_size, bits);
+  const float* global = ops::check_global_scale(kOp, spec, global_scale);
   if (w.defined() && !is_floating(w.dtype())) {
     ops::fail(kOp, "Only real floating types can be quantized but w has type " +
                        std::string(name_of(w.dtype())) + ".");
@@ -65,12 +66,14 @@ Quantized quantize(const Tensor& w, std::optional<int> group_size, std::optional
   packed_shape.back() = cols * spec.bits / 32;
   Shape group_shape = w.shape();
   group_shape.back() = cols / spec.group_size;
-  Quantized out{Tensor::zeros(packed_shape, Dtype::uint32), Tensor::zeros(group_shape, w.dtype()),
-                Tensor::zeros(group_shape, w.dtype())};
-  kernels::active_table().quantize({spec, w.data(), w.dtype(),
+  const bool affine = spec.mode == QuantMode::affine;
+  Quantized out{Tensor::zeros(packed_shape, Dtype::uint32),
+                Tensor::zeros(group_shape, affine ? w.dtype() : Dtype::uint8),
+                affine ? std::optional(Tensor::zeros(group_shape, w.dtype())) : std::nullopt};
+  ops::kernel_table(spec).quantize({spec, w.data(), w.dtype(),
                                     w.size() / std::max<std::int64_t>(cols, 1), cols,
                                     out.wq.mutable_data<std::uint32_t>(), out.scales.mutable_data(),
-                                    out.biases->mutable_data()});
+                                    affine ? out.biases->mutable_data() : nullptr, global});
   return out;
 }
 

@@ -134,5 +134,40 @@ TEST_F(Cli, MalformedInputLeavesExistingOutputIntact) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 5);
 }
 
+// The float modes: each mode's own group size and bits by default, uint8 scales and no
+// biases, mlx-lm's settings block, and dequantize reading the mode back from the file.
+TEST_F(Cli, FloatModesUseTheirDefaultsAndRoundTrip) {
+  const auto in = load_safetensors(input_);
+  for (const std::string mode : {"mxfp4", "mxfp8", "nvfp4"}) {
+    const fs::path q = dir_ / (mode + ".safetensors"), d = dir_ / (mode + "_d.safetensors");
+    const Result r = run("quantize " + input_.string() + " " + q.string() + " --mode " + mode);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const QuantSpec spec = QuantSpec::defaults(parse_quant_mode(mode, "test"));
+    const Quantized expected =
+        quantize(in.tensors.at("layers.0.proj.weight"), std::nullopt, std::nullopt, mode);
+    const auto packed = load_safetensors(q);
+    EXPECT_TRUE(packed.tensors.at("layers.0.proj.weight").bit_equal(expected.wq)) << mode;
+    EXPECT_TRUE(packed.tensors.at("layers.0.proj.scales").bit_equal(expected.scales)) << mode;
+    EXPECT_EQ(packed.tensors.count("layers.0.proj.biases"), 0u);
+    EXPECT_EQ(packed.metadata.at("quantization"),
+              "{\"bits\":" + std::to_string(spec.bits) + ",\"group_size\":" +
+                  std::to_string(spec.group_size) + ",\"mode\":\"" + mode + "\"}");
+    ASSERT_EQ(run("dequantize " + q.string() + " " + d.string()).status, 0);
+    const Tensor w_hat = dequantize(expected.wq, expected.scales, std::nullopt, std::nullopt,
+                                    std::nullopt, mode);  // bfloat16, MLX's default here
+    EXPECT_TRUE(load_safetensors(d).tensors.at("layers.0.proj.weight").bit_equal(w_hat)) << mode;
+  }
+}
+
+TEST_F(Cli, WrongGroupSizeForAFloatModeFails) {
+  const fs::path out = dir_ / "q.safetensors";
+  const Result r =
+      run("quantize " + input_.string() + " " + out.string() + " --mode nvfp4 --group-size 32");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "qlinear: error: [quantize] nvfp4 quantization requires group size 16 but got 32.\n");
+  EXPECT_FALSE(fs::exists(out));
+}
+
 }  // namespace
 }  // namespace qlinear

@@ -1,6 +1,7 @@
 // qlinear quantize IN OUT: quantize every eligible ".weight" tensor of a safetensors file.
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "commands.h"
@@ -14,8 +15,7 @@ namespace {
 
 struct QuantizeOptions {
   std::string input, output;
-  int bits = 4;
-  int group_size = 64;
+  std::optional<int> bits, group_size;  // default: the mode's
   std::string mode = "affine";
 };
 
@@ -97,11 +97,14 @@ void add_quantize_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("output", options->output, "output .safetensors file")->required();
-  cmd->add_option("--bits,-b", options->bits, "bits per weight: 2, 3, 4, 5, 6 or 8")
+  cmd->add_option("--bits,-b", options->bits,
+                  "bits per weight: affine 2, 3, 4 (default), 5, 6 or 8; mxfp4 and nvfp4 4; "
+                  "mxfp8 8");
+  cmd->add_option("--group-size,-g", options->group_size,
+                  "weights per scale: affine 32, 64 (default) or 128; mxfp4 and mxfp8 32; "
+                  "nvfp4 16");
+  cmd->add_option("--mode", options->mode, "quantization mode: affine, mxfp4, mxfp8 or nvfp4")
       ->capture_default_str();
-  cmd->add_option("--group-size,-g", options->group_size, "weights per scale: 32, 64 or 128")
-      ->capture_default_str();
-  cmd->add_option("--mode", options->mode, "quantization mode")->capture_default_str();
   cmd->callback([options] { run(*options); });
 }
 

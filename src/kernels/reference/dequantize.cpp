@@ -30,6 +30,7 @@ void dequantize_affine(const DequantizeArgs& a) {
 }  // namespace
 
 void dequantize(const DequantizeArgs& args) {
+  if (args.spec.mode != QuantMode::affine) return dequantize_fp(args);
   with_float_type(args.scale_dtype, [&](auto t) { dequantize_affine<decltype(t)>(args); });
 }
 

@@ -57,6 +57,7 @@ void matmul(const MatmulArgs& a) {
 }  // namespace
 
 void quantized_matmul(const MatmulArgs& args) {
+  if (args.spec.mode != QuantMode::affine) return quantized_matmul_fp(args);
   with_float_type(args.x_dtype, [&](auto x) {
     with_float_type(args.scale_dtype, [&](auto s) {
       with_float_type(args.out_dtype,

@@ -47,6 +47,7 @@ formats::affine::GroupParams affine_group_params(float w_min, float w_max, int b
 }
 
 void quantize(const QuantizeArgs& args) {
+  if (args.spec.mode != QuantMode::affine) return quantize_fp(args);
   with_float_type(args.dtype, [&](auto t) { quantize_affine<decltype(t)>(args); });
 }
 

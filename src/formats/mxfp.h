@@ -1,0 +1,32 @@
+// The MX modes (OCP microscaling, MLX's rounding): groups of 32 elements with one E8M0
+// scale byte each. mxfp4 stores FP4 E2M1 codes (two per byte), mxfp8 FP8 E4M3 bytes.
+#pragma once
+
+#include <cstdint>
+
+#include "formats/e8m0.h"
+#include "formats/fp4_e2m1.h"
+#include "formats/fp8_e4m3.h"
+#include "qlinear/ops.h"
+
+namespace qlinear::formats {
+
+template <class ElementFormat, QuantMode mode>
+struct Mx {
+  using Element = ElementFormat;
+  static constexpr QuantMode kMode = mode;
+  static constexpr int kGroupSize = 32;
+  static constexpr int kBits = Element::kBits;
+  static constexpr bool kHasGlobalScale = false;
+
+  template <class T>
+  static std::uint8_t encode_scale(float s) {
+    return E8M0::encode<T>(s);
+  }
+  static float decode_scale(std::uint8_t code) { return E8M0::decode(code); }
+};
+
+using Mxfp4 = Mx<Fp4E2M1, QuantMode::mxfp4>;
+using Mxfp8 = Mx<Fp8E4M3, QuantMode::mxfp8>;
+
+}  // namespace qlinear::formats
