@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -105,6 +106,57 @@ TEST(SafetensorsRoundTrip, SavedFileHasTheCanonicalBytes) {
   const std::string data("\x00\x3C\x01\x02\x03", 5);
   EXPECT_EQ(header.size(), 144u);
   EXPECT_EQ(read_bytes(path), length + header + data);
+}
+
+TEST(SafetensorsRoundTrip, HeaderUsesTheFormatsDtypeNames) {
+  const std::array<std::pair<Dtype, const char*>, 16> names = {{
+      {Dtype::float64, "F64"},
+      {Dtype::float32, "F32"},
+      {Dtype::float16, "F16"},
+      {Dtype::bfloat16, "BF16"},
+      {Dtype::int64, "I64"},
+      {Dtype::int32, "I32"},
+      {Dtype::int16, "I16"},
+      {Dtype::int8, "I8"},
+      {Dtype::uint64, "U64"},
+      {Dtype::uint32, "U32"},
+      {Dtype::uint16, "U16"},
+      {Dtype::uint8, "U8"},
+      {Dtype::bool_, "BOOL"},
+      {Dtype::float8_e4m3, "F8_E4M3"},
+      {Dtype::float8_e5m2, "F8_E5M2"},
+      {Dtype::float8_e8m0, "F8_E8M0"},
+  }};
+  ScratchFolder folder;
+  for (const auto& [dtype, name] : names) {
+    SCOPED_TRACE(name);
+    const auto path = folder / "one.safetensors";
+    save_safetensors(path, {{"t", patterned({1}, dtype, 0)}});
+    const std::string header = read_bytes(path).substr(8);
+    EXPECT_TRUE(header.starts_with(std::string(R"({"t":{"dtype":")") + name + "\""));
+  }
+}
+
+// A file as another writer might lay it out: keys not in offset order, __metadata__ last,
+// extra padding.
+TEST(SafetensorsRoundTrip, LoadsAHandWrittenFile) {
+  ScratchFolder folder;
+  const std::string header = R"({"z":{"data_offsets":[0,4],"shape":[2],"dtype":"I16"},)"
+                             R"("a":{"shape":[],"dtype":"U8","data_offsets":[4,5]},)"
+                             R"("__metadata__":{"format":"pt"}}                )";
+  std::string length(8, '\0');
+  length[0] = static_cast<char>(header.size());
+  const auto path = folder / "other.safetensors";
+  test::write_bytes(path, length + header + std::string("\x01\x00\xFF\xFF\x07", 5));
+
+  const SafetensorsFile file = load_safetensors(path);
+  EXPECT_EQ(file.metadata, (Metadata{{"format", "pt"}}));
+  const std::array<std::int16_t, 2> z = {1, -1};
+  const std::array<std::uint8_t, 1> a = {7};
+  EXPECT_TRUE(
+      file.tensors.at("z").bit_equal(Tensor::from_values<std::int16_t>({2}, Dtype::int16, z)));
+  EXPECT_TRUE(
+      file.tensors.at("a").bit_equal(Tensor::from_values<std::uint8_t>({}, Dtype::uint8, a)));
 }
 
 TEST(SafetensorsRoundTrip, EmptyFileIsLegal) {
