@@ -16,32 +16,35 @@ void bind_ops(nb::module_& m) {
   m.def(
       "quantize",
       [](const Tensor& w, std::optional<int> group_size, std::optional<int> bits,
-         std::string_view mode) {
+         std::string_view mode, const std::optional<Tensor>& global_scale) {
         Quantized q;
         {
           nb::gil_scoped_release released;
-          q = quantize(w, group_size, bits, mode);
+          q = quantize(w, group_size, bits, mode, global_scale);
         }
         if (!q.biases) return nb::make_tuple(q.wq, q.scales);
         return nb::make_tuple(q.wq, q.scales, *q.biases);
       },
-      "w"_a, "group_size"_a = nb::none(), "bits"_a = nb::none(), "mode"_a = "affine",
+      "w"_a, "group_size"_a = nb::none(), "bits"_a = nb::none(), "mode"_a = "affine", nb::kw_only(),
+      "global_scale"_a = nb::none(),
       "Quantizes w group-wise along its last axis; returns (wq, scales, biases), or\n"
-      "(wq, scales) for the float modes, exactly as mlx.core.quantize.");
+      "(wq, scales) for the float modes, exactly as mlx.core.quantize. global_scale: nvfp4 only.");
 
   m.def(
       "dequantize",
       [](const Tensor& w, const Tensor& scales, const std::optional<Tensor>& biases,
          std::optional<int> group_size, std::optional<int> bits, std::string_view mode,
-         nb::handle dtype) {
+         const std::optional<Tensor>& global_scale, nb::handle dtype) {
         const std::optional<Dtype> out_dtype =
             dtype.is_none() ? std::nullopt : std::optional(dtype_from_python(dtype, "dequantize"));
         nb::gil_scoped_release released;
-        return dequantize(w, scales, biases, group_size, bits, mode, out_dtype);
+        return dequantize(w, scales, biases, group_size, bits, mode, out_dtype, global_scale);
       },
       "w"_a, "scales"_a, "biases"_a = nb::none(), "group_size"_a = nb::none(),
-      "bits"_a = nb::none(), "mode"_a = "affine", "dtype"_a = nb::none(),
-      "scales * q + biases per group, as mlx.core.dequantize; dtype converts the result.");
+      "bits"_a = nb::none(), "mode"_a = "affine", "global_scale"_a = nb::none(),
+      "dtype"_a = nb::none(),
+      "The weights back, as mlx.core.dequantize: scales * q + biases per group (affine) or\n"
+      "code * scale (float modes, bfloat16 unless dtype says otherwise).");
 
   m.def(
       "quantized_matmul",

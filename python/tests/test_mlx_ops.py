@@ -58,23 +58,55 @@ def _skip_unless_mlx_matches_the_golden_files(mx, mode):
         )
 
 
-@pytest.mark.parametrize("mode", ["mxfp4", "mxfp8", "nvfp4"])
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-def test_float_modes_match_mlx(mx, rng, mode, dtype):
-    w = rng.standard_normal((37, 128)).astype(dtype)
+def _quantize_or_skip(w, **settings):
     try:
-        ours = qlinear.quantize(w, mode=mode)
+        return qlinear.quantize(w, **settings)
     except ValueError as error:
         if "not implemented yet" in str(error):
             pytest.skip(str(error))
         raise
+
+
+FLOAT_MODE_CASES = list(itertools.product(["mxfp4", "mxfp8", "nvfp4"], FLOAT_DTYPES))
+
+
+@pytest.mark.parametrize("mode,dtype", FLOAT_MODE_CASES)
+def test_float_mode_quantize_matches_mlx(mx, rng, mode, dtype):
+    w = rng.standard_normal((37, 128)).astype(dtype)
+    ours = _quantize_or_skip(w, mode=mode)
     _skip_unless_mlx_matches_the_golden_files(mx, mode)
     theirs = [from_mx(mx, a) for a in mx.quantize(to_mx(mx, w), mode=mode)]
     assert len(ours) == len(theirs) == 2
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("mode,dtype", FLOAT_MODE_CASES)
+def test_float_mode_dequantize_and_matmul_match_mlx(mx, rng, mode, dtype):
+    """Given the same packed weights, MLX and qlinear decode and multiply alike."""
+    w = rng.standard_normal((37, 128)).astype(dtype)
+    ours = _quantize_or_skip(w, mode=mode)
     packed = [to_mx(mx, a) for a in ours]
+    w_hat = qlinear.dequantize(*ours, mode=mode)
     np.testing.assert_array_equal(
-        qlinear.dequantize(*ours, mode=mode).view(np.uint8),
-        from_mx(mx, mx.dequantize(*packed, mode=mode)).view(np.uint8),
+        w_hat.view(np.uint8), from_mx(mx, mx.dequantize(*packed, mode=mode)).view(np.uint8)
     )
+    for x, transpose in ((rng.standard_normal((5, 128)), True), (rng.standard_normal((3, 37)), False)):
+        x = x.astype(dtype)
+        y = qlinear.quantized_matmul(x, *ours, transpose=transpose, mode=mode)
+        y_mlx = from_mx(mx, mx.quantized_matmul(to_mx(mx, x), *packed, transpose=transpose, mode=mode))
+        w_exact = qlinear.dequantize(*ours, mode=mode, dtype=np.float32)
+        assert_close_to_mlx_product(y, y_mlx, x, w_exact if transpose else w_exact.T)
+
+
+def test_nvfp4_global_scale_matches_mlx(mx, rng):
+    w = rng.standard_normal((37, 128)).astype(np.float32)
+    global_scale = np.array(0.37, np.float32)
+    ours = _quantize_or_skip(w, mode="nvfp4", global_scale=global_scale)
+    theirs = mx.quantize(to_mx(mx, w), mode="nvfp4", global_scale=mx.array(global_scale))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, from_mx(mx, b))
+    w_hat = qlinear.dequantize(*ours, mode="nvfp4", global_scale=global_scale, dtype=np.float32)
+    packed = [to_mx(mx, a) for a in ours]
+    expected = mx.dequantize(*packed, mode="nvfp4", global_scale=mx.array(global_scale), dtype=mx.float32)
+    np.testing.assert_array_equal(w_hat, from_mx(mx, expected))
