@@ -8,7 +8,16 @@ from helpers import MLP, assert_close_to_mlx_product, from_mx, to_mx
 from qlinear import nn
 from qlinear.utils import tree_flatten
 
-LAYER_SETTINGS = [(2, 32), (3, 64), (4, 64), (6, 128), (8, 32)]
+LAYER_SETTINGS = [
+    (2, 32, "affine"),
+    (3, 64, "affine"),
+    (4, 64, "affine"),
+    (6, 128, "affine"),
+    (8, 32, "affine"),
+    (None, None, "mxfp4"),
+    (None, None, "mxfp8"),
+    (None, None, "nvfp4"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,24 +50,27 @@ def _assert_quantized_linears_agree(ours, theirs, mx, x):
     """Same packed weights; outputs within the bound for two float32 accumulations."""
     y = ours(x)
     y_mlx = from_mx(mx, theirs(to_mx(mx, x)))
-    w_hat = qlinear.dequantize(ours.weight, ours.scales, ours.biases, group_size=ours.group_size, bits=ours.bits)
+    biases = ours.biases if ours.mode == "affine" else None
+    w_hat = qlinear.dequantize(
+        ours.weight, ours.scales, biases, group_size=ours.group_size, bits=ours.bits, mode=ours.mode, dtype=np.float32
+    )
     assert_close_to_mlx_product(y - ours.bias, y_mlx - ours.bias, x, w_hat)
 
 
-@pytest.mark.parametrize("bits,group_size", LAYER_SETTINGS)
-def test_a_layer_converted_by_qlinear_runs_in_mlx(tmp_path, mx, mnn, rng, bits, group_size):
-    ours = nn.QuantizedLinear.from_linear(nn.Linear(256, 96), group_size=group_size, bits=bits)
+@pytest.mark.parametrize("bits,group_size,mode", LAYER_SETTINGS)
+def test_a_layer_converted_by_qlinear_runs_in_mlx(tmp_path, mx, mnn, rng, bits, group_size, mode):
+    ours = nn.QuantizedLinear.from_linear(nn.Linear(256, 96), group_size=group_size, bits=bits, mode=mode)
     ours.save_weights(str(tmp_path / "layer.safetensors"))
-    theirs = mnn.QuantizedLinear(256, 96, bias=True, group_size=group_size, bits=bits)
+    theirs = mnn.QuantizedLinear(256, 96, bias=True, group_size=group_size, bits=bits, mode=mode)
     theirs.load_weights(str(tmp_path / "layer.safetensors"))
     _assert_quantized_linears_agree(ours, theirs, mx, rng.standard_normal((5, 256)).astype(np.float32))
 
 
-@pytest.mark.parametrize("bits,group_size", LAYER_SETTINGS)
-def test_a_layer_converted_by_mlx_runs_in_qlinear(tmp_path, mx, mnn, rng, bits, group_size):
-    theirs = mnn.QuantizedLinear.from_linear(mnn.Linear(256, 96), group_size=group_size, bits=bits)
+@pytest.mark.parametrize("bits,group_size,mode", LAYER_SETTINGS)
+def test_a_layer_converted_by_mlx_runs_in_qlinear(tmp_path, mx, mnn, rng, bits, group_size, mode):
+    theirs = mnn.QuantizedLinear.from_linear(mnn.Linear(256, 96), group_size=group_size, bits=bits, mode=mode)
     theirs.save_weights(str(tmp_path / "layer.safetensors"))
-    ours = nn.QuantizedLinear(256, 96, group_size=group_size, bits=bits)
+    ours = nn.QuantizedLinear(256, 96, group_size=group_size, bits=bits, mode=mode)
     ours.load_weights(_mlx_weights(mx, tmp_path / "layer.safetensors"))
     _assert_quantized_linears_agree(ours, theirs, mx, rng.standard_normal((5, 256)).astype(np.float32))
 
