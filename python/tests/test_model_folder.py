@@ -104,6 +104,19 @@ def test_a_folder_converted_by_qlinear_loads_in_mlx_lm(tmp_path, mx, rng, recipe
     _assert_same_layers(ours, loaded, mx, rng)
 
 
+def test_a_folder_dequantized_by_qlinear_matches_mlx_lm(tmp_path, mx):
+    _float_llama(mx, tmp_path / "float")
+    qlinear.convert(tmp_path / "float", tmp_path / "quantized", quantize=True, quant_predicate="mixed_3_6")
+    qlinear.convert(tmp_path / "quantized", tmp_path / "dequantized", dequantize=True)
+
+    loaded, config = mlx_lm_utils.load_model(tmp_path / "dequantized")
+    assert "quantization" not in config
+    expected = mlx_lm_utils.dequantize_model(mlx_lm_utils.load_model(tmp_path / "quantized")[0])
+    _assert_same_parameters(nn.load_model(tmp_path / "dequantized")[0], expected, mx)
+    for (name, value), (_, want) in zip(tree_flatten(loaded.parameters()), tree_flatten(expected.parameters())):
+        np.testing.assert_array_equal(from_mx(mx, value).view(np.uint8), from_mx(mx, want).view(np.uint8), err_msg=name)
+
+
 def test_convert_refuses_an_existing_output_folder(tmp_path, mx):
     _float_llama(mx, tmp_path / "float")
     (tmp_path / "out").mkdir()
