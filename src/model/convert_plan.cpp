@@ -61,6 +61,12 @@ std::vector<TensorInfo> quantized_outputs(const std::string& path, const Shape& 
   return out;
 }
 
+// What dequantize gives by default: the scales' dtype (affine) or bfloat16 (float modes,
+// whose scales are uint8), as in MLX.
+Dtype dequantized_dtype(const Tensor& scales) {
+  return is_floating(scales.dtype()) ? scales.dtype() : Dtype::bfloat16;
+}
+
 std::size_t alignment_of(const ConvertStep& step) {
   std::size_t widest = 1;
   for (const TensorInfo& info : step.outputs) widest = std::max(widest, size_of(info.dtype));
@@ -109,7 +115,7 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
         throw FileError(config_path.string() + " does not say how " + path + " is quantized");
       }
       layer.input_spec = entry ? **entry : input_quantization->defaults;
-      layer.float_dtype = weights.at(path + ".scales").dtype();
+      layer.float_dtype = dequantized_dtype(weights.at(path + ".scales"));
       layer.shape[1] = tensor.dim(1) * 32 / layer.input_spec->bits;
       if (!options.dequantize) layer.output_spec = layer.input_spec;
     } else if (!is_floating(tensor.dtype())) {
@@ -166,7 +172,7 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
     } else if (layer && layer->input_spec && !layer->output_spec) {
       step.kind = ConvertStep::Kind::dequantize;
       const Tensor& scales = weights.at(layer->path + ".scales");
-      const Dtype out = plan.dtype ? *plan.dtype : scales.dtype();
+      const Dtype out = plan.dtype.value_or(dequantized_dtype(scales));
       step.outputs = {{name, out, layer->shape}};
       step.input_bytes += scales.nbytes();
       if (weights.contains(layer->path + ".biases")) {

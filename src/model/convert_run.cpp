@@ -64,7 +64,7 @@ std::vector<Tensor> run_step(const ConvertStep& step, const TensorMap& weights,
     case ConvertStep::Kind::quantize: {
       LayerPlan& layer = plan.layers[step.layer];
       const QuantSpec& spec = *layer.output_spec;
-      const Tensor w = cast_to(source, step.outputs[1].dtype);
+      const Tensor w = cast_to(source, plan.dtype.value_or(source.dtype()));
       Quantized q = quantize(w, spec.group_size, spec.bits, mode_name(spec.mode));
       if (plan.options.measure_error) {
         layer.relative_error = relative_error(
@@ -76,14 +76,19 @@ std::vector<Tensor> run_step(const ConvertStep& step, const TensorMap& weights,
       return out;
     }
     case ConvertStep::Kind::dequantize: {
+      // Affine: the scales and biases are cast first and dequantize computes in their
+      // dtype, as mlx-lm does; float modes (uint8 scales) compute in the output dtype.
       const LayerPlan& layer = plan.layers[step.layer];
       const QuantSpec& spec = *layer.input_spec;
       const std::string path = layer_path(step.source);
       const Dtype dtype = step.outputs[0].dtype;
+      const auto cast_float = [&](const Tensor& t) {
+        return is_floating(t.dtype()) ? cast_to(t, dtype) : t;
+      };
       std::optional<Tensor> biases;
-      if (weights.contains(path + ".biases")) biases = cast_to(weights.at(path + ".biases"), dtype);
-      return {dequantize(source, cast_to(weights.at(path + ".scales"), dtype), biases,
-                         spec.group_size, spec.bits, mode_name(spec.mode))};
+      if (weights.contains(path + ".biases")) biases = cast_float(weights.at(path + ".biases"));
+      return {dequantize(source, cast_float(weights.at(path + ".scales")), biases, spec.group_size,
+                         spec.bits, mode_name(spec.mode), dtype)};
     }
   }
   throw std::logic_error("unknown conversion step");

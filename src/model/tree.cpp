@@ -63,7 +63,9 @@ nn::ModulePtr make_layer(const std::string& path, const Node& node,
     return nullptr;
   }
   // Zeros stand in for the values load_weights sets; only the shapes matter here.
-  const Dtype dtype = quantized ? params.at("scales").dtype : weight->second.dtype;
+  const Dtype dtype = !quantized                               ? weight->second.dtype
+                      : is_floating(params.at("scales").dtype) ? params.at("scales").dtype
+                                                               : Dtype::float32;
   Tensor placeholder = Tensor::zeros({shape[0], input_dims}, dtype);
   if (is_embedding_name(path)) return std::make_shared<nn::Embedding>(std::move(placeholder));
   std::optional<Tensor> bias;

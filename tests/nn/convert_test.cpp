@@ -52,6 +52,28 @@ TEST_F(ConvertTest, RoundTripEqualsQuantizingTheFloatModel) {
   EXPECT_EQ(loaded.model->module_at("model.norm").type_name(), "Module");
 }
 
+// The mode flows through: an mxfp4 conversion loads into mxfp4 layers (uint8 scales, no
+// biases) that compute what the ops compute.
+TEST_F(ConvertTest, FloatModesFlowThrough) {
+  ConvertOptions options = quantize_options();
+  options.mode = QuantMode::mxfp4;
+  convert("mxfp4", options);
+  const LoadedModel loaded = load_model(dir("mxfp4"));
+  const QuantSpec spec{32, 4, QuantMode::mxfp4};
+  EXPECT_EQ(loaded.quantization->defaults, spec);
+  const std::string path = "model.layers.5.mlp.up_proj";
+  const auto& layer = dynamic_cast<const nn::QuantizedLinear&>(loaded.model->module_at(path));
+  EXPECT_EQ(layer.quant_spec(), spec);
+  EXPECT_FALSE(layer.has_parameter("biases"));
+  const Quantized expected =
+      quantize(load_folder_weights(float_dir()).at(path + ".weight"), 32, 4, "mxfp4");
+  EXPECT_TRUE(layer.parameter("weight").bit_equal(expected.wq));
+  EXPECT_TRUE(layer.parameter("scales").bit_equal(expected.scales));
+  const Tensor x = nn::testing::random_floats({2, 64}, 10);
+  EXPECT_TRUE(layer(x).bit_equal(
+      quantized_matmul(x, expected.wq, expected.scales, std::nullopt, true, 32, 4, "mxfp4")));
+}
+
 TEST_F(ConvertTest, ConfigAndIndexAreWhatMlxLmWrites) {
   const ConversionPlan plan = convert("q4", quantize_options(32, 8));
   const auto config = read_json(dir("q4") / "config.json");
