@@ -52,7 +52,8 @@ class Module {
   NamedParameters trainable_parameters() const;
   // Direct children; list slots flatten to "layers.0", "layers.1", ...
   NamedModules children() const;
-  // This module (path "") and every descendant, parents before their children.
+  // This module (path "") and every descendant, parents before their children. The
+  // entry for this module is a non-owning handle: it does not keep the module alive.
   NamedModules named_modules() const;
   // The descendants that have no children of their own.
   NamedModules leaf_modules() const;
