@@ -8,6 +8,10 @@
 
 #include "qlinear/qlinear.h"
 
+#if defined(QLINEAR_HAVE_OPENBLAS)
+#include <cblas.h>
+#endif
+
 namespace qlinear {
 namespace {
 
@@ -45,6 +49,29 @@ BENCHMARK(BM_QuantizedMatmul)
     ->Args({512, 4096, 4096, 4, 64, 1})
     ->Args({512, 4096, 4096, 4, 64, 0})
     ->Unit(benchmark::kMicrosecond);
+
+#if defined(QLINEAR_HAVE_OPENBLAS)
+// OpenBLAS sgemm on the dense float32 matrix of the same shape (x @ W.T). Args: M, K, N.
+void BM_DenseSgemm(benchmark::State& state) {
+  const int M = static_cast<int>(state.range(0)), K = static_cast<int>(state.range(1)),
+            N = static_cast<int>(state.range(2));
+  const std::vector<float> x = random_tensor({M, K}, Dtype::float32, 2).to_floats();
+  const std::vector<float> w = random_tensor({N, K}, Dtype::float32, 1).to_floats();
+  std::vector<float> y(static_cast<std::size_t>(M) * N);
+  openblas_set_num_threads(num_threads());
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x.data(), K, w.data(), K,
+                0.0f, y.data(), N);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * M * K * N, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_DenseSgemm)
+    ->Args({1, 4096, 14336})
+    ->Args({512, 4096, 4096})
+    ->Unit(benchmark::kMicrosecond);
+#endif
 
 // Args: rows, cols, bits. Counter: float32 input bytes (quantize) or output bytes.
 void BM_Quantize(benchmark::State& state) {

@@ -21,40 +21,63 @@ struct GemmShape {
   static constexpr std::int64_t kColumns = 8 * kPanelWidth;  // columns per task
 };
 
-// c[rows, 2 vectors] (+)= a[rows, depth] @ panel[depth, 2 vectors].
-template <class Simd, int rows>
-void micro_kernel(const float* a, std::int64_t lda, const float* panel, std::int64_t depth,
-                  float* c, std::int64_t ldc, bool accumulate) {
+// c[rows, 2 vectors] (+)= a[depth, MR] (packed) @ panel[depth, 2 vectors]; rows <= MR,
+// and the packed rows past `rows` are zero.
+template <class Simd, int MR>
+void micro_kernel(int rows, const float* a, const float* panel, std::int64_t depth, float* c,
+                  std::int64_t ldc, bool accumulate) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
-  F c0[rows], c1[rows];
-  for (int r = 0; r < rows; ++r) {
-    c0[r] = accumulate ? Simd::load(c + r * ldc) : Simd::zero();
-    c1[r] = accumulate ? Simd::load(c + r * ldc + L) : Simd::zero();
+  F c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    const bool load = accumulate && r < rows;
+    c0[r] = load ? Simd::load(c + r * ldc) : Simd::zero();
+    c1[r] = load ? Simd::load(c + r * ldc + L) : Simd::zero();
   }
   for (std::int64_t k = 0; k < depth; ++k) {
     const F b0 = Simd::load(panel + k * 2 * L);
     const F b1 = Simd::load(panel + k * 2 * L + L);
-    for (int r = 0; r < rows; ++r) {
-      const F ar = Simd::set1(a[r * lda + k]);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const F ar = Simd::set1(a[k * MR + r]);
       c0[r] = Simd::fmadd(ar, b0, c0[r]);
       c1[r] = Simd::fmadd(ar, b1, c1[r]);
     }
   }
-  for (int r = 0; r < rows; ++r) {
-    Simd::store(c + r * ldc, c0[r]);
-    Simd::store(c + r * ldc + L, c1[r]);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (r < rows) {
+      Simd::store(c + r * ldc, c0[r]);
+      Simd::store(c + r * ldc + L, c1[r]);
+    }
   }
 }
 
+// x (M, K) of dtype x_dtype -> float tiles [k-block][row tile][k][MR], rows past M zero:
+// the micro-kernel then broadcasts consecutive floats instead of reading MR rows that lie
+// a power of two apart (and collide in the L1 cache).
 template <class Simd>
-void micro_kernel_rows(int rows, const float* a, std::int64_t lda, const float* panel,
-                       std::int64_t depth, float* c, std::int64_t ldc, bool accumulate) {
-  [&]<int... I>(std::integer_sequence<int, I...>) {
-    ((rows == I + 1 ? micro_kernel<Simd, I + 1>(a, lda, panel, depth, c, ldc, accumulate) : void()),
-     ...);
-  }
-  (std::make_integer_sequence<int, Simd::kTileRows>{});
+float* pack_rows(const void* x, Dtype x_dtype, std::int64_t M, std::int64_t K) {
+  constexpr int MR = Simd::kTileRows;
+  constexpr std::int64_t KC = GemmShape<Simd>::kDepth;
+  const std::int64_t tiles = (M + MR - 1) / MR;
+  float* packed = scratch_floats(ScratchSlot::input, static_cast<std::size_t>(tiles * MR * K));
+  core::parallel_for(tiles, 1, [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      for (std::int64_t k0 = 0; k0 < K; k0 += KC) {
+        const std::int64_t depth = std::min(KC, K - k0);
+        float* tile = packed + k0 * tiles * MR + t * depth * MR;
+        for (int r = 0; r < MR; ++r) {
+          const std::int64_t m = t * MR + r;
+          for (std::int64_t k = 0; k < depth; ++k) {
+            tile[k * MR + r] = m < M ? load_float<Simd>(x, x_dtype, m * K + k0 + k) : 0.0f;
+          }
+        }
+      }
+    }
+  });
+  return packed;
 }
 
 // Dequantizes W[k0 : k0+depth, n0 : n0+width] into `width / kPanelWidth` panels of
@@ -106,12 +129,14 @@ void dequantize_panels(const Problem& p, bool transpose, std::int64_t k0, std::i
   }
 }
 
-// y[:, :round_up(N, kPanelWidth)] = x @ W (p.ldy must allow the padding).
+// y[:, :round_up(N, kPanelWidth)] = x @ W (p.ldy must allow the padding), with p.x the
+// rows as packed by pack_rows.
 template <class Simd, int bits>
 void gemm(const Problem& p, bool transpose) {
   using Shape = GemmShape<Simd>;
   constexpr int PW = Shape::kPanelWidth;
   constexpr int MR = Simd::kTileRows;
+  const std::int64_t tiles = (p.M + MR - 1) / MR;
   const std::int64_t padded_n = (p.N + PW - 1) / PW * PW;
   core::parallel_for(padded_n, Shape::kColumns, [&](std::int64_t n0, std::int64_t n_end) {
     const std::int64_t width = n_end - n0;
@@ -120,12 +145,14 @@ void gemm(const Problem& p, bool transpose) {
     for (std::int64_t k0 = 0; k0 < p.K; k0 += Shape::kDepth) {
       const std::int64_t depth = std::min(Shape::kDepth, p.K - k0);
       dequantize_panels<Simd, bits>(p, transpose, k0, depth, n0, width, panels);
+      const float* a = p.x + k0 * tiles * MR;
       for (std::int64_t c = 0; c < width; c += PW) {
         const float* panel = panels + c / PW * depth * PW;
-        for (std::int64_t m = 0; m < p.M; m += MR) {
-          micro_kernel_rows<Simd>(static_cast<int>(std::min<std::int64_t>(MR, p.M - m)),
-                                  p.x + m * p.K + k0, p.K, panel, depth, p.y + m * p.ldy + n0 + c,
-                                  p.ldy, k0 > 0);
+        for (std::int64_t t = 0; t < tiles; ++t) {
+          const std::int64_t m = t * MR;
+          micro_kernel<Simd, MR>(static_cast<int>(std::min<std::int64_t>(MR, p.M - m)),
+                                 a + t * depth * MR, panel, depth, p.y + m * p.ldy + n0 + c, p.ldy,
+                                 k0 > 0);
         }
       }
     }

@@ -27,7 +27,9 @@ void quantized_matmul(const MatmulArgs& a) {
   const std::int64_t cols = a.transpose ? a.K : a.N;
 
   const float* x = static_cast<const float*>(a.x);
-  if (a.x_dtype != Dtype::float32) {
+  if (panels) {
+    x = pack_rows<Simd>(a.x, a.x_dtype, a.M, a.K);
+  } else if (a.x_dtype != Dtype::float32) {
     float* wide = scratch_floats(ScratchSlot::input, static_cast<std::size_t>(a.M * a.K));
     widen<Simd>(a.x, a.x_dtype, wide, a.M * a.K);
     x = wide;

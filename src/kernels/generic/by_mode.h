@@ -1,0 +1,30 @@
+// The kernel-table entries of one instruction set: the affine kernels (quantize.h,
+// dequantize.h, matmul.h) or the float-mode ones (fp_modes.h), by the spec's mode.
+#pragma once
+
+#include "kernels/generic/dequantize.h"
+#include "kernels/generic/fp_modes.h"
+#include "kernels/generic/matmul.h"
+#include "kernels/generic/quantize.h"
+
+namespace qlinear::kernels::generic {
+
+template <class Simd>
+void quantize_by_mode(const QuantizeArgs& a) {
+  if (a.spec.mode == QuantMode::affine) return quantize<Simd>(a);
+  fp_quantize<Simd>(a);
+}
+
+template <class Simd>
+void dequantize_by_mode(const DequantizeArgs& a) {
+  if (a.spec.mode == QuantMode::affine) return dequantize<Simd>(a);
+  fp_dequantize<Simd>(a);
+}
+
+template <class Simd>
+void quantized_matmul_by_mode(const MatmulArgs& a) {
+  if (a.spec.mode == QuantMode::affine) return quantized_matmul<Simd>(a);
+  fp_quantized_matmul<Simd>(a);
+}
+
+}  // namespace qlinear::kernels::generic
