@@ -11,7 +11,7 @@ venv="${QLINEAR_PYTHON_VENV:-build-py/ci-venv}"
 "${PYTHON:-python3}" -m venv --clear "$venv"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 "$venv/bin/pip" install --quiet .
-"$venv/bin/pip" install --quiet pytest numpy ml_dtypes
+"$venv/bin/pip" install --quiet "pytest>=8.2" numpy ml_dtypes
 for optional in "mlx[cpu]" mlx-lm; do
   "$venv/bin/pip" install --quiet "$optional" ||
     echo "python/ci.sh: $optional did not install; the checks against it will skip" >&2

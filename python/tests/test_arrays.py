@@ -4,12 +4,11 @@ import subprocess
 import sys
 import textwrap
 
+import ml_dtypes
 import numpy as np
 import pytest
 
 import qlinear
-
-ml_dtypes = pytest.importorskip("ml_dtypes")
 
 
 def test_results_have_mlx_dtypes_and_shapes(rng):

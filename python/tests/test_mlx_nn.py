@@ -20,12 +20,9 @@ LAYER_SETTINGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def mnn():
-    pytest.importorskip("mlx.core")
-    import mlx.nn
-
-    return mlx.nn
+@pytest.fixture(scope="session")
+def mnn(mx):
+    return pytest.importorskip("mlx.nn", exc_type=ImportError)
 
 
 def _mlx_mlp(mx, mnn, dims=64, hidden=128, vocab=50):

@@ -11,8 +11,8 @@ from helpers import assert_close_to_mlx_product, from_mx, to_mx
 from qlinear import nn
 from qlinear.utils import tree_flatten
 
-mlx_lm_utils = pytest.importorskip("mlx_lm.utils")
-mlx_lm_convert = pytest.importorskip("mlx_lm.convert")
+mlx_lm_utils = pytest.importorskip("mlx_lm.utils", exc_type=ImportError)
+mlx_lm_convert = pytest.importorskip("mlx_lm.convert", exc_type=ImportError)
 
 # A small Llama: eight blocks, so that the mixed recipes' "first and last eighth, every
 # third block between" picks some blocks and not others.
