@@ -59,10 +59,12 @@ struct TreeAccess : Module {
   using Module::set_parameter;
 };
 
-// mlx.utils.tree_unflatten, where the package keeps it.
-nb::object tree_unflatten(nb::object flat) {
-  return nb::module_::import_("qlinear.utils").attr("tree_unflatten")(flat);
+// mlx.utils' tree_flatten / tree_unflatten, which the package keeps in qlinear.utils.
+nb::object tree_utility(const char* name) {
+  return nb::module_::import_("qlinear.utils").attr(name);
 }
+
+nb::object tree_unflatten(nb::object flat) { return tree_utility("tree_unflatten")(flat); }
 
 // A dict {name: value} or a list of (name, value) pairs as a map.
 template <class Value>
@@ -76,7 +78,7 @@ std::map<std::string, Value> named_map(nb::handle items) {
 }
 
 std::map<std::string, ModulePtr> flatten_modules(nb::handle nested) {
-  return named_map<ModulePtr>(nb::module_::import_("qlinear.utils").attr("tree_flatten")(nested));
+  return named_map<ModulePtr>(tree_utility("tree_flatten")(nested));
 }
 
 nn::KeyList key_list(nb::handle keys) {
