@@ -167,17 +167,14 @@ void run_stream(int threads, const Options& opt) {
         });
       },
       opt.min_seconds);
+  // An integer sum, which the compiler vectorizes: the loop runs at the memory's speed.
+  const auto* words = reinterpret_cast<const std::uint32_t*>(b.data());
   const double read = median_ms(
       [&](int) {
         split([&](std::size_t lo, std::size_t hi) {
-          float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          for (std::size_t i = lo; i + 4 <= hi; i += 4) {
-            s0 += b[i];
-            s1 += b[i + 1];
-            s2 += b[i + 2];
-            s3 += b[i + 3];
-          }
-          sink = sink + (s0 + s1 + s2 + s3);
+          std::uint32_t s = 0;
+          for (std::size_t i = lo; i < hi; ++i) s += words[i];
+          sink = sink + s;
         });
       },
       opt.min_seconds);
