@@ -1,7 +1,7 @@
 #include <algorithm>
 
+#include "kernels/kernels.h"
 #include "ops/checks.h"
-#include "ops/kernel_table.h"
 
 namespace qlinear {
 
@@ -26,7 +26,7 @@ Tensor dequantize(const Tensor& wq, const Tensor& scales, const std::optional<Te
   Shape shape = wq.shape();
   shape.back() = cols;
   Tensor out = Tensor::zeros(shape, compute);
-  ops::kernel_table(spec).dequantize({spec, wq.data<std::uint32_t>(), scales.data(),
+  kernels::active_table().dequantize({spec, wq.data<std::uint32_t>(), scales.data(),
                                       biases ? biases->data() : nullptr, scales.dtype(),
                                       wq.size() / std::max<std::int64_t>(wq.dim(-1), 1), cols,
                                       out.mutable_data(), compute, global});

@@ -2,8 +2,8 @@
 #include <string>
 
 #include "kernels/float_dispatch.h"
+#include "kernels/kernels.h"
 #include "ops/checks.h"
-#include "ops/kernel_table.h"
 
 namespace qlinear {
 namespace {
@@ -70,7 +70,7 @@ Quantized quantize(const Tensor& w, std::optional<int> group_size, std::optional
   Quantized out{Tensor::zeros(packed_shape, Dtype::uint32),
                 Tensor::zeros(group_shape, affine ? w.dtype() : Dtype::uint8),
                 affine ? std::optional(Tensor::zeros(group_shape, w.dtype())) : std::nullopt};
-  ops::kernel_table(spec).quantize({spec, w.data(), w.dtype(),
+  kernels::active_table().quantize({spec, w.data(), w.dtype(),
                                     w.size() / std::max<std::int64_t>(cols, 1), cols,
                                     out.wq.mutable_data<std::uint32_t>(), out.scales.mutable_data(),
                                     affine ? out.biases->mutable_data() : nullptr, global});

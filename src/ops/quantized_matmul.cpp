@@ -1,7 +1,7 @@
 #include <algorithm>
 
+#include "kernels/kernels.h"
 #include "ops/checks.h"
-#include "ops/kernel_table.h"
 
 namespace qlinear {
 namespace {
@@ -90,7 +90,7 @@ Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
   const std::int64_t words = wq.dim(-1) * packed_rows;
   const std::int64_t groups = scales.dim(-1) * packed_rows;
   const std::size_t scale_bytes = static_cast<std::size_t>(groups) * size_of(scales.dtype());
-  const auto& kernel = ops::kernel_table(spec);
+  const auto& kernel = kernels::active_table();
   for (std::int64_t b = 0; b < batches; ++b) {
     const std::int64_t xb = broadcast_offset(x_batch, out_batch, b);
     const std::int64_t wb = broadcast_offset(w_batch, out_batch, b);

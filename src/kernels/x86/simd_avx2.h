@@ -158,6 +158,27 @@ struct Simd {
       return _mm256_cvtepi32_ps(_mm256_and_si256(v, _mm256_set1_epi32((1 << bits) - 1)));
     }
   }
+
+  // kLanes codes of a float mode (bits 4 or 8) starting at byte p, mapped through
+  // `values` (16 or 256 floats): FP4 by two in-register permutes, FP8 by a gather.
+  template <int bits>
+  static F lookup(const std::uint8_t* p, const float* values) {
+    if constexpr (bits == 8) {
+      const __m256i idx =
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+      return _mm256_i32gather_ps(values, idx, 4);
+    } else {
+      std::uint32_t raw;
+      std::memcpy(&raw, p, 4);
+      const __m256i idx =
+          _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(raw)),
+                                             _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                           _mm256_set1_epi32(15));
+      const F low = _mm256_permutevar8x32_ps(_mm256_loadu_ps(values), idx);
+      const F high = _mm256_permutevar8x32_ps(_mm256_loadu_ps(values + 8), idx);
+      return _mm256_blendv_ps(low, high, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+    }
+  }
 };
 
 }  // namespace qlinear::kernels::avx2

@@ -128,6 +128,23 @@ struct Simd {
     }
   }
 
+  // kLanes codes of a float mode (bits 4 or 8) starting at byte p, mapped through
+  // `values` (16 or 256 floats): FP4 by one in-register permute, FP8 by a gather.
+  template <int bits>
+  static F lookup(const std::uint8_t* p, const float* values) {
+    if constexpr (bits == 8) {
+      const __m512i idx =
+          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      return _mm512_i32gather_ps(idx, values, 4);
+    } else {
+      const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+      const __m512i pairs = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(bytes, bytes));
+      const __m512i shifts = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+      const __m512i idx = _mm512_and_si512(_mm512_srlv_epi32(pairs, shifts), _mm512_set1_epi32(15));
+      return _mm512_permutexvar_ps(idx, _mm512_loadu_ps(values));
+    }
+  }
+
  private:
   static float one(const void* p, Dtype dtype, std::int64_t i) {
     switch (dtype) {
