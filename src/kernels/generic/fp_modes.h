@@ -4,12 +4,13 @@
 // with this instruction set's flags. Threaded like the affine kernels; every output
 // element is one chain of operations whatever the thread count. quantize runs the
 // reference's rows on every thread and dequantize rounds exactly as the reference does,
-// so both are bit-exact; quantized_matmul scales each value before the dot product.
+// so both are bit-exact; quantized_matmul is within float32 accumulation error of it.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
@@ -70,8 +71,36 @@ void fp_dequantize(const DequantizeArgs& a) {
   });
 }
 
-// W (N, K), groups along K: a few rows of W are decoded into a float block, then every
-// row of x takes its dot products with them.
+// W (N, K), groups along K, for R <= 4 rows of x: each code vector is looked up once and
+// used for every row; the dot products of a group are scaled once, as MLX does.
+template <class Simd, int bits, int R>
+void fp_gemv_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
+                  std::int64_t n_begin, std::int64_t n_end) {
+  using F = typename Simd::F;
+  constexpr int L = Simd::kLanes;
+  const std::int64_t K = a.K;
+  const int gs = a.spec.group_size;
+  for (std::int64_t n = n_begin; n < n_end; ++n) {
+    const auto* row = reinterpret_cast<const std::uint8_t*>(a.wq) + n * K * bits / 8;
+    const auto* scales = static_cast<const std::uint8_t*>(a.scales) + n * (K / gs);
+    F acc[R];
+    for (F& v : acc) v = Simd::zero();
+    for (std::int64_t k0 = 0; k0 < K; k0 += gs) {
+      F dot[R];
+      for (F& v : dot) v = Simd::zero();
+      for (int v = 0; v < gs; v += L) {
+        const F q = Simd::template lookup<bits>(row + (k0 + v) * bits / 8, t.values);
+        for (int r = 0; r < R; ++r) dot[r] = Simd::fmadd(q, Simd::load(x + r * K + k0 + v), dot[r]);
+      }
+      const F s = Simd::set1(t.scales[scales[k0 / gs]]);
+      for (int r = 0; r < R; ++r) acc[r] = Simd::fmadd(dot[r], s, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) y[r * a.N + n] = Simd::reduce_add(acc[r]);
+  }
+}
+
+// W (N, K), groups along K, for more rows of x: a few rows of W are decoded into a float
+// block, then every row of x takes its dot products with them.
 template <class Simd, int bits>
 void fp_matmul_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                     std::int64_t n_begin, std::int64_t n_end) {
@@ -148,7 +177,18 @@ void fp_quantized_matmul(const MatmulArgs& a) {
   reference::fp_tables(a.spec.mode, a.x_dtype, nullptr, t);
   with_fp_bits(a.spec.bits, [&](auto b) {
     constexpr int bits = decltype(b)::value;
-    if (a.transpose) {
+    if (a.transpose && a.M <= 4) {
+      [&]<int... I>(std::integer_sequence<int, I...>) {
+        ((a.M == I + 1 ? core::parallel_for(a.N, 16,
+                                            [&](std::int64_t begin, std::int64_t end) {
+                                              fp_gemv_rows<Simd, bits, I + 1>(a, t, x, y, begin,
+                                                                              end);
+                                            })
+                       : void()),
+         ...);
+      }
+      (std::make_integer_sequence<int, 4>{});
+    } else if (a.transpose) {
       core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
         fp_matmul_rows<Simd, bits>(a, t, x, y, begin, end);
       });
