@@ -159,6 +159,8 @@ TensorEntry read_entry(const std::string& name, const json& value) {
 }
 
 Metadata read_metadata(const json& value) {
+  // MLX writes "__metadata__": null when there is none (mlx.nn save_weights does).
+  if (value.is_null()) return {};
   if (!value.is_object()) fail("__metadata__ is not an object but " + brief(value));
   if (value.contains("data_offsets") && !value["data_offsets"].is_string()) {
     fail("a tensor may not be named __metadata__");

@@ -159,6 +159,20 @@ TEST(SafetensorsRoundTrip, LoadsAHandWrittenFile) {
       file.tensors.at("a").bit_equal(Tensor::from_values<std::uint8_t>({}, Dtype::uint8, a)));
 }
 
+// MLX writes "__metadata__": null when a file has no metadata (mlx.nn save_weights).
+TEST(SafetensorsRoundTrip, NullMetadataAsMlxWritesItIsEmpty) {
+  ScratchFolder folder;
+  const std::string header = R"({"__metadata__":null,"w":{"dtype":"F32","shape":[1],)"
+                             R"("data_offsets":[0,4]}})";
+  std::string length(8, '\0');
+  length[0] = static_cast<char>(header.size());
+  const auto path = folder / "mlx.safetensors";
+  test::write_bytes(path, length + header + std::string("\0\0\x80\x3F", 4));
+  const SafetensorsFile file = load_safetensors(path);
+  EXPECT_TRUE(file.metadata.empty());
+  EXPECT_EQ(file.tensors.at("w").to_floats(), std::vector<float>{1.0f});
+}
+
 TEST(SafetensorsRoundTrip, EmptyFileIsLegal) {
   ScratchFolder folder;
   const auto path = folder / "empty.safetensors";
