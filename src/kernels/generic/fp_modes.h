@@ -1,7 +1,8 @@
-// The float modes (mxfp4, mxfp8, nvfp4) in the generic kernels. Codes become values by a
-// table lookup in registers (Simd::lookup: 16 FP4 values, 256 FP8 ones) and scale bytes by
-// a 256-entry table, both from reference::fp_tables, so that no format code is compiled
-// with this instruction set's flags. Threaded like the affine kernels; every output
+// The float modes (mxfp4, mxfp8, nvfp4) in the generic kernels. FP4 codes become values
+// by a table lookup in registers (Simd::lookup16), FP8 E4M3 codes by moving their bit
+// fields (Simd::minifloat8), scale bytes by a 256-entry table; the tables come from
+// reference::fp_tables, so that no format code is compiled with this instruction set's
+// flags. Threaded like the affine kernels; every output
 // element is one chain of operations whatever the thread count. quantize runs the
 // reference's rows on every thread and dequantize rounds exactly as the reference does,
 // so both are bit-exact; quantized_matmul is within float32 accumulation error of it.
@@ -19,6 +20,17 @@
 #include "kernels/scratch.h"
 
 namespace qlinear::kernels::generic {
+
+// kLanes values of the codes at p: FP4 E2M1 through the 16-entry table, FP8 E4M3 (every
+// 8-bit mode's element format) by moving its bit fields into float32's.
+template <class Simd, int bits>
+typename Simd::F fp_values(const std::uint8_t* p, const float* values) {
+  if constexpr (bits == 4) {
+    return Simd::lookup16(p, values);
+  } else {
+    return Simd::template minifloat8<4, 3>(p);
+  }
+}
 
 // Calls fn(std::integral_constant<int, bits>{}) for the float modes' widths, 4 and 8.
 template <class Fn>
@@ -39,7 +51,7 @@ void fp_decode(const std::uint8_t* row, const std::uint8_t* scale_bytes,
     for (int v = 0; v < group_size; v += L) {
       const std::int64_t code = first + j + v;
       Simd::store(out + j + v,
-                  Simd::mul(Simd::template lookup<bits>(row + code * bits / 8, t.values), s));
+                  Simd::mul(fp_values<Simd, bits>(row + code * bits / 8, t.values), s));
     }
   }
 }
@@ -89,7 +101,7 @@ void fp_gemv_rows(const MatmulArgs& a, const reference::FpTables& t, const float
       F dot[R];
       for (F& v : dot) v = Simd::zero();
       for (int v = 0; v < gs; v += L) {
-        const F q = Simd::template lookup<bits>(row + (k0 + v) * bits / 8, t.values);
+        const F q = fp_values<Simd, bits>(row + (k0 + v) * bits / 8, t.values);
         for (int r = 0; r < R; ++r) dot[r] = Simd::fmadd(q, Simd::load(x + r * K + k0 + v), dot[r]);
       }
       const F s = Simd::set1(t.scales[scales[k0 / gs]]);

@@ -4,6 +4,7 @@
 
 #include <immintrin.h>
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -159,25 +160,33 @@ struct Simd {
     }
   }
 
-  // kLanes codes of a float mode (bits 4 or 8) starting at byte p, mapped through
-  // `values` (16 or 256 floats): FP4 by two in-register permutes, FP8 by a gather.
-  template <int bits>
-  static F lookup(const std::uint8_t* p, const float* values) {
-    if constexpr (bits == 8) {
-      const __m256i idx =
-          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-      return _mm256_i32gather_ps(values, idx, 4);
-    } else {
-      std::uint32_t raw;
-      std::memcpy(&raw, p, 4);
-      const __m256i idx =
-          _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(raw)),
-                                             _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
-                           _mm256_set1_epi32(15));
-      const F low = _mm256_permutevar8x32_ps(_mm256_loadu_ps(values), idx);
-      const F high = _mm256_permutevar8x32_ps(_mm256_loadu_ps(values + 8), idx);
-      return _mm256_blendv_ps(low, high, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
-    }
+  // kLanes 4-bit codes starting at byte p (the low nibble first), mapped through the
+  // 16 floats at `values` by two in-register permutes.
+  static F lookup16(const std::uint8_t* p, const float* values) {
+    std::uint32_t raw;
+    std::memcpy(&raw, p, 4);
+    const __m256i idx =
+        _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(raw)),
+                                           _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                         _mm256_set1_epi32(15));
+    const F low = _mm256_permutevar8x32_ps(_mm256_loadu_ps(values), idx);
+    const F high = _mm256_permutevar8x32_ps(_mm256_loadu_ps(values + 8), idx);
+    return _mm256_blendv_ps(low, high, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+  }
+
+  // kLanes bytes at p, each a sign bit over a small float with E exponent (bias
+  // 2^(E-1) - 1) and M mantissa bits, subnormals and no special values, as float32: the
+  // fields move into float32's places and one exact multiply by 2^(127 - bias) rebiases
+  // them (subnormal codes become float32 subnormals first).
+  template <int E, int M>
+  static F minifloat8(const std::uint8_t* p) {
+    constexpr float kRebias =
+        std::bit_cast<float>(static_cast<std::uint32_t>(254 - ((1 << (E - 1)) - 1)) << 23);
+    const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m256i fields = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7F)), 23 - M);
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x80)), 24);
+    const F magnitude = _mm256_mul_ps(_mm256_castsi256_ps(fields), _mm256_set1_ps(kRebias));
+    return _mm256_or_ps(magnitude, _mm256_castsi256_ps(sign));
   }
 };
 

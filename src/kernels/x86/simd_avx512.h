@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <array>
+#include <bit>
 #include <cstdint>
 
 #include "kernels/generic/code_layout.h"
@@ -128,21 +129,28 @@ struct Simd {
     }
   }
 
-  // kLanes codes of a float mode (bits 4 or 8) starting at byte p, mapped through
-  // `values` (16 or 256 floats): FP4 by one in-register permute, FP8 by a gather.
-  template <int bits>
-  static F lookup(const std::uint8_t* p, const float* values) {
-    if constexpr (bits == 8) {
-      const __m512i idx =
-          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-      return _mm512_i32gather_ps(idx, values, 4);
-    } else {
-      const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-      const __m512i pairs = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(bytes, bytes));
-      const __m512i shifts = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
-      const __m512i idx = _mm512_and_si512(_mm512_srlv_epi32(pairs, shifts), _mm512_set1_epi32(15));
-      return _mm512_permutexvar_ps(idx, _mm512_loadu_ps(values));
-    }
+  // kLanes 4-bit codes starting at byte p (the low nibble first), mapped through the
+  // 16 floats at `values` by one in-register permute.
+  static F lookup16(const std::uint8_t* p, const float* values) {
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+    const __m512i pairs = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(bytes, bytes));
+    const __m512i shifts = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+    const __m512i idx = _mm512_and_si512(_mm512_srlv_epi32(pairs, shifts), _mm512_set1_epi32(15));
+    return _mm512_permutexvar_ps(idx, _mm512_loadu_ps(values));
+  }
+
+  // kLanes bytes at p, each a sign bit over a small float with E exponent (bias
+  // 2^(E-1) - 1) and M mantissa bits, subnormals and no special values, as float32 (see
+  // simd_avx2.h).
+  template <int E, int M>
+  static F minifloat8(const std::uint8_t* p) {
+    constexpr float kRebias =
+        std::bit_cast<float>(static_cast<std::uint32_t>(254 - ((1 << (E - 1)) - 1)) << 23);
+    const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i fields = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x7F)), 23 - M);
+    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x80)), 24);
+    const F magnitude = _mm512_mul_ps(_mm512_castsi512_ps(fields), _mm512_set1_ps(kRebias));
+    return _mm512_or_ps(magnitude, _mm512_castsi512_ps(sign));
   }
 
  private:
