@@ -1,7 +1,6 @@
 #include <cmath>
 #include <string>
 
-#include "kernels/float_dispatch.h"
 #include "kernels/kernels.h"
 #include "ops/checks.h"
 
@@ -21,18 +20,30 @@ std::string index_string(const Shape& shape, std::int64_t i) {
 }
 
 // MLX's quantize runs into undefined behaviour on NaN and infinity; refuse them instead.
+// An element is NaN or infinite when its exponent field is all ones.
+template <class Bits>
+std::int64_t first_non_finite(const Bits* data, std::int64_t n, Bits exponent_mask) {
+  // A branch-free scan first (it vectorizes): finite input, the common case, costs one pass.
+  Bits all_ones_seen = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    all_ones_seen |= static_cast<Bits>((data[i] & exponent_mask) == exponent_mask);
+  }
+  if (all_ones_seen == 0) return -1;
+  for (std::int64_t i = 0;; ++i) {
+    if ((data[i] & exponent_mask) == exponent_mask) return i;
+  }
+}
+
 void check_finite(const Tensor& w) {
-  kernels::with_float_type(w.dtype(), [&](auto t) {
-    const auto* data = w.data<decltype(t)>();
-    for (std::int64_t i = 0; i < w.size(); ++i) {
-      const float v = to_float(data[i]);
-      if (!std::isfinite(v)) {
-        ops::fail(kOp, "w contains " + std::string(std::isnan(v) ? "NaN" : "infinity") +
-                           " at index " + index_string(w.shape(), i) +
-                           "; only finite values can be quantized.");
-      }
-    }
-  });
+  const std::int64_t bad =
+      w.dtype() == Dtype::float32
+          ? first_non_finite<std::uint32_t>(w.data<std::uint32_t>(), w.size(), 0x7F800000u)
+          : first_non_finite<std::uint16_t>(w.data<std::uint16_t>(), w.size(),
+                                            w.dtype() == Dtype::float16 ? 0x7C00u : 0x7F80u);
+  if (bad < 0) return;
+  const float v = w.to_floats()[static_cast<std::size_t>(bad)];
+  ops::fail(kOp, "w contains " + std::string(std::isnan(v) ? "NaN" : "infinity") + " at index " +
+                     index_string(w.shape(), bad) + "; only finite values can be quantized.");
 }
 
 }  // namespace
