@@ -3,15 +3,15 @@
 // quantized_matmul within a stated bound, exactly for float32 in the scalar reference.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstring>
-
+#include "golden/golden_checks.h"
 #include "golden/golden_files.h"
 #include "kernels/kernels.h"
 
 namespace qlinear {
 namespace {
 
+using testing::expect_bit_equal;
+using testing::expect_matmul_close;
 using testing::golden_files;
 using testing::GoldenFile;
 
@@ -28,45 +28,6 @@ std::vector<std::string> fp_files(bool float32_only = false) {
 
 std::string mode_of(const GoldenFile& g) {
   return std::string(mode_name(g.spec.mode));
-}
-
-void expect_bit_equal(const Tensor& ours, const Tensor& golden, const std::string& what) {
-  ASSERT_EQ(ours.dtype(), golden.dtype()) << what;
-  ASSERT_EQ(ours.shape(), golden.shape()) << what;
-  const std::size_t width = size_of(ours.dtype());
-  const auto* a = static_cast<const unsigned char*>(ours.data());
-  const auto* b = static_cast<const unsigned char*>(golden.data());
-  for (std::int64_t i = 0; i < ours.size(); ++i) {
-    ASSERT_EQ(std::memcmp(a + i * width, b + i * width, width), 0)
-        << what << " differs first at flat index " << i << ": ours " << ours.to_floats()[i]
-        << ", MLX " << golden.to_floats()[i];
-  }
-}
-
-// MLX accumulates in x's dtype (bfloat16 here: within 1.1e-2 of the exact product relative
-// to sum |x| |w_hat|, as the golden README measured), ours in float32 (within (K + 3)
-// float32 roundings); both are rounded to the output dtype at the end.
-void expect_matmul_close(const Tensor& ours, const Tensor& golden, const Tensor& x,
-                         const Tensor& w_hat, bool transpose) {
-  ASSERT_EQ(ours.dtype(), golden.dtype());
-  ASSERT_EQ(ours.shape(), golden.shape());
-  const bool bf16 = golden.dtype() == Dtype::bfloat16;
-  const double mlx_error = bf16 ? 1.1e-2 : 0.0;
-  const double out_roundoff = bf16 ? 0x1p-8 : 0x1p-24;
-  const std::int64_t K = x.dim(-1), N = ours.dim(-1), M = ours.size() / N;
-  const auto xv = x.to_floats(), wv = w_hat.to_floats(), yv = ours.to_floats(),
-             gv = golden.to_floats();
-  for (std::int64_t m = 0; m < M; ++m) {
-    for (std::int64_t n = 0; n < N; ++n) {
-      double magnitude = 0;
-      for (std::int64_t k = 0; k < K; ++k) {
-        magnitude += std::fabs(xv[m * K + k] * (transpose ? wv[n * K + k] : wv[k * N + n]));
-      }
-      const double tolerance = (2 * (K + 3) * 0x1p-24 + mlx_error) * magnitude +
-                               2 * out_roundoff * std::fabs(gv[m * N + n]);
-      ASSERT_NEAR(yv[m * N + n], gv[m * N + n], tolerance) << "m=" << m << " n=" << n;
-    }
-  }
 }
 
 class FpGolden : public ::testing::TestWithParam<std::string> {};

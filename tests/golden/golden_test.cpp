@@ -2,81 +2,20 @@
 // quantized_matmul within a stated error bound.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstring>
-
-#include "core/random.h"
+#include "golden/golden_checks.h"
 #include "golden/golden_files.h"
 #include "kernels/kernels.h"
 
 namespace qlinear {
 namespace {
 
+using testing::expect_bit_equal;
+using testing::expect_matmul_close;
 using testing::golden_files;
 using testing::GoldenFile;
-using testing::unit_roundoff;
 
 std::string name_of_param(const ::testing::TestParamInfo<std::string>& info) {
   return info.param;
-}
-
-// Index of the first differing element, or -1.
-std::int64_t first_difference(const Tensor& a, const Tensor& b) {
-  const std::size_t width = size_of(a.dtype());
-  const auto* pa = static_cast<const unsigned char*>(a.data());
-  const auto* pb = static_cast<const unsigned char*>(b.data());
-  for (std::int64_t i = 0; i < a.size(); ++i) {
-    if (std::memcmp(pa + i * width, pb + i * width, width) != 0) return i;
-  }
-  return -1;
-}
-
-void expect_bit_equal(const Tensor& ours, const Tensor& golden, const std::string& what) {
-  ASSERT_EQ(ours.dtype(), golden.dtype()) << what;
-  ASSERT_EQ(ours.shape(), golden.shape()) << what;
-  const std::int64_t i = first_difference(ours, golden);
-  EXPECT_EQ(i, -1) << what << " differs first at flat index " << i << ": ours "
-                   << ours.to_floats()[i] << ", MLX " << golden.to_floats()[i];
-}
-
-// MLX accumulates in x's dtype; the golden README measured its f16/bf16 results to be
-// within 2e-3 (f16) and 1.1e-2 (bf16) of the exact product, relative to sum |x| |w_hat|.
-// Ours accumulates in float32: within (K + 3) u32 of it. Both results are then rounded to
-// the output dtype (unit roundoff u_out, relative to |y|). The tolerance is the sum, per
-// output element; for float32 MLX's own error is below (K + 3) u32 as well.
-double mlx_relative_error(Dtype dtype) {
-  switch (dtype) {
-    case Dtype::float16:
-      return 2e-3;
-    case Dtype::bfloat16:
-      return 1.1e-2;
-    default:
-      return 0.0;
-  }
-}
-
-void expect_matmul_close(const Tensor& ours, const Tensor& golden, const Tensor& x,
-                         const Tensor& w_hat, bool transpose) {
-  ASSERT_EQ(ours.dtype(), golden.dtype());
-  ASSERT_EQ(ours.shape(), golden.shape());
-  const std::int64_t K = x.dim(-1);
-  const std::int64_t N = ours.dim(-1);
-  const std::int64_t M = ours.size() / N;
-  const auto xv = x.to_floats(), wv = w_hat.to_floats(), yv = ours.to_floats(),
-             gv = golden.to_floats();
-  for (std::int64_t m = 0; m < M; ++m) {
-    for (std::int64_t n = 0; n < N; ++n) {
-      double magnitude = 0;
-      for (std::int64_t k = 0; k < K; ++k) {
-        magnitude += std::fabs(xv[m * K + k] * (transpose ? wv[n * K + k] : wv[k * N + n]));
-      }
-      const double tolerance =
-          (2 * (K + 3) * unit_roundoff(Dtype::float32) + mlx_relative_error(golden.dtype())) *
-              magnitude +
-          2 * unit_roundoff(golden.dtype()) * std::fabs(gv[m * N + n]);
-      ASSERT_NEAR(yv[m * N + n], gv[m * N + n], tolerance) << "m=" << m << " n=" << n;
-    }
-  }
 }
 
 class AffineGolden : public ::testing::TestWithParam<std::string> {};

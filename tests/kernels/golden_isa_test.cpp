@@ -3,47 +3,19 @@
 // within the golden tests' bound.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <string>
 #include <vector>
 
-#include "core/random.h"
+#include "golden/golden_checks.h"
 #include "golden/golden_files.h"
 #include "qlinear/runtime.h"
 
 namespace qlinear {
 namespace {
 
+using testing::expect_matmul_close;
 using testing::golden_files;
 using testing::GoldenFile;
-using testing::unit_roundoff;
-
-// MLX's own relative error for f16/bf16 products, as measured in the golden README.
-double mlx_relative_error(Dtype dtype) {
-  return dtype == Dtype::float16 ? 2e-3 : dtype == Dtype::bfloat16 ? 1.1e-2 : 0.0;
-}
-
-// |ours - golden| <= (2 (K+3) u32 + e_mlx) sum_k |x_k w_hat_k| + 2 u_out |golden|.
-void expect_matmul_close(const Tensor& ours, const Tensor& golden, const Tensor& x,
-                         const Tensor& w_hat, bool transpose, const std::string& what) {
-  ASSERT_EQ(ours.shape(), golden.shape()) << what;
-  const std::int64_t K = x.dim(-1), N = ours.dim(-1), M = ours.size() / N;
-  const auto xv = x.to_floats(), wv = w_hat.to_floats(), yv = ours.to_floats(),
-             gv = golden.to_floats();
-  for (std::int64_t m = 0; m < M; ++m) {
-    for (std::int64_t n = 0; n < N; ++n) {
-      double magnitude = 0;
-      for (std::int64_t k = 0; k < K; ++k) {
-        magnitude += std::fabs(xv[m * K + k] * (transpose ? wv[n * K + k] : wv[k * N + n]));
-      }
-      const double tolerance =
-          (2 * (K + 3) * unit_roundoff(Dtype::float32) + mlx_relative_error(golden.dtype())) *
-              magnitude +
-          2 * unit_roundoff(golden.dtype()) * std::fabs(gv[m * N + n]);
-      ASSERT_NEAR(yv[m * N + n], gv[m * N + n], tolerance) << what << " m=" << m << " n=" << n;
-    }
-  }
-}
 
 TEST(GoldenEveryIsa, AffineFilesReproduce) {
   const std::vector<std::string> files = golden_files("affine_");
