@@ -5,43 +5,23 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "core/random.h"
+#include "kernels/isa.h"
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 
 namespace qlinear {
 namespace {
 
+using testing::fast_isas;
+using testing::random_normal;
+using testing::with_isa;
+
 constexpr const char* kModes[] = {"mxfp4", "mxfp8", "nvfp4"};
 constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16};
-
-Tensor random_tensor(Shape shape, Dtype dtype, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 2.0f);
-  std::vector<float> v(static_cast<std::size_t>(element_count(shape)));
-  for (float& f : v) f = normal(rng);
-  return Tensor::from_floats(std::move(shape), dtype, v);
-}
-
-template <class Fn>
-auto with_isa(const std::string& isa, int threads, Fn&& fn) {
-  const std::string saved(active_isa());
-  set_isa(isa);
-  set_num_threads(threads);
-  auto result = fn();
-  set_isa(saved);
-  set_num_threads(0);
-  return result;
-}
-
-std::vector<std::string> fast_isas() {
-  std::vector<std::string> isas = supported_isas();
-  isas.erase(isas.begin());  // the reference itself
-  return isas;
-}
 
 class FpKernels : public ::testing::TestWithParam<std::string> {};
 
@@ -49,7 +29,7 @@ TEST_P(FpKernels, QuantizeAndDequantizeAreBitExact) {
   const Tensor g = Tensor::from_floats({}, Dtype::float32, std::vector<float>{3.5f});
   for (const std::string mode : kModes) {
     for (Dtype dtype : kFloatTypes) {
-      const Tensor w = random_tensor({37, 160}, dtype, 3);
+      const Tensor w = random_normal({37, 160}, dtype, 3, 2.0f);
       for (const bool global : {false, true}) {
         if (global && mode != "nvfp4") continue;
         const auto gs = global ? std::optional(g) : std::nullopt;
@@ -84,8 +64,8 @@ TEST_P(FpKernels, MatmulAgreesWithinBoundAndIgnoresThreads) {
       for (const bool transpose : {true, false}) {
         for (const std::int64_t M : {1, 3, 19}) {
           const std::int64_t K = 256, N = 96;
-          const Tensor w = random_tensor(transpose ? Shape{N, K} : Shape{K, N}, dtype, 5);
-          const Tensor x = random_tensor({M, K}, dtype, 6);
+          const Tensor w = random_normal(transpose ? Shape{N, K} : Shape{K, N}, dtype, 5, 2.0f);
+          const Tensor x = random_normal({M, K}, dtype, 6, 2.0f);
           const Quantized q = quantize(w, std::nullopt, std::nullopt, mode);
           auto product = [&] {
             return quantized_matmul(x, q.wq, q.scales, std::nullopt, transpose, std::nullopt,

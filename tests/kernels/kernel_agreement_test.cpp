@@ -6,45 +6,24 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "core/random.h"
+#include "kernels/isa.h"
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 
 namespace qlinear {
 namespace {
 
+using testing::fast_isas;
+using testing::random_normal;
+using testing::with_isa;
+
 constexpr int kBits[] = {2, 3, 4, 5, 6, 8};
 constexpr int kGroupSizes[] = {32, 64, 128};
 constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16};
-
-Tensor random_tensor(Shape shape, Dtype dtype, std::uint32_t seed, float spread = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, spread);
-  std::vector<float> v(static_cast<std::size_t>(element_count(shape)));
-  for (float& f : v) f = normal(rng);
-  return Tensor::from_floats(std::move(shape), dtype, v);
-}
-
-// Runs fn with the given instruction set (and thread count) active, then restores both.
-template <class Fn>
-auto with_isa(const std::string& isa, int threads, Fn&& fn) {
-  const std::string saved(active_isa());
-  set_isa(isa);
-  set_num_threads(threads);
-  auto result = fn();
-  set_isa(saved);
-  set_num_threads(0);
-  return result;
-}
-
-std::vector<std::string> fast_isas() {
-  std::vector<std::string> isas = supported_isas();
-  isas.erase(isas.begin());  // the reference itself
-  return isas;
-}
 
 class KernelAgreement : public ::testing::TestWithParam<std::string> {};
 
@@ -53,7 +32,7 @@ TEST_P(KernelAgreement, QuantizeIsBitExact) {
     for (int bits : kBits) {
       for (int gs : kGroupSizes) {
         // 37 rows: not a multiple of any chunk; a wide spread exercises both edge signs.
-        const Tensor w = random_tensor({37, 2 * gs + 128}, dtype, 7u * bits + gs, 3.0f);
+        const Tensor w = random_normal({37, 2 * gs + 128}, dtype, 7u * bits + gs, 3.0f);
         const Quantized ref = with_isa("scalar", 1, [&] { return quantize(w, gs, bits); });
         for (int threads : {1, 2}) {
           const Quantized fast =
@@ -74,7 +53,7 @@ TEST_P(KernelAgreement, DequantizeIsBitExact) {
   for (Dtype dtype : kFloatTypes) {
     for (int bits : kBits) {
       for (int gs : kGroupSizes) {
-        const Tensor w = random_tensor({19, 3 * gs}, dtype, 11u * bits + gs);
+        const Tensor w = random_normal({19, 3 * gs}, dtype, 11u * bits + gs);
         const Quantized q = with_isa("scalar", 1, [&] { return quantize(w, gs, bits); });
         const Tensor ref =
             with_isa("scalar", 1, [&] { return dequantize(q.wq, q.scales, q.biases, gs, bits); });
@@ -116,8 +95,8 @@ struct MatmulCase {
 void expect_matmul_agrees(const std::string& isa, const MatmulCase& c) {
   const Shape w_shape = c.transpose ? Shape{c.N, c.K} : Shape{c.K, c.N};
   const auto seed = static_cast<std::uint32_t>(c.M * 131 + c.K * 7 + c.N + c.bits * 3 + c.gs);
-  const Tensor w = random_tensor(w_shape, c.scale_dtype, seed);
-  const Tensor x = random_tensor({c.M, c.K}, c.x_dtype, seed + 1);
+  const Tensor w = random_normal(w_shape, c.scale_dtype, seed);
+  const Tensor x = random_normal({c.M, c.K}, c.x_dtype, seed + 1);
   const Quantized q = with_isa("scalar", 1, [&] { return quantize(w, c.gs, c.bits); });
   auto run = [&] {
     return quantized_matmul(x, q.wq, q.scales, q.biases, c.transpose, c.gs, c.bits);
