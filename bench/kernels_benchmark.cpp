@@ -3,7 +3,6 @@
 // Counters: bytes_per_second counts weight, scale and bias bytes; FLOPS counts 2*M*K*N.
 #include <benchmark/benchmark.h>
 
-#include <random>
 #include <vector>
 
 #include "qlinear/qlinear.h"
@@ -15,21 +14,13 @@
 namespace qlinear {
 namespace {
 
-Tensor random_tensor(Shape shape, Dtype dtype, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(element_count(shape)));
-  for (float& f : v) f = normal(rng);
-  return Tensor::from_floats(std::move(shape), dtype, v);
-}
-
 // Args: M, K, N, bits, group size, transpose.
 void BM_QuantizedMatmul(benchmark::State& state) {
   const std::int64_t M = state.range(0), K = state.range(1), N = state.range(2);
   const int bits = static_cast<int>(state.range(3)), gs = static_cast<int>(state.range(4));
   const bool transpose = state.range(5) != 0;
-  const Tensor w = random_tensor(transpose ? Shape{N, K} : Shape{K, N}, Dtype::float32, 1);
-  const Tensor x = random_tensor({M, K}, Dtype::float32, 2);
+  const Tensor w = random_normal(transpose ? Shape{N, K} : Shape{K, N}, Dtype::float32, 1);
+  const Tensor x = random_normal({M, K}, Dtype::float32, 2);
   const Quantized q = quantize(w, gs, bits);
   for (auto _ : state) {
     benchmark::DoNotOptimize(quantized_matmul(x, q.wq, q.scales, q.biases, transpose, gs, bits));
@@ -55,8 +46,8 @@ BENCHMARK(BM_QuantizedMatmul)
 void BM_DenseSgemm(benchmark::State& state) {
   const int M = static_cast<int>(state.range(0)), K = static_cast<int>(state.range(1)),
             N = static_cast<int>(state.range(2));
-  const std::vector<float> x = random_tensor({M, K}, Dtype::float32, 2).to_floats();
-  const std::vector<float> w = random_tensor({N, K}, Dtype::float32, 1).to_floats();
+  const std::vector<float> x = random_normal({M, K}, Dtype::float32, 2).to_floats();
+  const std::vector<float> w = random_normal({N, K}, Dtype::float32, 1).to_floats();
   std::vector<float> y(static_cast<std::size_t>(M) * N);
   openblas_set_num_threads(num_threads());
   for (auto _ : state) {
@@ -75,7 +66,7 @@ BENCHMARK(BM_DenseSgemm)
 
 // Args: rows, cols, bits. Counter: float32 input bytes (quantize) or output bytes.
 void BM_Quantize(benchmark::State& state) {
-  const Tensor w = random_tensor({state.range(0), state.range(1)}, Dtype::float32, 1);
+  const Tensor w = random_normal({state.range(0), state.range(1)}, Dtype::float32, 1);
   for (auto _ : state) benchmark::DoNotOptimize(quantize(w, 64, static_cast<int>(state.range(2))));
   state.counters["bytes_per_second"] = benchmark::Counter(
       static_cast<double>(w.nbytes()), benchmark::Counter::kIsIterationInvariantRate);
@@ -83,7 +74,7 @@ void BM_Quantize(benchmark::State& state) {
 BENCHMARK(BM_Quantize)->Args({4096, 4096, 4})->Unit(benchmark::kMillisecond);
 
 void BM_Dequantize(benchmark::State& state) {
-  const Tensor w = random_tensor({state.range(0), state.range(1)}, Dtype::float32, 1);
+  const Tensor w = random_normal({state.range(0), state.range(1)}, Dtype::float32, 1);
   const int bits = static_cast<int>(state.range(2));
   const Quantized q = quantize(w, 64, bits);
   for (auto _ : state) benchmark::DoNotOptimize(dequantize(q.wq, q.scales, q.biases, 64, bits));

@@ -7,5 +7,6 @@
 #include "qlinear/model.h"
 #include "qlinear/nn.h"
 #include "qlinear/ops.h"
+#include "qlinear/random.h"
 #include "qlinear/runtime.h"
 #include "qlinear/tensor.h"

@@ -11,7 +11,6 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -80,14 +79,6 @@ std::size_t last_level_cache_bytes() {
 // Enough copies of `bytes` of data to exceed twice the last-level cache.
 int cold_copies(std::size_t bytes) {
   return static_cast<int>(2 * last_level_cache_bytes() / std::max<std::size_t>(bytes, 1) + 2);
-}
-
-Tensor random_tensor(Shape shape, Dtype dtype, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(element_count(shape)));
-  for (float& f : v) f = normal(rng);
-  return Tensor::from_floats(std::move(shape), dtype, v);
 }
 
 Dtype parse_dtype_name(const std::string& name) {
@@ -196,8 +187,8 @@ void run_stream(int threads, const Options& opt) {
 void run_matmul(Row base, const Options& opt) {
   const Dtype dtype = parse_dtype_name(base.dtype);
   const Shape w_shape = base.transpose ? Shape{base.N, base.K} : Shape{base.K, base.N};
-  const Tensor w = random_tensor(w_shape, dtype, 1);
-  const Tensor x = random_tensor({base.M, base.K}, dtype, 2);
+  const Tensor w = random_normal(w_shape, dtype, 1);
+  const Tensor x = random_normal({base.M, base.K}, dtype, 2);
   const Quantized q = quantize(w, base.group_size, base.bits, base.mode);
   const std::size_t weight_bytes =
       q.wq.nbytes() + q.scales.nbytes() + (q.biases ? q.biases->nbytes() : 0);
@@ -263,7 +254,7 @@ void run_matmul(Row base, const Options& opt) {
 // quantize: float input bytes per second; dequantize: packed bytes read per second.
 void run_quantize_ops(Row base, const Options& opt) {
   const Dtype dtype = parse_dtype_name(base.dtype);
-  const Tensor w = random_tensor({base.N, base.K}, dtype, 1);
+  const Tensor w = random_normal({base.N, base.K}, dtype, 1);
   const Quantized q = quantize(w, base.group_size, base.bits, base.mode);
   Row row = base;
   row.isa = std::string(active_isa());
