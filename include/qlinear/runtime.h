@@ -1,4 +1,5 @@
-// Run-time settings of the compute kernels: how many threads, which instruction set.
+// Run-time settings of the compute kernels: how many threads, which instruction set, how
+// precisely quantized_matmul treats its activations.
 #pragma once
 
 #include <string>
@@ -13,12 +14,29 @@ int num_threads();
 // n <= 0 restores the default.
 void set_num_threads(int n);
 
-// The kernels in use: "scalar", "avx2", "avx512" or "neon". The default is QLINEAR_ISA if
-// set, else the fastest one this CPU runs.
+// The kernels in use: "scalar", "avx2", "avx512", "avx512_bf16" or "neon". The default is
+// QLINEAR_ISA if set, else the fastest one this CPU runs.
 std::string_view active_isa();
 // Every instruction set this CPU runs, "scalar" (the reference) first.
 std::vector<std::string> supported_isas();
 // Selects the kernels by name; throws std::invalid_argument if this CPU cannot run them.
 void set_isa(std::string_view name);
+
+// How quantized_matmul may round its activations x, like PyTorch's
+// set_float32_matmul_precision and ONNX Runtime's accuracy_level. A permission, not an
+// order: a kernel with no faster path for the setting computes as with `exact`, so results
+// depend on the setting only where the CPU has the instructions (docs/kernels.md gives the
+// paths and their measured error).
+enum class MatmulPrecision {
+  exact,     // the default: x as given (widened to float32), float32 sums
+  bfloat16,  // x may be rounded to bfloat16 (nearest even); float32 sums
+  int8,      // x may be quantized to int8 per row and weight group (scale max|x|/127)
+};
+// The default is QLINEAR_MATMUL_PRECISION (exact, bfloat16 or int8) if set, else exact.
+MatmulPrecision matmul_precision();
+void set_matmul_precision(MatmulPrecision precision);
+std::string_view to_string(MatmulPrecision precision);
+// "exact", "bfloat16" or "int8"; anything else throws std::invalid_argument.
+MatmulPrecision parse_matmul_precision(std::string_view name);
 
 }  // namespace qlinear

@@ -31,6 +31,9 @@ std::vector<const KernelTable*> detect_supported() {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
       tables.push_back(&avx512_table());
+      if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni")) {
+        tables.push_back(&avx512_bf16_table());
+      }
     }
   }
 #endif

@@ -11,6 +11,7 @@
 
 #include "qlinear/dtype.h"
 #include "qlinear/ops.h"
+#include "qlinear/runtime.h"
 
 namespace qlinear::kernels {
 
@@ -54,6 +55,7 @@ struct MatmulArgs {
   Dtype scale_dtype;
   void* out;
   Dtype out_dtype;
+  MatmulPrecision precision = MatmulPrecision::exact;  // how x may be rounded
 };
 
 struct KernelTable {

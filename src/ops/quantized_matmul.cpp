@@ -91,6 +91,7 @@ Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
   const std::int64_t groups = scales.dim(-1) * packed_rows;
   const std::size_t scale_bytes = static_cast<std::size_t>(groups) * size_of(scales.dtype());
   const auto& kernel = kernels::active_table();
+  const MatmulPrecision precision = matmul_precision();
   for (std::int64_t b = 0; b < batches; ++b) {
     const std::int64_t xb = broadcast_offset(x_batch, out_batch, b);
     const std::int64_t wb = broadcast_offset(w_batch, out_batch, b);
@@ -99,7 +100,8 @@ Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
          wq.data<std::uint32_t>() + wb * words,
          static_cast<const char*>(scales.data()) + wb * scale_bytes,
          biases ? static_cast<const char*>(biases->data()) + wb * scale_bytes : nullptr,
-         scales.dtype(), static_cast<char*>(out.mutable_data()) + b * out_bytes, out_dtype});
+         scales.dtype(), static_cast<char*>(out.mutable_data()) + b * out_bytes, out_dtype,
+         precision});
   }
   return out;
 }

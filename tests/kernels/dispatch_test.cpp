@@ -38,5 +38,25 @@ TEST(Dispatch, RefusesAnUnknownIsaAndKeepsTheActiveOne) {
   EXPECT_EQ(active_isa(), original);
 }
 
+TEST(MatmulPrecisionSetting, DefaultsToExactAndRoundTripsByName) {
+  EXPECT_EQ(matmul_precision(), MatmulPrecision::exact);  // QLINEAR_MATMUL_PRECISION unset
+  for (auto p : {MatmulPrecision::exact, MatmulPrecision::bfloat16, MatmulPrecision::int8}) {
+    EXPECT_EQ(parse_matmul_precision(to_string(p)), p);
+    set_matmul_precision(p);
+    EXPECT_EQ(matmul_precision(), p);
+  }
+  set_matmul_precision(MatmulPrecision::exact);
+}
+
+TEST(MatmulPrecisionSetting, RefusesAnUnknownName) {
+  try {
+    parse_matmul_precision("fp8");
+    FAIL() << "parse_matmul_precision accepted 'fp8'";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(),
+                 "[qlinear] unknown matmul precision 'fp8'; expected exact, bfloat16 or int8");
+  }
+}
+
 }  // namespace
 }  // namespace qlinear
