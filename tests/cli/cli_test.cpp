@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "core/random.h"
 #include "qlinear/io.h"
 #include "qlinear/ops.h"
@@ -167,6 +169,56 @@ TEST_F(Cli, WrongGroupSizeForAFloatModeFails) {
   EXPECT_EQ(r.err,
             "qlinear: error: [quantize] nvfp4 quantization requires group size 16 but got 32.\n");
   EXPECT_FALSE(fs::exists(out));
+}
+
+TEST_F(Cli, BenchJsonRowsCarryTheIssueKeysAndConsistentRates) {
+  const Result r =
+      run("bench --m 1,3 --k 256 --n 64 --bits 4 --group-size 64 --threads 1 --cold off "
+          "--baselines reference --precision exact,int8 --json --min-seconds 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 8u) << r.out;  // (M = 1, 3) x (exact, int8) x (ours, reference)
+  // 64 rows of 256 4-bit codes, and float32 scales and biases for 4 groups per row.
+  const double weight_bytes = 64 * 256 / 2 + 2 * 64 * 4 * 4;
+  for (const auto& row : rows) {
+    for (const char* key : {"op", "mode", "bits", "group_size", "dtype", "M", "K", "N", "transpose",
+                            "threads", "cold", "isa", "median_ms", "gbps", "gflops", "precision"}) {
+      EXPECT_TRUE(row.contains(key)) << key << " missing in " << row.dump();
+    }
+    const double ms = row["median_ms"].get<double>();
+    ASSERT_GT(ms, 0.0);
+    EXPECT_NEAR(row["gbps"].get<double>() * ms * 1e6, weight_bytes, 1e-6 * weight_bytes);
+    const double flops = 2.0 * row["M"].get<double>() * 256 * 64;
+    EXPECT_NEAR(row["gflops"].get<double>() * ms * 1e6, flops, 1e-6 * flops);
+  }
+  EXPECT_EQ(rows[0]["op"], "quantized_matmul");
+  EXPECT_EQ(rows[0]["precision"], "exact");
+  EXPECT_EQ(rows[1]["op"], "reference");
+  EXPECT_EQ(rows[1]["isa"], "scalar");
+  EXPECT_EQ(rows[2]["precision"], "int8");
+  EXPECT_EQ(rows[3]["precision"], "exact");  // the reference is exact whatever is asked
+}
+
+TEST_F(Cli, BenchUsesAFloatModesOwnBitsAndGroupSize) {
+  const Result r =
+      run("bench --mode mxfp4,nvfp4 --m 1 --k 256 --n 32 --threads 1 --cold off --baselines none "
+          "--json --min-seconds 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<std::pair<int, int>> specs;
+  for (std::string line; std::getline(lines, line);) {
+    const auto row = nlohmann::json::parse(line);
+    specs.emplace_back(row["bits"].get<int>(), row["group_size"].get<int>());
+  }
+  EXPECT_EQ(specs, (std::vector<std::pair<int, int>>{{4, 32}, {4, 16}}));
+}
+
+TEST_F(Cli, BenchRefusesAnUnknownPrecision) {
+  const Result r = run("bench --precision fp8 --m 1 --k 256 --n 64");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("fp8"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -32,9 +32,10 @@ namespace {
 struct Options {
   std::vector<std::int64_t> m = {1, 4, 16, 64, 512};
   std::vector<std::int64_t> k, n;  // empty: the suite's (K, N) pairs
-  std::vector<int> bits = {2, 3, 4, 6, 8};
-  std::vector<int> group_sizes;  // empty: 64, and 32/128 for 4 bits
+  std::vector<int> bits;           // empty: 2, 3, 4, 6, 8 (affine) or the mode's own
+  std::vector<int> group_sizes;    // empty: 64, and 32/128 for 4 bits, or the mode's own
   std::vector<std::string> modes = {"affine"};
+  std::vector<std::string> precisions = {"exact"};
   std::vector<std::string> dtypes = {"float32"};
   std::vector<std::string> ops = {"quantized_matmul"};
   std::vector<int> threads;   // empty: 1 and the default count
@@ -46,7 +47,7 @@ struct Options {
 };
 
 struct Row {
-  std::string op, mode = "affine", dtype = "float32", isa;
+  std::string op, mode = "affine", dtype = "float32", precision = "exact", isa;
   int bits = 0, group_size = 0, threads = 1;
   std::int64_t M = 0, K = 0, N = 0;
   bool transpose = true, cold = false;
@@ -108,6 +109,7 @@ void print_row(const Row& r, bool json) {
                         {"threads", r.threads},
                         {"cold", r.cold},
                         {"isa", r.isa},
+                        {"precision", r.precision},
                         {"median_ms", r.median_ms},
                         {"gbps", r.gbps},
                         {"gflops", r.gflops}};
@@ -119,18 +121,18 @@ void print_row(const Row& r, bool json) {
             << (r.group_size ? std::to_string(r.group_size) : "-") << std::setw(10) << r.dtype
             << std::setw(6) << r.M << std::setw(7) << r.K << std::setw(7) << r.N << std::setw(3)
             << (r.transpose ? "T" : "N") << std::setw(4) << r.threads << std::setw(6)
-            << (r.cold ? "cold" : "warm") << std::setw(8) << r.isa << std::setw(11)
-            << fixed(r.median_ms, 3) << std::setw(9) << fixed(r.gbps, 1) << std::setw(9)
-            << fixed(r.gflops, 1) << std::endl;
+            << (r.cold ? "cold" : "warm") << std::setw(13) << r.isa << std::setw(9) << r.precision
+            << std::setw(11) << fixed(r.median_ms, 3) << std::setw(9) << fixed(r.gbps, 1)
+            << std::setw(9) << fixed(r.gflops, 1) << std::endl;
 }
 
 void print_header() {
   std::cout << std::left << std::setw(17) << "op" << std::setw(7) << "mode" << std::right
             << std::setw(5) << "bits" << std::setw(6) << "group" << std::setw(10) << "dtype"
             << std::setw(6) << "M" << std::setw(7) << "K" << std::setw(7) << "N" << std::setw(3)
-            << "T" << std::setw(4) << "thr" << std::setw(6) << "cache" << std::setw(8) << "isa"
-            << std::setw(11) << "median_ms" << std::setw(9) << "GB/s" << std::setw(9) << "GFLOP/s"
-            << std::endl;
+            << "T" << std::setw(4) << "thr" << std::setw(6) << "cache" << std::setw(13) << "isa"
+            << std::setw(9) << "precision" << std::setw(11) << "median_ms" << std::setw(9) << "GB/s"
+            << std::setw(9) << "GFLOP/s" << std::endl;
 }
 
 bool wants(const std::vector<std::string>& list, const std::string& item) {
@@ -172,6 +174,8 @@ void run_stream(int threads, const Options& opt) {
   Row row;
   row.threads = threads;
   row.isa = "-";
+  row.precision = "-";
+  row.mode = "-";
   row.dtype = "float32";
   row.op = "stream_triad";
   row.median_ms = triad;
@@ -213,7 +217,10 @@ void run_matmul(Row base, const Options& opt) {
   };
   Row row = base;
   row.isa = std::string(active_isa());
+  set_matmul_precision(parse_matmul_precision(base.precision));
   report(row, median_ms(ours, opt.min_seconds), static_cast<double>(weight_bytes));
+  set_matmul_precision(MatmulPrecision::exact);
+  row.precision = "exact";
 
   if (wants(opt.baselines, "reference")) {
     const std::string saved(active_isa());
@@ -242,6 +249,7 @@ void run_matmul(Row base, const Options& opt) {
     };
     row.op = "dense_f32";
     row.isa = "openblas";
+    row.precision = "-";
     row.mode = "-";
     row.bits = 0;
     row.group_size = 0;
@@ -258,6 +266,7 @@ void run_quantize_ops(Row base, const Options& opt) {
   const Quantized q = quantize(w, base.group_size, base.bits, base.mode);
   Row row = base;
   row.isa = std::string(active_isa());
+  row.precision = "-";
   row.M = 0;
   if (base.op == "quantize") {
     const double ms = median_ms([&](int) { quantize(w, base.group_size, base.bits, base.mode); },
@@ -299,12 +308,18 @@ void run(const Options& opt) {
     if (wants(opt.baselines, "stream")) run_stream(threads, opt);
     for (const std::string& op : opt.ops) {
       for (const std::string& dtype : opt.dtypes) {
-        for (int bits : opt.bits) {
-          std::vector<int> sizes = opt.group_sizes;
-          if (sizes.empty())
-            sizes = bits == 4 ? std::vector<int>{32, 64, 128} : std::vector<int>{64};
-          for (int gs : sizes) {
-            for (const std::string& mode : opt.modes) {
+        for (const std::string& mode : opt.modes) {
+          const QuantSpec own = QuantSpec::defaults(parse_quant_mode(mode, "bench"));
+          const bool affine = own.mode == QuantMode::affine;
+          std::vector<int> bit_list = opt.bits;
+          if (bit_list.empty())
+            bit_list = affine ? std::vector<int>{2, 3, 4, 6, 8} : std::vector{own.bits};
+          for (int bits : bit_list) {
+            std::vector<int> sizes = opt.group_sizes;
+            if (sizes.empty() && !affine) sizes = {own.group_size};
+            if (sizes.empty())
+              sizes = bits == 4 ? std::vector<int>{32, 64, 128} : std::vector<int>{64};
+            for (int gs : sizes) {
               for (auto [K, N] : shapes) {
                 Row base;
                 base.op = op;
@@ -324,13 +339,16 @@ void run(const Options& opt) {
                   base.M = M;
                   const bool warm = opt.cold != "on";
                   const bool cold = opt.cold == "on" || (opt.cold == "auto" && M == 1);
-                  if (warm) {
-                    base.cold = false;
-                    run_matmul(base, opt);
-                  }
-                  if (cold) {
-                    base.cold = true;
-                    run_matmul(base, opt);
+                  for (const std::string& precision : opt.precisions) {
+                    base.precision = precision;
+                    if (warm) {
+                      base.cold = false;
+                      run_matmul(base, opt);
+                    }
+                    if (cold) {
+                      base.cold = true;
+                      run_matmul(base, opt);
+                    }
                   }
                 }
               }
@@ -355,12 +373,17 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--k", opt->k, "inner dimension (with --n; default: the suite's shapes)")
       ->delimiter(',');
   cmd->add_option("--n", opt->n, "output columns")->delimiter(',');
-  cmd->add_option("--bits", opt->bits, "bits per weight")->delimiter(',');
+  cmd->add_option("--bits", opt->bits, "bits per weight (default 2,3,4,6,8; a float mode's own)")
+      ->delimiter(',');
   cmd->add_option("--group-size", opt->group_sizes,
-                  "group sizes (default 64, and 32/128 for 4 bits)")
+                  "group sizes (default 64, and 32/128 for 4 bits; a float mode's own)")
       ->delimiter(',');
   cmd->add_option("--mode", opt->modes, "quantization modes")->delimiter(',');
   cmd->add_option("--dtype", opt->dtypes, "dtype of x, w and the scales")->delimiter(',');
+  cmd->add_option("--precision", opt->precisions,
+                  "matmul precisions to time: exact (default), bfloat16, int8")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"exact", "bfloat16", "int8"}));
   cmd->add_option("--threads", opt->threads, "thread counts (default: 1 and all cores)")
       ->delimiter(',');
   cmd->add_option("--cold", opt->cold,
