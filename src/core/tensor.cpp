@@ -6,18 +6,10 @@
 #include <new>
 #include <stdexcept>
 
+#include "core/storage.h"
+
 namespace qlinear {
 namespace {
-
-std::shared_ptr<void> allocate_zeroed(std::size_t nbytes) {
-  // Round up: aligned_alloc wants a multiple of the alignment; never ask for 0 bytes.
-  const std::size_t rounded =
-      (nbytes + Tensor::kAlignment - 1) / Tensor::kAlignment * Tensor::kAlignment;
-  void* p = std::aligned_alloc(Tensor::kAlignment, rounded == 0 ? Tensor::kAlignment : rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, rounded == 0 ? Tensor::kAlignment : rounded);
-  return std::shared_ptr<void>(p, std::free);
-}
 
 // Reads element i of any numeric dtype as double.
 double load_as_double(const void* data, Dtype dtype, std::int64_t i) {
@@ -130,7 +122,7 @@ Tensor Tensor::zeros(Shape shape, Dtype dtype) {
   t.size_ = element_count(shape);
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
-  auto storage = allocate_zeroed(t.nbytes());
+  auto storage = core::allocate_zeroed(t.nbytes());
   t.data_ = storage.get();
   t.owner_ = std::move(storage);
   return t;

@@ -8,6 +8,7 @@
 
 #include "core/random.h"
 #include "qlinear/ops.h"
+#include "qlinear/runtime.h"
 
 namespace qlinear {
 namespace {
@@ -94,6 +95,22 @@ TEST(QuantizeErrors, InfinityNamesPosition) {
   values[1 * 96 + 2 * 32 + 7] = -std::numeric_limits<float>::infinity();
   const Tensor w = Tensor::from_floats({2, 3, 32}, Dtype::float32, values);
   expect_invalid([&] { quantize(w, 32); }, "quantize", {"infinity", "(1, 2, 7)"});
+}
+
+// Large inputs are checked block by block on several threads: the first bad element
+// still wins, wherever the blocks end.
+TEST(QuantizeErrors, FirstBadElementOfALargeInputWins) {
+  constexpr std::int64_t rows = 512, cols = 4096;
+  std::vector<float> values(rows * cols, 0.25f);
+  values[300 * cols + 17] = std::numeric_limits<float>::infinity();
+  values[301 * cols + 2] = std::nanf("");
+  values[9 * cols + 4095] = -std::numeric_limits<float>::infinity();
+  const Tensor w = Tensor::from_floats({rows, cols}, Dtype::float32, values);
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    expect_invalid([&] { quantize(w); }, "quantize", {"infinity", "(9, 4095)"});
+  }
+  set_num_threads(0);
 }
 
 TEST(PackedErrors, WeightNotUint32) {

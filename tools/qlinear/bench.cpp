@@ -121,7 +121,7 @@ void print_row(const Row& r, bool json) {
             << (r.group_size ? std::to_string(r.group_size) : "-") << std::setw(10) << r.dtype
             << std::setw(6) << r.M << std::setw(7) << r.K << std::setw(7) << r.N << std::setw(3)
             << (r.transpose ? "T" : "N") << std::setw(4) << r.threads << std::setw(6)
-            << (r.cold ? "cold" : "warm") << std::setw(13) << r.isa << std::setw(9) << r.precision
+            << (r.cold ? "cold" : "warm") << std::setw(13) << r.isa << std::setw(10) << r.precision
             << std::setw(11) << fixed(r.median_ms, 3) << std::setw(9) << fixed(r.gbps, 1)
             << std::setw(9) << fixed(r.gflops, 1) << std::endl;
 }
@@ -131,7 +131,7 @@ void print_header() {
             << std::setw(5) << "bits" << std::setw(6) << "group" << std::setw(10) << "dtype"
             << std::setw(6) << "M" << std::setw(7) << "K" << std::setw(7) << "N" << std::setw(3)
             << "T" << std::setw(4) << "thr" << std::setw(6) << "cache" << std::setw(13) << "isa"
-            << std::setw(9) << "precision" << std::setw(11) << "median_ms" << std::setw(9) << "GB/s"
+            << std::setw(10) << "precision" << std::setw(11) << "median_ms" << std::setw(9) << "GB/s"
             << std::setw(9) << "GFLOP/s" << std::endl;
 }
 
