@@ -13,12 +13,39 @@
 
 namespace qlinear::kernels::generic {
 
-// ORs 8 codes of `bits` bits into `bits` bytes at out.
+// 8 codes of `bits` bits, one per byte of `x`, packed into the low 8 * bits bits (code j
+// at bit j * bits): three steps that each join neighbouring fields in every lane.
 template <int bits>
-inline void pack8(const std::uint32_t* codes, std::uint8_t* out) {
-  std::uint64_t word = 0;
-  for (int j = 0; j < 8; ++j) word |= static_cast<std::uint64_t>(codes[j]) << (j * bits);
-  std::memcpy(out, &word, bits);
+constexpr std::uint64_t pack_byte_codes(std::uint64_t x) {
+  if constexpr (bits < 8) {
+    x = (x & 0x00FF00FF00FF00FFull) | ((x & 0xFF00FF00FF00FF00ull) >> (8 - bits));
+    x = (x & 0x0000FFFF0000FFFFull) | ((x & 0xFFFF0000FFFF0000ull) >> (16 - 2 * bits));
+    x = (x & 0x00000000FFFFFFFFull) | ((x & 0xFFFFFFFF00000000ull) >> (32 - 4 * bits));
+  }
+  return x;
+}
+
+// One group's codes, one per byte, packed into group_size * bits / 8 bytes at out.
+template <int bits>
+inline void pack_group(const std::uint8_t* codes, int group_size, std::uint8_t* out) {
+  for (int j = 0; j < group_size; j += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, codes + j, sizeof(x));
+    x = pack_byte_codes<bits>(x);
+    std::memcpy(out + j * bits / 8, &x, bits);
+  }
+}
+
+// Codes as exact small integers in float lanes -> one byte each.
+template <class Simd>
+void store_code_bytes(std::uint8_t* p, typename Simd::F codes) {
+  if constexpr (requires { Simd::store_code_bytes(p, codes); }) {
+    Simd::store_code_bytes(p, codes);
+  } else {
+    alignas(64) std::uint32_t words[Simd::kLanes];
+    Simd::store_codes(words, codes);
+    for (int l = 0; l < Simd::kLanes; ++l) p[l] = static_cast<std::uint8_t>(words[l]);
+  }
 }
 
 template <class Simd, class T, int bits>
@@ -29,7 +56,7 @@ void quantize_rows(const QuantizeArgs& a, std::int64_t r_begin, std::int64_t r_e
   const std::int64_t groups = a.cols / gs;
   const F zero = Simd::zero();
   const F top = Simd::set1(static_cast<float>((1u << bits) - 1u));
-  alignas(64) std::uint32_t codes[128];  // one group
+  alignas(64) std::uint8_t codes[128];  // one group
   for (std::int64_t r = r_begin; r < r_end; ++r) {
     const T* w = static_cast<const T*>(a.w) + r * a.cols;
     auto* row = reinterpret_cast<std::uint8_t*>(a.wq) + r * a.cols * bits / 8;
@@ -49,9 +76,9 @@ void quantize_rows(const QuantizeArgs& a, std::int64_t r_begin, std::int64_t r_e
       const F bias = Simd::set1(params.bias);
       for (int v = 0; v < gs; v += L) {
         const F q = Simd::round_even(Simd::div(Simd::sub(Simd::load(group + v), bias), scale));
-        Simd::store_codes(codes + v, Simd::min(Simd::max(q, zero), top));
+        store_code_bytes<Simd>(codes + v, Simd::min(Simd::max(q, zero), top));
       }
-      for (int j = 0; j < gs; j += 8) pack8<bits>(codes + j, row + (g * gs + j) * bits / 8);
+      pack_group<bits>(codes, gs, row + g * gs * bits / 8);
     }
   }
 }

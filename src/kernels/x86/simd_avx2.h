@@ -89,9 +89,12 @@ struct Simd {
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
   }
-  // Codes as exact small integers in float lanes -> uint32 lanes.
-  static void store_codes(std::uint32_t* p, F codes) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_cvttps_epi32(codes));
+  // Codes as exact small integers in float lanes -> one byte each.
+  static void store_code_bytes(std::uint8_t* p, F codes) {
+    const __m256i words = _mm256_cvttps_epi32(codes);
+    const __m128i halves =
+        _mm_packus_epi32(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(halves, halves));
   }
 
   // Round to nearest even, as float_to_bfloat16_bits does for finite values.

@@ -75,9 +75,10 @@ struct Simd {
   static float reduce_add(F v) { return _mm512_reduce_add_ps(v); }
   static float reduce_min(F v) { return _mm512_reduce_min_ps(v); }
   static float reduce_max(F v) { return _mm512_reduce_max_ps(v); }
-  // Codes as exact small integers in float lanes -> uint32 lanes.
-  static void store_codes(std::uint32_t* p, F codes) {
-    _mm512_storeu_si512(p, _mm512_cvttps_epu32(codes));
+  // Codes as exact small integers in float lanes -> one byte each.
+  static void store_code_bytes(std::uint8_t* p, F codes) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                     _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(codes)));
   }
 
   // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).
