@@ -1,9 +1,124 @@
+// quantized_matmul for many rows with AVX512-BF16: x rounded to (or given in) bfloat16,
+// W unpacked into panels of bfloat16 pairs, products summed in float32 by vdpbf16ps.
+//
+// Groups along K (transpose, the Linear layout): the panels hold the codes themselves,
+// exact in bfloat16, and the affine identity y = sum_g s_g (x_g . q_g) + b_g sum(x_g) is
+// applied per group, so bfloat16 x gives the exact path's accuracy. Groups along N: the
+// scale changes along n, so the weights s * q + b are rounded instead, which only
+// MatmulPrecision::bfloat16 (or int8) allows.
+//
+// Work is split over column blocks and every output element is summed in one fixed order,
+// so results do not depend on the thread count or on how the rows are tiled.
+#include <algorithm>
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "kernels/generic/common.h"
+#include "kernels/generic/matmul.h"
+#include "kernels/generic/problem.h"
+#include "kernels/scratch.h"
 #include "kernels/x86/avx512_bf16.h"
+#include "kernels/x86/bf16_pack.h"
+#include "kernels/x86/bf16_simd.h"
+#include "kernels/x86/bf16_tile.h"
 
 namespace qlinear::kernels::avx512_bf16 {
+namespace {
 
-bool bf16_matmul(const MatmulArgs&) {
-  return false;  // not yet written: the AVX-512 kernels run
+// bfloat16 x with codes in the panels is exact; anything else rounds and needs permission.
+bool applies(const MatmulArgs& a) {
+  if (a.spec.mode != QuantMode::affine || a.M <= generic::kPanelMinRows<Simd>) return false;
+  const bool exact = a.transpose && a.x_dtype == Dtype::bfloat16;
+  return exact || a.precision != MatmulPrecision::exact;
+}
+
+// y[:, :round_up(N, kPanelWidth)] = x @ W (p.ldy allows the padding); `codes`: groups
+// along K, panels of codes and the affine identity; else panels of rounded weights.
+template <int bits, bool codes>
+void gemm(const generic::Problem& p, const PackedRows& x) {
+  constexpr int MR = Bf16Shape::kTileRows;
+  constexpr int NV = Bf16Shape::kVectors;
+  constexpr int PW = Bf16Shape::kPanelWidth;
+  constexpr std::int64_t KC = Bf16Shape::kDepth;
+  const std::int64_t padded_n = (p.N + PW - 1) / PW * PW;
+  const std::int64_t group_pairs = p.group_size / 2;
+  core::parallel_for(padded_n, Bf16Shape::kColumns, [&](std::int64_t n0, std::int64_t n_end) {
+    const std::int64_t width = n_end - n0;
+    const std::int64_t max_groups = codes ? KC / p.group_size : 0;
+    float* scratch = scratch_floats(ScratchSlot::panel,
+                                    static_cast<std::size_t>(width * (KC / 2 + 2 * max_groups)));
+    for (std::int64_t k0 = 0; k0 < p.K; k0 += KC) {
+      const std::int64_t depth = std::min(KC, p.K - k0);
+      const std::int64_t pairs = pair_count(depth);
+      const std::int64_t groups = codes ? depth / p.group_size : 0;
+      const PanelBlock block{reinterpret_cast<std::uint32_t*>(scratch), scratch + width * KC / 2,
+                             scratch + width * (KC / 2 + max_groups), pairs, groups};
+      if constexpr (codes) {
+        pack_code_panels<bits>(p, k0, depth, n0, width, block);
+      } else {
+        pack_weight_panels<bits>(p, k0, depth, n0, width, block);
+      }
+      const std::uint32_t* rows = x.pairs + k0 / 2 * x.tiles * MR;
+      for (std::int64_t c = 0; c < width; c += PW) {
+        for (std::int64_t t = 0; t < x.tiles; ++t) {
+          const int tile_rows = static_cast<int>(std::min<std::int64_t>(MR, p.M - t * MR));
+          float* y = p.y + t * MR * p.ldy + n0 + c;
+          if constexpr (codes) {
+            affine_tile<MR, NV>(tile_rows, rows + t * pairs * MR, block.panel(c),
+                                block.scales_of(c), block.biases_of(c),
+                                x.sums + (t * p.groups + k0 / p.group_size) * MR, groups,
+                                group_pairs, y, p.ldy, k0 > 0);
+          } else {
+            weight_tile<MR, NV>(tile_rows, rows + t * pairs * MR, block.panel(c), pairs, y, p.ldy,
+                                k0 > 0);
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+// Also taken for transpose with float32/float16 x when MatmulPrecision allows rounding x;
+// without that permission (and bfloat16 x with groups along N) it declines.
+bool bf16_matmul(const MatmulArgs& a) {
+  if (!applies(a)) return false;
+  constexpr int PW = Bf16Shape::kPanelWidth;
+  const PackedRows x = pack_rows(a, a.transpose ? a.spec.group_size : 0);
+  // The tiles write whole panels: pad the rows of y to a multiple of PW.
+  const std::int64_t ldy = (a.N + PW - 1) / PW * PW;
+  const bool direct = a.out_dtype == Dtype::float32 && ldy == a.N;
+  float* y = direct ? static_cast<float*>(a.out)
+                    : scratch_floats(ScratchSlot::output, static_cast<std::size_t>(a.M * ldy));
+  const std::int64_t cols = a.transpose ? a.K : a.N;
+  const generic::Problem p{nullptr,  // x is packed separately
+                           a.M,
+                           a.K,
+                           a.N,
+                           reinterpret_cast<const std::uint8_t*>(a.wq),
+                           cols * a.spec.bits / 8,
+                           a.scales,
+                           a.biases,
+                           a.scale_dtype,
+                           a.spec.group_size,
+                           cols / a.spec.group_size,
+                           y,
+                           ldy};
+  generic::with_bits(a.spec.bits, [&](auto b) {
+    constexpr int bits = decltype(b)::value;
+    if (a.transpose) {
+      gemm<bits, true>(p, x);
+    } else {
+      gemm<bits, false>(p, x);
+    }
+  });
+  if (direct) return true;
+  for (std::int64_t m = 0; m < a.M; ++m) {
+    generic::narrow<Simd>(y + m * ldy, static_cast<char*>(a.out) + m * a.N * size_of(a.out_dtype),
+                          a.out_dtype, a.N);
+  }
+  return true;
 }
 
 }  // namespace qlinear::kernels::avx512_bf16

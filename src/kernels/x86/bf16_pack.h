@@ -1,0 +1,229 @@
+// Packing for the bfloat16 matmul: rows of x into bfloat16 pairs (with their sums per
+// weight group), blocks of W into panels of bfloat16 pairs. A pair holds two consecutive
+// k, the operand layout of vdpbf16ps.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "core/thread_pool.h"
+#include "kernels/float_dispatch.h"
+#include "kernels/generic/common.h"
+#include "kernels/generic/problem.h"
+#include "kernels/kernels.h"
+#include "kernels/scratch.h"
+#include "kernels/x86/bf16_simd.h"
+
+namespace qlinear::kernels::avx512_bf16 {
+
+struct Bf16Shape {
+  static constexpr int kTileRows = 14;  // rows of x per micro-tile
+  static constexpr int kVectors = 2;    // output vectors per micro-tile
+  static constexpr int kPanelWidth = kVectors * Simd::kLanes;
+  static constexpr std::int64_t kDepth = 256;  // k per block: a multiple of every group size
+  static constexpr std::int64_t kColumns = 8 * kPanelWidth;  // columns per task
+};
+
+inline std::int64_t pair_count(std::int64_t depth) {
+  return (depth + 1) / 2;
+}
+
+// x as the micro-kernels read it: pairs[k-block][row tile][pair][kTileRows] (rows past M
+// zero) and, when groups run along K, sums[row tile][group][kTileRows]: each row's sum of
+// its bfloat16 values over a weight group, for the bias term.
+struct PackedRows {
+  const std::uint32_t* pairs;
+  const float* sums;
+  std::int64_t tiles;
+};
+
+// 32 values from src as 16 bfloat16 pairs.
+template <class T>
+Simd::Pairs load_pairs(const T* src) {
+  if constexpr (std::is_same_v<T, bfloat16_t>) {
+    return _mm512_loadu_si512(src);
+  } else {
+    return Simd::round_pairs(Simd::load(src), Simd::load(src + Simd::kLanes));
+  }
+}
+
+// Values [first, first + count) of a float array, rounded to bfloat16, as pair_count(count)
+// pairs (an odd count is padded with a zero).
+inline void round_row(const void* x, Dtype dtype, std::int64_t first, std::int64_t count,
+                      std::uint32_t* out) {
+  with_float_type(dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* src = static_cast<const T*>(x) + first;
+    std::int64_t i = 0;
+    for (; i + 32 <= count; i += 32) _mm512_storeu_si512(out + i / 2, load_pairs(src + i));
+    if (i == count) return;
+    T tail[32] = {};
+    std::copy(src + i, src + count, tail);
+    alignas(64) std::uint32_t pairs[16];
+    _mm512_store_si512(pairs, load_pairs(tail));
+    std::copy(pairs, pairs + pair_count(count - i), out + i / 2);
+  });
+}
+
+// The float32 sum, in a fixed order, of `count` (a multiple of 16) bfloat16 values.
+inline float sum_bfloat16(const std::uint32_t* pairs, int count) {
+  const auto* values = reinterpret_cast<const bfloat16_t*>(pairs);
+  Simd::F acc = Simd::zero();
+  for (int i = 0; i < count; i += Simd::kLanes) acc = Simd::add(acc, Simd::load(values + i));
+  return Simd::reduce_add(acc);
+}
+
+// Packs all of x (a.M rows of a.K), with group sums when `group_size` > 0.
+inline PackedRows pack_rows(const MatmulArgs& a, int group_size) {
+  constexpr int MR = Bf16Shape::kTileRows;
+  constexpr std::int64_t KC = Bf16Shape::kDepth;
+  const std::int64_t tiles = (a.M + MR - 1) / MR;
+  const std::int64_t groups = group_size > 0 ? a.K / group_size : 0;
+  auto* pairs = reinterpret_cast<std::uint32_t*>(
+      scratch_floats(ScratchSlot::input, static_cast<std::size_t>(tiles * MR * pair_count(a.K))));
+  float* sums = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(tiles * groups * MR));
+  core::parallel_for(tiles, 1, [&](std::int64_t t0, std::int64_t t1) {
+    alignas(64) std::uint32_t row[KC / 2];
+    for (std::int64_t t = t0; t < t1; ++t) {
+      for (std::int64_t k0 = 0; k0 < a.K; k0 += KC) {
+        const std::int64_t depth = std::min(KC, a.K - k0);
+        const std::int64_t count = pair_count(depth);
+        std::uint32_t* tile = pairs + k0 / 2 * tiles * MR + t * count * MR;
+        for (int r = 0; r < MR; ++r) {
+          const std::int64_t m = t * MR + r;
+          if (m < a.M) {
+            round_row(a.x, a.x_dtype, m * a.K + k0, depth, row);
+          } else {
+            std::fill(row, row + count, 0u);
+          }
+          for (std::int64_t i = 0; i < count; ++i) tile[i * MR + r] = row[i];
+          for (std::int64_t k = 0; groups > 0 && k < depth; k += group_size) {
+            sums[(t * groups + (k0 + k) / group_size) * MR + r] =
+                sum_bfloat16(row + k / 2, group_size);
+          }
+        }
+      }
+    }
+  });
+  return {pairs, sums, tiles};
+}
+
+// A task's block of W: width / kPanelWidth panels, each `pairs` rows of kPanelWidth
+// bfloat16 pairs, and (groups along K) each panel's scales and biases [group][column].
+struct PanelBlock {
+  std::uint32_t* data;
+  float* scales;
+  float* biases;
+  std::int64_t pairs, groups;
+
+  // The panel holding column c of the block (c a multiple of kPanelWidth).
+  std::uint32_t* panel(std::int64_t c) const {
+    return data + c / Bf16Shape::kPanelWidth * pairs * Bf16Shape::kPanelWidth;
+  }
+  float* scales_of(std::int64_t c) const {
+    return scales + c / Bf16Shape::kPanelWidth * groups * Bf16Shape::kPanelWidth;
+  }
+  float* biases_of(std::int64_t c) const {
+    return biases + c / Bf16Shape::kPanelWidth * groups * Bf16Shape::kPanelWidth;
+  }
+};
+
+// Transposes 16 vectors of 16 32-bit lanes in place: lane j of v[i] <-> lane i of v[j].
+inline void transpose16(__m512i (&v)[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  // Now each 128-bit lane L of v[4j + c] holds rows 4j..4j+3 of column 4L + c.
+  for (int j = 0; j < 16; j += 4) {
+    v[j] = _mm512_unpacklo_epi64(t[j], t[j + 2]);
+    v[j + 1] = _mm512_unpackhi_epi64(t[j], t[j + 2]);
+    v[j + 2] = _mm512_unpacklo_epi64(t[j + 1], t[j + 3]);
+    v[j + 3] = _mm512_unpackhi_epi64(t[j + 1], t[j + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i even_lo = _mm512_shuffle_i32x4(v[c], v[4 + c], 0x88);  // lanes 0, 2
+    const __m512i odd_lo = _mm512_shuffle_i32x4(v[c], v[4 + c], 0xDD);   // lanes 1, 3
+    const __m512i even_hi = _mm512_shuffle_i32x4(v[8 + c], v[12 + c], 0x88);
+    const __m512i odd_hi = _mm512_shuffle_i32x4(v[8 + c], v[12 + c], 0xDD);
+    t[c] = _mm512_shuffle_i32x4(even_lo, even_hi, 0x88);
+    t[8 + c] = _mm512_shuffle_i32x4(even_lo, even_hi, 0xDD);
+    t[4 + c] = _mm512_shuffle_i32x4(odd_lo, odd_hi, 0x88);
+    t[12 + c] = _mm512_shuffle_i32x4(odd_lo, odd_hi, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) v[i] = t[i];
+}
+
+// W (N, K), groups along K: the codes (exact in bfloat16) of columns [n0, n0 + width) and
+// k in [k0, k0 + depth) (depth a multiple of the group size), with the scales and biases
+// as floats; columns past N are zero. A panel row is filled 16 columns at a time from 16
+// vectors of 16 pairs along k, transposed.
+template <int bits>
+void pack_code_panels(const generic::Problem& p, std::int64_t k0, std::int64_t depth,
+                      std::int64_t n0, std::int64_t width, const PanelBlock& out) {
+  constexpr int PW = Bf16Shape::kPanelWidth;
+  constexpr int L = Simd::kLanes;
+  const int gs = p.group_size;
+  for (std::int64_t c = 0; c < width; c += L) {
+    std::uint32_t* panel = out.panel(c) + c % PW;
+    for (std::int64_t k = 0; k < depth; k += 2 * L) {
+      __m512i v[L];
+      for (int i = 0; i < L; ++i) {
+        const std::int64_t n = n0 + c + i;
+        if (n >= p.N) {
+          v[i] = _mm512_setzero_si512();
+          continue;
+        }
+        const std::uint8_t* row = p.w + n * p.row_bytes;
+        v[i] = Simd::round_pairs(generic::codes_at<Simd, bits>(row, k0 + k),
+                                 generic::codes_at<Simd, bits>(row, k0 + k + L));
+      }
+      transpose16(v);
+      for (int i = 0; i < L; ++i) _mm512_storeu_si512(panel + (k / 2 + i) * PW, v[i]);
+    }
+    float* scales = out.scales_of(c) + c % PW;
+    float* biases = out.biases_of(c) + c % PW;
+    for (int i = 0; i < L; ++i) {
+      const std::int64_t n = n0 + c + i;
+      for (std::int64_t g = 0; g < depth / gs; ++g) {
+        const std::int64_t at = n * p.groups + k0 / gs + g;
+        scales[g * PW + i] =
+            n < p.N ? generic::load_float<Simd>(p.scales, p.scale_dtype, at) : 0.0f;
+        biases[g * PW + i] =
+            n < p.N ? generic::load_float<Simd>(p.biases, p.scale_dtype, at) : 0.0f;
+      }
+    }
+  }
+}
+
+// W (K, N), groups along N (only under MatmulPrecision::bfloat16: the scale varies along
+// n, so the weights themselves are rounded): rows k of s * q + b in float32, rounded to
+// bfloat16, rows k and k + 1 paired lane by lane; k past K is zero. N is a multiple of the
+// group size, so no column is past N.
+template <int bits>
+void pack_weight_panels(const generic::Problem& p, std::int64_t k0, std::int64_t depth,
+                        std::int64_t n0, std::int64_t width, const PanelBlock& out) {
+  constexpr int PW = Bf16Shape::kPanelWidth;
+  constexpr int L = Simd::kLanes;
+  auto weights = [&](std::int64_t k, std::int64_t n) {
+    if (k >= k0 + depth) return Simd::zero();
+    const std::int64_t g = k * p.groups + n / p.group_size;
+    const Simd::F s = Simd::set1(generic::load_float<Simd>(p.scales, p.scale_dtype, g));
+    const Simd::F b = Simd::set1(generic::load_float<Simd>(p.biases, p.scale_dtype, g));
+    return Simd::fmadd(generic::codes_at<Simd, bits>(p.w + k * p.row_bytes, n), s, b);
+  };
+  for (std::int64_t c = 0; c < width; c += L) {
+    std::uint32_t* panel = out.panel(c) + c % PW;
+    const std::int64_t n = n0 + c;
+    for (std::int64_t i = 0; i < out.pairs; ++i) {
+      const std::int64_t k = k0 + 2 * i;
+      _mm512_storeu_si512(panel + i * PW, Simd::interleave_pairs(weights(k, n), weights(k + 1, n)));
+    }
+  }
+}
+
+}  // namespace qlinear::kernels::avx512_bf16
