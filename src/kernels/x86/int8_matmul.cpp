@@ -1,9 +1,60 @@
+// MatmulPrecision::int8 with AVX512-VNNI: x quantized to int8 per row and weight group
+// (int8_activations.h), exact integer dot products with the unsigned affine codes
+// (vpdpbusd), one fixed float32 chain per output element (int8_gemm.h). Handles affine W
+// with transpose (groups along K). Untransposed W is declined: its scales change with
+// every k of a dot product, so no per-group integer sum can be factored out.
+#include "kernels/generic/common.h"
+// GCC 12 reports the _mm512_undefined_* inside its own shuffle intrinsics as uninitialized.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
 #include "kernels/x86/avx512_bf16.h"
+#include "kernels/x86/int8_gemm.h"
+#include "kernels/x86/simd_avx512.h"
 
 namespace qlinear::kernels::avx512_bf16 {
+namespace {
 
-bool int8_matmul(const MatmulArgs&) {
-  return false;  // not yet written: the exact kernels run
+// The AVX-512 traits under a name of this translation unit, so that the generic helpers
+// instantiated here are this unit's own.
+struct Simd : avx512::Simd {};
+
+// Few rows: every weight byte is unpacked once, straight into a small L1 panel, for all
+// rows. Many rows: wider panels, reused by every tile of 6 rows.
+constexpr std::int64_t kFewRows = 8;
+using ManyRows = Int8Shape<6, 4, 512>;
+template <int rows>
+using FewRows = Int8Shape<rows, 2, 256>;
+
+template <int bits, class Shape>
+void run(const MatmulArgs& a, float* y) {
+  const QuantizedRows x = quantize_rows<bits>(a, Shape::kRows);
+  int8_gemm<bits, Shape>(a, x, y, a.N);
+}
+
+template <int bits>
+void run_by_rows(const MatmulArgs& a, float* y) {
+  if (a.M > kFewRows) return run<bits, ManyRows>(a, y);
+  [&]<int... R>(std::integer_sequence<int, R...>) {
+    ((a.M == R + 1 ? run<bits, FewRows<R + 1>>(a, y) : void()), ...);
+  }
+  (std::make_integer_sequence<int, kFewRows>{});
+}
+
+}  // namespace
+
+bool int8_matmul(const MatmulArgs& a) {
+  if (a.spec.mode != QuantMode::affine || !a.transpose) return false;
+  const bool direct = a.out_dtype == Dtype::float32;
+  float* y = direct ? static_cast<float*>(a.out)
+                    : scratch_floats(ScratchSlot::output, static_cast<std::size_t>(a.M * a.N));
+  generic::with_bits(a.spec.bits, [&](auto b) { run_by_rows<decltype(b)::value>(a, y); });
+  if (!direct) {
+    for (std::int64_t m = 0; m < a.M; ++m) {
+      generic::narrow<Simd>(y + m * a.N, static_cast<char*>(a.out) + m * a.N * size_of(a.out_dtype),
+                            a.out_dtype, a.N);
+    }
+  }
+  return true;
 }
 
 }  // namespace qlinear::kernels::avx512_bf16

@@ -1,0 +1,77 @@
+// Unpacking MLX's packed affine codes into unsigned bytes for vpdpbusd, and the order
+// they come out in. 2- and 4-bit codes are split by and/shift into bit planes, which
+// leaves them permuted within each block of 32 codes; the int8 activations are permuted
+// the same way once per call (int8_activations.h), so the products pair up.
+// Included only by int8_matmul.cpp (compiled with AVX-512 BW/VNNI).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/generic/code_layout.h"
+
+namespace qlinear::kernels::avx512_bf16 {
+namespace {
+
+// Codes per block within which the unpacking permutes; every group size is a multiple.
+constexpr int kOrderBlock = 32;
+
+// Which code of its 32-code block lands at byte `position` of the unpacked block.
+// 4 bits: the low nibbles of the block's 16 bytes, then the high nibbles.
+// 2 bits: 4 planes (bits 0-1, 2-3, 4-5, 6-7) of its 8 bytes. Others: natural order.
+template <int bits>
+constexpr int code_at(int position) {
+  if constexpr (bits == 4) return 2 * (position % 16) + position / 16;
+  if constexpr (bits == 2) return 4 * (position % 8) + position / 8;
+  return position;
+}
+
+// 64 codes (`codes` = 64, or 32 at the end of a row: the upper half is then zero) of a
+// packed row starting at `row` (a multiple of 32 codes in), as bytes in code_at order
+// per 32-code block.
+template <int bits>
+__m512i unpack_codes(const std::uint8_t* row, int codes) {
+  const auto mask = [&](int bytes) {
+    return bytes >= 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1;
+  };
+  if constexpr (bits == 8) {
+    return _mm512_maskz_loadu_epi8(mask(codes), row);
+  } else if constexpr (bits == 4) {
+    // Qwords [0 1 0 1 2 3 2 3] of the 32 bytes, the repeats shifted by a nibble.
+    const __m512i bytes = _mm512_castsi256_si512(
+        _mm256_maskz_loadu_epi8(static_cast<__mmask32>(mask(codes / 2)), row));
+    const __m512i spread =
+        _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3), bytes);
+    const __m512i shifted = _mm512_srlv_epi64(spread, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4));
+    return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0F));
+  } else if constexpr (bits == 2) {
+    // Qwords [0 0 0 0 1 1 1 1] of the 16 bytes, shifted by 0, 2, 4, 6 bits.
+    const __m512i bytes =
+        _mm512_castsi128_si512(_mm_maskz_loadu_epi8(static_cast<__mmask16>(mask(codes / 4)), row));
+    const __m512i spread =
+        _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 0, 0, 1, 1, 1, 1), bytes);
+    const __m512i shifted = _mm512_srlv_epi64(spread, _mm512_setr_epi64(0, 2, 4, 6, 0, 2, 4, 6));
+    return _mm512_and_si512(shifted, _mm512_set1_epi8(0x03));
+  } else {
+    // 3, 5, 6 bits straddle bytes: 16 codes at a time as 32-bit lanes (byte shuffle,
+    // variable shift, mask), narrowed to bytes.
+    constexpr const auto& layout = kCodeLayout<bits, 16>;
+    const __m512i pick = _mm512_loadu_si512(layout.byte_pick.data());
+    const __m512i shift = _mm512_loadu_si512(layout.shift.data());
+    __m512i out = _mm512_setzero_si512();
+    for (int q = 0; q < codes / 16; ++q) {
+      const __m128i raw =
+          _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << (2 * bits)) - 1u), row + q * 2 * bits);
+      __m512i v = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(raw), pick);
+      v = _mm512_and_si512(_mm512_srlv_epi32(v, shift), _mm512_set1_epi32((1 << bits) - 1));
+      // Bytes of the 16 codes into 128-bit lane q.
+      out = _mm512_mask_blend_epi32(static_cast<__mmask16>(0xFu << (4 * q)), out,
+                                    _mm512_broadcast_i32x4(_mm512_cvtepi32_epi8(v)));
+    }
+    return out;
+  }
+}
+
+}  // namespace
+}  // namespace qlinear::kernels::avx512_bf16

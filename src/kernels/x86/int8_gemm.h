@@ -1,0 +1,204 @@
+// The int8-activation matmul for transposed affine W (N, K): per task of Shape::kColumns
+// output columns and per block of Shape::kDepth codes, the codes of W are unpacked to
+// bytes and transposed into a panel [k/4][column] of 32-bit words (4 codes of one column
+// each), the scales and biases into [group][column] floats; a register-blocked
+// micro-kernel then runs vpdpbusd (u8 codes x s8 activations, exact int32 sums) over
+// every tile of rows and, per group, adds into float32 accumulators, for every (r, n):
+//   c = fma(float(idot[r, n, g]), s[n, g] * d[r, g], c);  c = fma(b[n, g], sum[r, g], c)
+// for g = 0, 1, ... in order from c = 0. That chain depends on nothing but (r, n), so the
+// result is the same for any thread count, row tiling or column blocking.
+// Included only by int8_matmul.cpp.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "kernels/kernels.h"
+#include "kernels/scratch.h"
+#include "kernels/x86/int8_activations.h"
+#include "kernels/x86/int8_codes.h"
+
+namespace qlinear::kernels::avx512_bf16 {
+namespace {
+
+// kRows rows of x by kVectors vectors of 16 columns per micro-tile; panels of kDepth codes
+// (a multiple of every group size, at most 16 groups of 32).
+template <int rows, int vectors, int depth>
+struct Int8Shape {
+  static constexpr int kRows = rows;
+  static constexpr int kVectors = vectors;
+  static constexpr int kColumns = 16 * vectors;
+  static constexpr int kDepth = depth;
+  static_assert(depth % 128 == 0 && depth / 32 <= 16);
+};
+
+// rows[j] <- column j of the 16x16 matrix of 32-bit words in rows (row i, lane j).
+inline void transpose16(__m512i rows[16]) {
+  __m512i a[16], b[16];
+  for (int i = 0; i < 8; ++i) {
+    a[2 * i] = _mm512_unpacklo_epi32(rows[2 * i], rows[2 * i + 1]);
+    a[2 * i + 1] = _mm512_unpackhi_epi32(rows[2 * i], rows[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    b[4 * i + 0] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+    b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+  }
+  // b[4i + e], 128-bit lane l: rows 4i..4i+3, word 4l + e.
+  for (int e = 0; e < 4; ++e) {
+    const __m512i c = _mm512_shuffle_i32x4(b[e], b[4 + e], 0x88);
+    const __m512i c2 = _mm512_shuffle_i32x4(b[e], b[4 + e], 0xDD);
+    const __m512i d = _mm512_shuffle_i32x4(b[8 + e], b[12 + e], 0x88);
+    const __m512i d2 = _mm512_shuffle_i32x4(b[8 + e], b[12 + e], 0xDD);
+    rows[e] = _mm512_shuffle_i32x4(c, d, 0x88);
+    rows[8 + e] = _mm512_shuffle_i32x4(c, d, 0xDD);
+    rows[4 + e] = _mm512_shuffle_i32x4(c2, d2, 0x88);
+    rows[12 + e] = _mm512_shuffle_i32x4(c2, d2, 0xDD);
+  }
+}
+
+// `count` (<= 16) consecutive floats of a float32/float16/bfloat16 array, the rest zero.
+inline __m512i load_params(const void* p, Dtype dtype, std::int64_t first, int count) {
+  const auto mask = static_cast<__mmask16>((1u << count) - 1u);
+  if (dtype == Dtype::float32) {
+    return _mm512_maskz_loadu_epi32(mask, static_cast<const float*>(p) + first);
+  }
+  const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const std::uint16_t*>(p) + first);
+  return dtype == Dtype::float16 ? _mm512_castps_si512(_mm512_cvtph_ps(h))
+                                 : _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+}
+
+template <class Shape>
+struct Panel {
+  std::int32_t* words;  // [kDepth / 4][kColumns]
+  float* scales;        // [kDepth / 32][kColumns]
+  float* biases;
+};
+
+// Columns [n0, n0 + kColumns) and codes [k0, k0 + depth) of W into the panel; columns
+// past N are zero.
+template <int bits, class Shape>
+void pack_panel(const MatmulArgs& a, std::int64_t n0, std::int64_t k0, std::int64_t depth,
+                const Panel<Shape>& panel) {
+  constexpr int NC = Shape::kColumns;
+  const std::int64_t row_bytes = a.K * bits / 8;
+  const int gs = a.spec.group_size;
+  const std::int64_t groups = a.K / gs;
+  const auto* w = reinterpret_cast<const std::uint8_t*>(a.wq);
+  __m512i m[16];
+  for (int v = 0; v < Shape::kVectors; ++v) {
+    const std::int64_t first = n0 + 16 * v;
+    const int live = static_cast<int>(std::clamp<std::int64_t>(a.N - first, 0, 16));
+    for (std::int64_t c = 0; c < depth; c += 64) {
+      const int codes = static_cast<int>(std::min<std::int64_t>(64, depth - c));
+      for (int i = 0; i < 16; ++i) {
+        m[i] = i < live
+                   ? unpack_codes<bits>(w + (first + i) * row_bytes + (k0 + c) * bits / 8, codes)
+                   : _mm512_setzero_si512();
+      }
+      transpose16(m);
+      for (int j = 0; j < codes / 4; ++j) {
+        _mm512_storeu_si512(panel.words + (c / 4 + j) * NC + 16 * v, m[j]);
+      }
+    }
+    const int block_groups = static_cast<int>(depth / gs);
+    for (auto [params, out] :
+         {std::pair{a.scales, panel.scales}, std::pair{a.biases, panel.biases}}) {
+      for (int i = 0; i < 16; ++i) {
+        m[i] = i < live ? load_params(params, a.scale_dtype, (first + i) * groups + k0 / gs,
+                                      block_groups)
+                        : _mm512_setzero_si512();
+      }
+      transpose16(m);
+      for (int j = 0; j < block_groups; ++j) {
+        _mm512_storeu_ps(out + j * NC + 16 * v, _mm512_castsi512_ps(m[j]));
+      }
+    }
+  }
+}
+
+// c[kRows][kColumns] (+)= the tile's rows times the panel, `groups` groups of gs codes.
+template <class Shape>
+void micro_kernel(const std::int32_t* x_words, const float* x_scales, const float* x_sums,
+                  const Panel<Shape>& panel, int groups, int gs, float* c) {
+  constexpr int MR = Shape::kRows;
+  constexpr int NV = Shape::kVectors;
+  constexpr int NC = Shape::kColumns;
+  for (int g = 0; g < groups; ++g) {
+    __m512i acc[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+    }
+    const std::int64_t first_word = static_cast<std::int64_t>(g) * gs / 4;
+    for (std::int64_t k4 = first_word; k4 < first_word + gs / 4; ++k4) {
+      __m512i w[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) w[v] = _mm512_loadu_si512(panel.words + k4 * NC + 16 * v);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        const __m512i xr = _mm512_set1_epi32(x_words[k4 * MR + r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], w[v], xr);
+      }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const __m512 s = _mm512_loadu_ps(panel.scales + g * NC + 16 * v);
+      const __m512 b = _mm512_loadu_ps(panel.biases + g * NC + 16 * v);
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) {
+        float* out = c + r * NC + 16 * v;
+        const __m512 sd = _mm512_mul_ps(s, _mm512_set1_ps(x_scales[g * MR + r]));
+        __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][v]), sd, _mm512_loadu_ps(out));
+        y = _mm512_fmadd_ps(b, _mm512_set1_ps(x_sums[g * MR + r]), y);
+        _mm512_storeu_ps(out, y);
+      }
+    }
+  }
+}
+
+// y (M, ldy) float32 = x @ W.T, x as quantized by quantize_rows with Shape::kRows rows
+// per tile.
+template <int bits, class Shape>
+void int8_gemm(const MatmulArgs& a, const QuantizedRows& x, float* y, std::int64_t ldy) {
+  constexpr int MR = Shape::kRows;
+  constexpr int NC = Shape::kColumns;
+  constexpr int KC = Shape::kDepth;
+  const int gs = a.spec.group_size;
+  const std::int64_t groups = a.K / gs;
+  const std::int64_t tiles = (a.M + MR - 1) / MR;
+  const std::int64_t padded_n = (a.N + NC - 1) / NC * NC;
+  core::parallel_for(padded_n, NC, [&](std::int64_t begin, std::int64_t end) {
+    float* c = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(tiles * MR * NC));
+    float* panel_memory = scratch_floats(ScratchSlot::panel,
+                                         static_cast<std::size_t>(KC / 4 * NC + 2 * KC / 32 * NC));
+    const Panel<Shape> panel{reinterpret_cast<std::int32_t*>(panel_memory),
+                             panel_memory + KC / 4 * NC, panel_memory + KC / 4 * NC + KC / 32 * NC};
+    for (std::int64_t n0 = begin; n0 < end; n0 += NC) {
+      std::fill(c, c + tiles * MR * NC, 0.0f);
+      for (std::int64_t k0 = 0; k0 < a.K; k0 += KC) {
+        const std::int64_t depth = std::min<std::int64_t>(KC, a.K - k0);
+        pack_panel<bits>(a, n0, k0, depth, panel);
+        const std::int64_t g0 = k0 / gs;
+        for (std::int64_t t = 0; t < tiles; ++t) {
+          micro_kernel<Shape>(x.words + (t * a.K + k0) / 4 * MR, x.scales + (t * groups + g0) * MR,
+                              x.sums + (t * groups + g0) * MR, panel, static_cast<int>(depth / gs),
+                              gs, c + t * MR * NC);
+        }
+      }
+      const std::int64_t width = std::min<std::int64_t>(NC, a.N - n0);
+      for (std::int64_t m = 0; m < a.M; ++m) {
+        std::copy(c + m * NC, c + m * NC + width, y + m * ldy + n0);
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace qlinear::kernels::avx512_bf16

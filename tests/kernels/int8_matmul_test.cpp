@@ -1,0 +1,302 @@
+// MatmulPrecision::int8 on the avx512_bf16 kernels (docs/kernels.md, "int8 activations"):
+// against a scalar model of its definition, against the exact path within the error the
+// quantization of x allows, bit-identical for any thread count and row count, and never
+// used unless asked for.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "kernels/isa.h"
+#include "qlinear/ops.h"
+#include "qlinear/runtime.h"
+
+namespace qlinear {
+namespace {
+
+using testing::random_normal;
+using testing::unit_roundoff;
+using testing::with_isa;
+
+constexpr char kIsa[] = "avx512_bf16";
+constexpr int kBits[] = {2, 3, 4, 5, 6, 8};
+constexpr int kGroupSizes[] = {32, 64, 128};
+constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16};
+
+class Int8Matmul : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::vector<std::string> isas = supported_isas();
+    if (std::find(isas.begin(), isas.end(), kIsa) == isas.end()) {
+      GTEST_SKIP() << "this CPU lacks AVX512-BF16/VNNI";
+    }
+  }
+};
+
+struct Case {
+  std::int64_t M, K, N;
+  int bits, gs;
+  Dtype x_dtype = Dtype::float32, scale_dtype = Dtype::float32;
+  bool transpose = true;
+
+  std::string name() const {
+    return "M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
+           " bits=" + std::to_string(bits) + " gs=" + std::to_string(gs) +
+           " x=" + std::string(name_of(x_dtype)) + " scales=" + std::string(name_of(scale_dtype)) +
+           " transpose=" + std::to_string(transpose);
+  }
+};
+
+struct Inputs {
+  Tensor x;
+  Quantized q;
+};
+
+Inputs make_inputs(const Case& c, std::uint32_t seed) {
+  const Shape w_shape = c.transpose ? Shape{c.N, c.K} : Shape{c.K, c.N};
+  const Tensor w = random_normal(w_shape, c.scale_dtype, seed);
+  return {random_normal({c.M, c.K}, c.x_dtype, seed + 1),
+          with_isa("scalar", 1, [&] { return quantize(w, c.gs, c.bits); })};
+}
+
+Tensor matmul(const Inputs& in, const Case& c, MatmulPrecision precision, int threads,
+              const std::string& isa = kIsa) {
+  set_matmul_precision(precision);
+  const Tensor y = with_isa(isa, threads, [&] {
+    return quantized_matmul(in.x, in.q.wq, in.q.scales, in.q.biases, c.transpose, c.gs, c.bits);
+  });
+  set_matmul_precision(MatmulPrecision::exact);
+  return y;
+}
+
+// The definition, per row r and group g of a transposed W (N, K):
+//   d = max|x[r, g]| / 127 (float32), xq = rint(x / d) clamped to +-127 (0 if d == 0),
+//   y[r, n] = sum_g s[n, g] d idot[r, n, g] + b[n, g] d sum(xq[r, g])   (= (d xq) . w_hat)
+// here with exact integer dots and double sums. `bound` is what float32 arithmetic may
+// add: the rounding of s*d and d*sum, of 2 multiply-adds per group (each at most u times
+// the sum of the terms' magnitudes), plus the output dtype's rounding.
+struct Model {
+  std::vector<double> y, bound;
+  std::vector<double> quantization_error;  // sum_k |x - d xq| |w_hat|: x's rounding
+};
+
+Model model(const Inputs& in, const Case& c, Dtype out_dtype) {
+  const std::vector<float> x = in.x.to_floats();
+  const std::vector<float> s = in.q.scales.to_floats();
+  const std::vector<float> b = in.q.biases->to_floats();
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(in.q.wq.data());
+  const std::int64_t G = c.K / c.gs, row_bytes = c.K * c.bits / 8;
+  auto code = [&](std::int64_t n, std::int64_t k) {
+    const std::int64_t bit = k * c.bits;
+    const std::uint8_t* p = bytes + n * row_bytes + bit / 8;
+    const unsigned two = p[0] | (bit / 8 + 1 < row_bytes ? p[1] << 8 : 0);
+    return static_cast<std::int64_t>((two >> (bit % 8)) & ((1u << c.bits) - 1));
+  };
+  const double u = 0x1p-24, u_out = out_dtype == Dtype::float32 ? 0.0 : unit_roundoff(out_dtype);
+  Model m{std::vector<double>(c.M * c.N), std::vector<double>(c.M * c.N),
+          std::vector<double>(c.M * c.N)};
+  std::vector<float> xq(c.K), d(G);
+  std::vector<double> sum(G), rounding(c.K);
+  for (std::int64_t r = 0; r < c.M; ++r) {
+    for (std::int64_t g = 0; g < G; ++g) {
+      float max_abs = 0.0f;
+      for (int j = 0; j < c.gs; ++j) {
+        max_abs = std::max(max_abs, std::fabs(x[r * c.K + g * c.gs + j]));
+      }
+      d[g] = max_abs / 127.0f;
+      sum[g] = 0.0;
+      for (int j = 0; j < c.gs; ++j) {
+        const float v = x[r * c.K + g * c.gs + j];
+        const float q = d[g] == 0.0f ? 0.0f : std::clamp(std::nearbyint(v / d[g]), -127.0f, 127.0f);
+        xq[g * c.gs + j] = q;
+        sum[g] += static_cast<double>(d[g]) * q;
+        rounding[g * c.gs + j] = std::fabs(v - static_cast<double>(d[g]) * q);
+      }
+    }
+    for (std::int64_t n = 0; n < c.N; ++n) {
+      double y = 0.0, terms = 0.0, sums_error = 0.0, q_error = 0.0;
+      for (std::int64_t g = 0; g < G; ++g) {
+        const double sg = s[n * G + g], bg = b[n * G + g];
+        std::int64_t idot = 0;
+        for (int j = 0; j < c.gs; ++j) {
+          const std::int64_t q = code(n, g * c.gs + j);
+          idot += static_cast<std::int64_t>(xq[g * c.gs + j]) * q;
+          q_error += rounding[g * c.gs + j] * std::fabs(sg * static_cast<double>(q) + bg);
+        }
+        y += sg * d[g] * static_cast<double>(idot) + bg * sum[g];
+        terms += std::fabs(sg * d[g] * static_cast<double>(idot)) + std::fabs(bg * sum[g]);
+        sums_error += std::fabs(bg * sum[g]) * u;
+      }
+      m.y[r * c.N + n] = y;
+      m.bound[r * c.N + n] =
+          1.01 * ((2 * G + 1) * u * terms + sums_error) + 2 * u_out * std::fabs(y);
+      m.quantization_error[r * c.N + n] = q_error;
+    }
+  }
+  return m;
+}
+
+void expect_matches_model(const Case& c) {
+  const Inputs in =
+      make_inputs(c, static_cast<std::uint32_t>(c.M * 131 + c.K * 7 + c.bits * 3 + c.gs));
+  const Tensor y = matmul(in, c, MatmulPrecision::int8, 2);
+  const Model m = model(in, c, y.dtype());
+  const std::vector<float> got = y.to_floats();
+  int failures = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double err = std::fabs(got[i] - m.y[i]);
+    if (!(err <= m.bound[i]) && failures++ < 5) {
+      ADD_FAILURE() << c.name() << " at " << i << ": got " << got[i] << " model " << m.y[i]
+                    << " error " << err << " > " << m.bound[i];
+    }
+  }
+}
+
+TEST_F(Int8Matmul, MatchesDefinitionEveryFormat) {
+  int i = 0;
+  for (int bits : kBits) {
+    for (int gs : kGroupSizes) {
+      for (std::int64_t K : {64, 320, 4096}) {
+        if (K % gs != 0) continue;
+        for (std::int64_t M : {1, 9}) {
+          // Every pairing of x and scale dtypes comes round as the loops go.
+          ++i;
+          expect_matches_model({M, K, 100, bits, gs, kFloatTypes[i % 3], kFloatTypes[i / 3 % 3]});
+        }
+      }
+    }
+  }
+}
+
+TEST_F(Int8Matmul, MatchesDefinitionEveryRowCountAndDtype) {
+  for (std::int64_t M : {1, 3, 8, 9, 33, 512}) {
+    for (Dtype x_dtype : kFloatTypes) {
+      for (Dtype scale_dtype : kFloatTypes) {
+        if (M == 512 && x_dtype != scale_dtype) continue;  // the row count is what matters
+        expect_matches_model({M, 320, 100, 4, 64, x_dtype, scale_dtype});
+      }
+    }
+  }
+}
+
+// The rounding of x, sum_k |x - d xq| |w_hat| <= sum_g d/2 sum_k |w_hat| (documented),
+// bounds the distance from the exact path, with both paths' float32 rounding on top.
+TEST_F(Int8Matmul, WithinQuantizationErrorOfExactPath) {
+  for (int bits : {2, 4, 8}) {
+    for (int gs : kGroupSizes) {
+      for (std::int64_t M : {1, 33}) {
+        const Case c{M, 512, 100, bits, gs};
+        const Inputs in = make_inputs(c, static_cast<std::uint32_t>(bits * 17 + gs + M));
+        const Model m = model(in, c, Dtype::float32);
+        const std::vector<float> fast = matmul(in, c, MatmulPrecision::int8, 1).to_floats();
+        const std::vector<float> exact = matmul(in, c, MatmulPrecision::exact, 1).to_floats();
+        for (std::size_t i = 0; i < fast.size(); ++i) {
+          const double tol = m.quantization_error[i] + 2 * m.bound[i] + 1e-6 * std::fabs(m.y[i]);
+          ASSERT_LE(std::fabs(fast[i] - exact[i]), tol) << c.name() << " at " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST_F(Int8Matmul, BitIdenticalForAnyThreadAndRowCount) {
+  for (int bits : {3, 4}) {
+    const Case c{33, 1024, 100, bits, 64, Dtype::bfloat16, Dtype::float16};
+    const Inputs in = make_inputs(c, 5u + bits);
+    const Tensor y1 = matmul(in, c, MatmulPrecision::int8, 1);
+    EXPECT_TRUE(y1.bit_equal(matmul(in, c, MatmulPrecision::int8, 2))) << c.name();
+    EXPECT_TRUE(y1.bit_equal(matmul(in, c, MatmulPrecision::int8, 3))) << c.name();
+    // Each row alone (the few-rows kernel) gives the same bits as in the batch.
+    const std::vector<float> batch = y1.to_floats();
+    for (std::int64_t r : {0, 7, 32}) {
+      const std::vector<float> xs = in.x.to_floats();
+      Inputs row{
+          Tensor::from_floats({1, c.K}, c.x_dtype,
+                              std::vector<float>(xs.begin() + r * c.K, xs.begin() + (r + 1) * c.K)),
+          in.q};
+      Case one = c;
+      one.M = 1;
+      const std::vector<float> alone = matmul(row, one, MatmulPrecision::int8, 2).to_floats();
+      EXPECT_TRUE(std::equal(alone.begin(), alone.end(), batch.begin() + r * c.N)) << "row " << r;
+    }
+  }
+}
+
+// Without the setting the results are the AVX-512 kernels' bit for bit (bfloat16 x is left
+// out: avx512_bf16 has its own exact kernel for it). Untransposed W, which the int8 path
+// declines, gets what MatmulPrecision::bfloat16 gets (int8 permits that rounding too).
+TEST_F(Int8Matmul, ExactUnlessAskedAndUntransposedFallsBack) {
+  for (Dtype x_dtype : {Dtype::float32, Dtype::float16}) {
+    for (std::int64_t M : {1, 33}) {
+      const Case c{M, 256, 100, 4, 64, x_dtype};
+      const Inputs in = make_inputs(c, 3u);
+      const Tensor plain = matmul(in, c, MatmulPrecision::exact, 2, "avx512");
+      EXPECT_TRUE(matmul(in, c, MatmulPrecision::exact, 2).bit_equal(plain)) << c.name();
+      Case untransposed = c;
+      untransposed.transpose = false;
+      untransposed.N = 128;
+      const Inputs in_t = make_inputs(untransposed, 4u);
+      EXPECT_TRUE(matmul(in_t, untransposed, MatmulPrecision::int8, 2)
+                      .bit_equal(matmul(in_t, untransposed, MatmulPrecision::bfloat16, 2)))
+          << untransposed.name();
+    }
+  }
+}
+
+TEST_F(Int8Matmul, ZeroRowsAndOneHugeValue) {
+  const Case c{4, 256, 100, 4, 64};
+  Inputs in = make_inputs(c, 9u);
+  std::vector<float> xs = in.x.to_floats();
+  std::fill(xs.begin(), xs.begin() + c.K, 0.0f);                     // row 0: zeros
+  xs[c.K + 5] = 1e30f;                                               // row 1: one huge value
+  std::fill(xs.begin() + 2 * c.K, xs.begin() + 2 * c.K + 64, 0.0f);  // row 2: a zero group
+  xs[3 * c.K + 70] = 1e-44f;                                         // row 3: d underflows to 0
+  std::fill(xs.begin() + 3 * c.K + 64, xs.begin() + 3 * c.K + 70, 0.0f);
+  std::fill(xs.begin() + 3 * c.K + 71, xs.begin() + 3 * c.K + 128, 0.0f);
+  in.x = Tensor::from_floats({c.M, c.K}, c.x_dtype, xs);
+  const Tensor y = matmul(in, c, MatmulPrecision::int8, 2);
+  const std::vector<float> got = y.to_floats();
+  for (std::int64_t n = 0; n < c.N; ++n) ASSERT_EQ(got[n], 0.0f) << "zero row, column " << n;
+  const Model m = model(in, c, y.dtype());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(got[i])) << i;
+    ASSERT_LE(std::fabs(got[i] - m.y[i]), m.bound[i]) << i;
+  }
+}
+
+// The figures of docs/kernels.md: normal x with a few outlier columns (20 sigma), normal
+// weights; error of int8 against exact, relative to the largest |y|, and RMS relative.
+TEST_F(Int8Matmul, ErrorOnRealisticData) {
+  std::printf("bits group  max|dy|/max|y|  rms(dy)/rms(y)\n");
+  for (int bits : {2, 4, 8}) {
+    for (int gs : kGroupSizes) {
+      const Case c{16, 4096, 256, bits, gs};
+      Inputs in = make_inputs(c, static_cast<std::uint32_t>(100 + bits * 7 + gs));
+      std::vector<float> xs = in.x.to_floats();
+      for (std::int64_t r = 0; r < c.M; ++r) {
+        for (std::int64_t k : {17, 1000, 2222, 4000}) xs[r * c.K + k] *= 20.0f;
+      }
+      in.x = Tensor::from_floats({c.M, c.K}, c.x_dtype, xs);
+      const std::vector<float> fast = matmul(in, c, MatmulPrecision::int8, 2).to_floats();
+      const std::vector<float> exact = matmul(in, c, MatmulPrecision::exact, 2).to_floats();
+      double max_err = 0, max_y = 0, err2 = 0, y2 = 0;
+      for (std::size_t i = 0; i < fast.size(); ++i) {
+        const double e = fast[i] - exact[i];
+        max_err = std::max(max_err, std::fabs(e));
+        max_y = std::max(max_y, std::fabs(static_cast<double>(exact[i])));
+        err2 += e * e;
+        y2 += static_cast<double>(exact[i]) * exact[i];
+      }
+      std::printf("%4d %5d  %14.2e  %14.2e\n", bits, gs, max_err / max_y, std::sqrt(err2 / y2));
+      EXPECT_LT(std::sqrt(err2 / y2), 0.03) << c.name();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qlinear
