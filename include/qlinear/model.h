@@ -74,13 +74,13 @@ void save_folder_weights(const std::filesystem::path& folder, const TensorMap& t
 
 // --- module trees ---------------------------------------------------------------
 
-// A float tree of Linear / Embedding layers and plain containers built from weight names
+// A tree of Linear / Embedding layers and plain containers built from weight names
 // and shapes: a path with a 2-D "weight" becomes an Embedding when its last segment
 // contains "embed" (or is "wte"), else a Linear (with a bias if there is one); numeric
 // segments make lists ("model.layers.3"); other parameters sit in plain modules. A
-// quantized layer (one with "scales") is built as its float equivalent, with the float
-// input width its `quantization` settings give.
-std::shared_ptr<nn::Container> build_float_model(
+// quantized layer (one with "scales") is built quantized, with the stored shapes and the
+// settings `quantization` gives it (a FileError if they do not fit).
+std::shared_ptr<nn::Container> build_model_tree(
     const std::map<std::string, TensorInfo>& weights,
     const std::optional<QuantizationConfig>& quantization);
 
@@ -96,8 +96,9 @@ struct LoadedModel {
   std::optional<QuantizationConfig> quantization;
 };
 
-// Loads a model folder as mlx-lm does: builds the float tree, quantizes exactly the layers
-// config.json says (checkpoint_predicate), then load_weights(strict).
+// Loads a model folder as mlx-lm does: builds the tree, quantizes exactly the layers
+// config.json says (checkpoint_predicate; those stored quantized are built so), then
+// load_weights(strict).
 LoadedModel load_model(const std::filesystem::path& folder, bool strict = true);
 
 // Writes a module tree as a model folder: its parameters as weight files (see

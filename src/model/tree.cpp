@@ -50,29 +50,33 @@ nn::ModulePtr make_layer(const std::string& path, const Node& node,
         name == "weight" || name == "bias" || (quantized && (name == "scales" || name == "biases"));
     if (!known) return nullptr;
   }
-  const Shape& shape = weight->second.shape;
-  std::int64_t input_dims = shape[1];
-  if (quantized) {
-    const std::optional<QuantSpec>* entry = quantization ? quantization->find(path) : nullptr;
-    if (!quantization || (entry && !*entry)) {
-      throw FileError(path + ".scales is in the weights but config.json does not quantize " + path);
-    }
-    const QuantSpec spec = entry ? **entry : quantization->defaults;
-    input_dims = shape[1] * 32 / spec.bits;
-  } else if (!is_floating(weight->second.dtype)) {
-    return nullptr;
-  }
+  if (!quantized && !is_floating(weight->second.dtype)) return nullptr;
   // Zeros stand in for the values load_weights sets; only the shapes matter here.
-  const Dtype dtype = !quantized                               ? weight->second.dtype
-                      : is_floating(params.at("scales").dtype) ? params.at("scales").dtype
-                                                               : Dtype::float32;
-  Tensor placeholder = Tensor::zeros({shape[0], input_dims}, dtype);
-  if (is_embedding_name(path)) return std::make_shared<nn::Embedding>(std::move(placeholder));
+  auto zeros_like = [&](const std::string& name) {
+    return Tensor::zeros(params.at(name).shape, params.at(name).dtype);
+  };
   std::optional<Tensor> bias;
-  if (const auto found = params.find("bias"); found != params.end()) {
-    bias = Tensor::zeros(found->second.shape, found->second.dtype);
+  if (params.contains("bias")) bias = zeros_like("bias");
+  const bool embedding = is_embedding_name(path);
+  if (!quantized) {
+    if (embedding) return std::make_shared<nn::Embedding>(zeros_like("weight"));
+    return std::make_shared<nn::Linear>(zeros_like("weight"), std::move(bias));
   }
-  return std::make_shared<nn::Linear>(std::move(placeholder), std::move(bias));
+  const std::optional<QuantSpec>* entry = quantization ? quantization->find(path) : nullptr;
+  if (!quantization || (entry && !*entry)) {
+    throw FileError(path + ".scales is in the weights but config.json does not quantize " + path);
+  }
+  const QuantSpec spec = entry ? **entry : quantization->defaults;
+  // Built as stored: quantizing float placeholders would cost a pass over the model.
+  Quantized packed{zeros_like("weight"), zeros_like("scales"),
+                   params.contains("biases") ? std::optional(zeros_like("biases")) : std::nullopt};
+  try {
+    if (embedding) return nn::QuantizedEmbedding::from_quantized(spec, std::move(packed));
+    return nn::QuantizedLinear::from_quantized(spec, std::move(packed), std::move(bias));
+  } catch (const std::invalid_argument& e) {
+    throw FileError("the weights of " + path +
+                    " do not fit its quantization in config.json: " + e.what());
+  }
 }
 
 nn::ModulePtr make_module(const std::string& path, const Node& node,
@@ -104,7 +108,7 @@ nn::ModulePtr make_module(const std::string& path, const Node& node,
 
 }  // namespace
 
-std::shared_ptr<nn::Container> build_float_model(
+std::shared_ptr<nn::Container> build_model_tree(
     const std::map<std::string, TensorInfo>& weights,
     const std::optional<QuantizationConfig>& quantization) {
   Node root;
@@ -123,6 +127,7 @@ nn::ClassPredicate checkpoint_predicate(const QuantizationConfig& quantization,
                                         std::function<bool(const std::string&)> has_weight) {
   return [quantization, has_weight = std::move(has_weight)](
              std::string_view path, const nn::Module& module) -> nn::QuantChoice {
+    if (module.quant_spec()) return false;  // built quantized from the weights
     if (const std::optional<QuantSpec>* entry = quantization.find(path)) {
       return *entry ? nn::QuantChoice(**entry) : nn::QuantChoice(false);
     }
@@ -141,7 +146,7 @@ LoadedModel load_model(const std::filesystem::path& folder, bool strict) {
   for (const auto& [name, tensor] : weights) {
     infos.emplace(name, TensorInfo{name, tensor.dtype(), tensor.shape()});
   }
-  loaded.model = build_float_model(infos, loaded.quantization);
+  loaded.model = build_model_tree(infos, loaded.quantization);
   if (const auto& q = loaded.quantization) {
     nn::quantize(
         *loaded.model, q->defaults.group_size, q->defaults.bits, mode_name(q->defaults.mode),

@@ -26,6 +26,12 @@ std::shared_ptr<QuantizedEmbedding> QuantizedEmbedding::from_embedding(const Emb
       new QuantizedEmbedding(spec, detail::quantize_weight(embedding.parameter("weight"), spec)));
 }
 
+std::shared_ptr<QuantizedEmbedding> QuantizedEmbedding::from_quantized(QuantSpec spec,
+                                                                       Quantized weight) {
+  return std::shared_ptr<QuantizedEmbedding>(new QuantizedEmbedding(
+      spec, detail::checked_quantized("QuantizedEmbedding", spec, std::move(weight))));
+}
+
 std::int64_t QuantizedEmbedding::dims() const {
   return detail::unpacked_dims(parameter("weight"), spec_);
 }

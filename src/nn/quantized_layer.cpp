@@ -1,9 +1,21 @@
 #include "nn/quantized_layer.h"
 
+#include "ops/checks.h"
+
 namespace qlinear::nn::detail {
 
 Quantized quantize_weight(const Tensor& weight, const QuantSpec& spec) {
   return quantize(weight, spec.group_size, spec.bits, mode_name(spec.mode));
+}
+
+Quantized checked_quantized(std::string_view layer, const QuantSpec& spec, Quantized weight) {
+  const QuantSpec valid = QuantSpec::resolve(layer, spec.mode, spec.group_size, spec.bits);
+  ops::check_packed(layer, valid, weight.wq, weight.scales, weight.biases);
+  if (weight.wq.ndim() != 2) {
+    ops::fail(layer, "The weight matrix must have 2 dimensions but has shape " +
+                         shape_string(weight.wq.shape()) + ".");
+  }
+  return weight;
 }
 
 std::string settings_repr(const QuantSpec& spec) {

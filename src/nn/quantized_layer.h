@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "qlinear/nn/module.h"
 
@@ -10,6 +11,10 @@ namespace qlinear::nn::detail {
 
 // ops::quantize with a layer's settings.
 Quantized quantize_weight(const Tensor& weight, const QuantSpec& spec);
+
+// Refuses (std::invalid_argument naming `layer`) a spec the ops do not support, or packed
+// tensors that are not one 2-D matrix quantized with it; returns `weight`.
+Quantized checked_quantized(std::string_view layer, const QuantSpec& spec, Quantized weight);
 
 // "group_size=64, bits=4, mode=affine"
 std::string settings_repr(const QuantSpec& spec);

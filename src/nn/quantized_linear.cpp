@@ -2,6 +2,7 @@
 
 #include "nn/float_ops.h"
 #include "nn/quantized_layer.h"
+#include "ops/checks.h"
 #include "qlinear/nn/layers.h"
 
 namespace qlinear::nn {
@@ -31,6 +32,17 @@ std::shared_ptr<QuantizedLinear> QuantizedLinear::from_linear(const Linear& line
   if (linear.has_bias()) bias = linear.parameter("bias");
   return std::shared_ptr<QuantizedLinear>(new QuantizedLinear(
       spec, detail::quantize_weight(linear.parameter("weight"), spec), std::move(bias)));
+}
+
+std::shared_ptr<QuantizedLinear> QuantizedLinear::from_quantized(QuantSpec spec, Quantized weight,
+                                                                 std::optional<Tensor> bias) {
+  weight = detail::checked_quantized("QuantizedLinear", spec, std::move(weight));
+  if (bias && (bias->ndim() != 1 || bias->dim(0) != weight.wq.dim(0))) {
+    ops::fail("QuantizedLinear", "The bias must have shape (" + std::to_string(weight.wq.dim(0)) +
+                                     ",) but has shape " + shape_string(bias->shape()) + ".");
+  }
+  return std::shared_ptr<QuantizedLinear>(
+      new QuantizedLinear(spec, std::move(weight), std::move(bias)));
 }
 
 std::int64_t QuantizedLinear::input_dims() const {

@@ -126,6 +126,37 @@ TEST(QuantizedLinear, FromLinearWithoutBiasHasNone) {
   EXPECT_FALSE(layer->has_bias());
 }
 
+TEST(QuantizedLinear, FromQuantizedWrapsPackedTensorsAsFromLinearWould) {
+  const Linear linear(128, 16);
+  const QuantSpec spec{64, 3, QuantMode::affine};
+  const auto wrapped = QuantizedLinear::from_quantized(
+      spec, quantize(linear.parameter("weight"), 64, 3), linear.parameter("bias"));
+  const auto converted = QuantizedLinear::from_linear(linear, spec);
+  EXPECT_EQ(wrapped->repr(), converted->repr());
+  EXPECT_TRUE(wrapped->trainable_parameters().empty());
+  const Tensor x = random_floats({3, 128}, 4);
+  EXPECT_TRUE((*wrapped)(x).bit_equal((*converted)(x)));
+}
+
+TEST(QuantizedLinear, FromQuantizedRefusesTensorsThatDoNotFitTheSpec) {
+  const Quantized q = quantize(random_floats({16, 128}, 5), 64, 4);
+  auto message = [&](QuantSpec spec, std::optional<Tensor> bias) {
+    try {
+      QuantizedLinear::from_quantized(spec, q, std::move(bias));
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message({64, 3, QuantMode::affine}, std::nullopt)
+                .rfind("[QuantizedLinear] The shapes of the weight and scales are incompatible", 0),
+            0u);
+  EXPECT_EQ(message({64, 7, QuantMode::affine}, std::nullopt).rfind("[QuantizedLinear]", 0), 0u);
+  EXPECT_EQ(message({64, 4, QuantMode::affine}, Tensor::zeros({15}, Dtype::float32)),
+            "[QuantizedLinear] The bias must have shape (16,) but has shape (15,).");
+  EXPECT_EQ(message({64, 4, QuantMode::affine}, Tensor::zeros({16}, Dtype::float32)), "no error");
+}
+
 TEST(QuantizedLinear, ParametersStayFrozenThroughUnfreeze) {
   QuantizedLinear layer(64, 8);
   EXPECT_TRUE(layer.trainable_parameters().empty());

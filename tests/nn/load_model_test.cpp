@@ -71,6 +71,29 @@ TEST_F(LoadModelTest, StrictLoadReportsEveryMismatch) {
   EXPECT_NO_THROW(load_model(dir("bad"), false));
 }
 
+// 4-bit weights under a config.json that says 3 bits: the layer is named, nothing loads.
+TEST_F(LoadModelTest, QuantizedWeightsThatDoNotFitTheConfigAreFileErrors) {
+  LoadedModel source = load_model(float_dir());
+  const QuantizationConfig four{{64, 4, QuantMode::affine}, {}};
+  nn::quantize(*source.model, 64, 4, "affine",
+               checkpoint_predicate(four, [](auto&) { return true; }));
+  save_model(dir("q4"), *source.model, source.config, four);
+  model::write_text_file(
+      dir("q4") / "config.json",
+      with_quantization(source.config, QuantizationConfig{{64, 3, QuantMode::affine}, {}}));
+  try {
+    load_model(dir("q4"));
+    FAIL() << "expected an error";
+  } catch (const FileError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(
+                  "the weights of lm_head do not fit its quantization in config.json: "
+                  "[QuantizedLinear] The shapes of the weight and scales are incompatible",
+                  0),
+              0u)
+        << e.what();
+  }
+}
+
 TEST_F(LoadModelTest, MissingFilesAreFileErrors) {
   EXPECT_THROW(load_model(dir("nowhere")), FileError);
   std::filesystem::create_directories(dir("empty"));

@@ -97,6 +97,10 @@ class QuantizedLinear : public Unary {
                   QuantSpec spec = {});
   // Quantizes linear's weight and keeps its bias.
   static std::shared_ptr<QuantizedLinear> from_linear(const Linear& linear, QuantSpec spec = {});
+  // Wraps tensors that are already quantized with spec (weight (output_dims, packed),
+  // scales and biases as quantize returns them); std::invalid_argument if they do not fit.
+  static std::shared_ptr<QuantizedLinear> from_quantized(QuantSpec spec, Quantized weight,
+                                                         std::optional<Tensor> bias = std::nullopt);
 
   std::string type_name() const override { return "QuantizedLinear"; }
   std::string extra_repr() const override;
@@ -123,6 +127,8 @@ class QuantizedEmbedding : public Unary {
   QuantizedEmbedding(std::int64_t num_embeddings, std::int64_t dims, QuantSpec spec = {});
   static std::shared_ptr<QuantizedEmbedding> from_embedding(const Embedding& embedding,
                                                             QuantSpec spec = {});
+  // Wraps tensors that are already quantized with spec, as QuantizedLinear::from_quantized.
+  static std::shared_ptr<QuantizedEmbedding> from_quantized(QuantSpec spec, Quantized weight);
 
   std::string type_name() const override { return "QuantizedEmbedding"; }
   std::string extra_repr() const override;
