@@ -12,6 +12,7 @@ def restore_runtime():
     yield
     qlinear.set_num_threads(0)
     qlinear.set_isa(isa)
+    qlinear.set_matmul_precision("exact")
 
 
 def test_thread_count_is_settable_and_resettable(restore_runtime):
@@ -52,3 +53,25 @@ def test_every_instruction_set_quantizes_to_the_same_bytes(restore_runtime, rng)
 def test_an_unknown_instruction_set_is_a_value_error(restore_runtime):
     with pytest.raises(ValueError, match=r"^\[qlinear\] instruction set 'sparc' is not supported on this CPU"):
         qlinear.set_isa("sparc")
+
+
+def test_matmul_precision_defaults_to_exact_and_is_settable(restore_runtime):
+    assert qlinear.matmul_precision() == "exact"
+    for name in ("bfloat16", "int8", "exact"):
+        qlinear.set_matmul_precision(name)
+        assert qlinear.matmul_precision() == name
+    with pytest.raises(ValueError, match="unknown matmul precision 'fp8'"):
+        qlinear.set_matmul_precision("fp8")
+    assert qlinear.matmul_precision() == "exact"
+
+
+def test_int8_precision_stays_close_to_exact(restore_runtime, rng):
+    # Where the CPU has no int8 path the results are identical; where it has, within the
+    # documented error of int8 activations (docs/kernels.md).
+    w = rng.standard_normal((64, 512)).astype(np.float32)
+    x = rng.standard_normal((20, 512)).astype(np.float32)
+    packed = qlinear.quantize(w)
+    exact = qlinear.quantized_matmul(x, *packed)
+    qlinear.set_matmul_precision("int8")
+    rounded = qlinear.quantized_matmul(x, *packed)
+    assert np.max(np.abs(rounded - exact)) <= 0.02 * np.max(np.abs(exact))
