@@ -31,6 +31,18 @@ decltype(auto) with_bits(int bits, Fn&& fn) {
   }
 }
 
+// Simd::kLanes codes of a packed row from code `first` (a multiple of kLanes) on, as
+// floats. Where kLanes codes are not whole bytes (4 lanes of 3 or 5 bits) the run starts
+// at bit (first * bits) % 8 of its byte, and Simd::codes takes that offset too.
+template <class Simd, int bits>
+typename Simd::F codes_at(const std::uint8_t* row, std::int64_t first) {
+  if constexpr (Simd::kLanes * bits % 8 == 0) {
+    return Simd::template codes<bits>(row + first * bits / 8);
+  } else {
+    return Simd::template codes<bits>(row + first * bits / 8, static_cast<int>(first * bits % 8));
+  }
+}
+
 // Element i of a float32/float16/bfloat16 array, as float.
 template <class Simd>
 float load_float(const void* p, Dtype dtype, std::int64_t i) {

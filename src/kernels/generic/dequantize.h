@@ -26,8 +26,7 @@ void dequantize_rows(const DequantizeArgs& a, std::int64_t r_begin, std::int64_t
       const F bias = Simd::set1(Simd::to_float(biases[r * groups + g]));
       for (int v = 0; v < gs; v += L) {
         const std::int64_t j = g * gs + v;
-        const F scaled =
-            Simd::round_to(Simd::mul(scale, Simd::template codes<bits>(row + j * bits / 8)), T{});
+        const F scaled = Simd::round_to(Simd::mul(scale, codes_at<Simd, bits>(row, j)), T{});
         Simd::store(out + j, Simd::add(scaled, bias));
       }
     }

@@ -98,10 +98,9 @@ void dequantize_panels(const Problem& p, bool transpose, std::int64_t k0, std::i
         const std::int64_t g = (k0 + k) * p.groups + n / gs;
         const F s = Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g));
         const F b = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
-        const std::uint8_t* row = p.w + (k0 + k) * p.row_bytes + n * bits / 8;
-        Simd::store(panel + k * PW, Simd::fmadd(Simd::template codes<bits>(row), s, b));
-        Simd::store(panel + k * PW + L,
-                    Simd::fmadd(Simd::template codes<bits>(row + L * bits / 8), s, b));
+        const std::uint8_t* row = p.w + (k0 + k) * p.row_bytes;
+        Simd::store(panel + k * PW, Simd::fmadd(codes_at<Simd, bits>(row, n), s, b));
+        Simd::store(panel + k * PW + L, Simd::fmadd(codes_at<Simd, bits>(row, n + L), s, b));
       }
     }
     return;
@@ -122,7 +121,7 @@ void dequantize_panels(const Problem& p, bool transpose, std::int64_t k0, std::i
       const F b = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
       for (int v = 0; v < gs; v += L) {
         const std::int64_t kk = k0 + k + v;
-        Simd::store(lane, Simd::fmadd(Simd::template codes<bits>(row + kk * bits / 8), s, b));
+        Simd::store(lane, Simd::fmadd(codes_at<Simd, bits>(row, kk), s, b));
         for (int l = 0; l < L; ++l) panel[(k + v + l) * PW] = lane[l];
       }
     }

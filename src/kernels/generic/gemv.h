@@ -42,7 +42,7 @@ void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_be
         F xv[R];
         for (int r = 0; r < R; ++r) xv[r] = Simd::load(p.x + r * p.K + k);
         for (int i = 0; i < W_ROWS; ++i) {
-          const F q = Simd::template codes<bits>(p.w + (n + i) * p.row_bytes + k * bits / 8);
+          const F q = codes_at<Simd, bits>(p.w + (n + i) * p.row_bytes, k);
           for (int r = 0; r < R; ++r) dot[i][r] = Simd::fmadd(q, xv[r], dot[i][r]);
         }
       }
@@ -100,7 +100,7 @@ void gemv_columns(const Problem& p, std::int64_t c_begin, std::int64_t c_end) {
       const F s = Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g));
       const F b = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
       for (int v = 0; v < gs; v += L) {
-        const F w = Simd::fmadd(Simd::template codes<bits>(row + (c + v) * bits / 8), s, b);
+        const F w = Simd::fmadd(codes_at<Simd, bits>(row, c + v), s, b);
         for (int r = 0; r < R; ++r) {
           float* a = acc + r * width + (c - c_begin) + v;
           Simd::store(a, Simd::fmadd(xk[r], w, Simd::load(a)));

@@ -1,0 +1,15 @@
+// The NEON kernels: the generic kernels instantiated with Advanced SIMD vectors.
+#include "kernels/arm/simd_neon.h"
+#include "kernels/generic/by_mode.h"
+#include "kernels/tables.h"
+
+namespace qlinear::kernels {
+
+const KernelTable& neon_table() {
+  static constexpr KernelTable table{"neon", generic::quantize_by_mode<neon::Simd>,
+                                     generic::dequantize_by_mode<neon::Simd>,
+                                     generic::quantized_matmul_by_mode<neon::Simd>};
+  return table;
+}
+
+}  // namespace qlinear::kernels

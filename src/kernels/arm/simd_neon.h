@@ -1,0 +1,178 @@
+// The vector operations the generic kernels use, for Advanced SIMD (NEON) on AArch64: 4
+// floats per vector, 32 vector registers. Every instruction used is part of base ARMv8-A
+// (float16 <-> float32 conversion, FRINTN, FDIV and TBL included), so neon.cpp needs no
+// extra flags. Included only by neon.cpp.
+#pragma once
+
+#include <arm_neon.h>
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#include "qlinear/dtype.h"
+
+namespace qlinear::kernels::neon {
+
+struct Simd {
+  static constexpr int kLanes = 4;
+  // Rows of x the few-rows kernel keeps in registers at once (32 registers, as AVX-512).
+  static constexpr int kGemvRows = 8;
+  // Micro-kernel tile: kTileRows rows of x by two vectors of output columns, i.e. 16
+  // accumulators, 2 panel vectors and a broadcast out of 32 registers.
+  static constexpr int kTileRows = 8;
+  using F = float32x4_t;
+  using I = uint32x4_t;
+
+  static F zero() { return vdupq_n_f32(0.0f); }
+  static F set1(float v) { return vdupq_n_f32(v); }
+  static F load(const float* p) { return vld1q_f32(p); }
+  static F load(const float16_t* p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(reinterpret_cast<const std::uint16_t*>(p))));
+  }
+  static F load(const bfloat16_t* p) {
+    return vreinterpretq_f32_u32(
+        vshll_n_u16(vld1_u16(reinterpret_cast<const std::uint16_t*>(p)), 16));
+  }
+  static void store(float* p, F v) { vst1q_f32(p, v); }
+  // FPCR's default rounding mode, to nearest even, as F16C's _MM_FROUND_TO_NEAREST_INT.
+  static void store(float16_t* p, F v) {
+    vst1_u16(reinterpret_cast<std::uint16_t*>(p), vreinterpret_u16_f16(vcvt_f16_f32(v)));
+  }
+  static void store(bfloat16_t* p, F v) {
+    vst1_u16(reinterpret_cast<std::uint16_t*>(p), vmovn_u32(bfloat16_bits(v)));
+  }
+  // Scalar conversions, through intrinsics so that no shared inline code is instantiated.
+  static float to_float(float v) { return v; }
+  static float to_float(float16_t h) {
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h.bits))), 0);
+  }
+  static float to_float(bfloat16_t h) {
+    return vget_lane_f32(vreinterpret_f32_u32(vdup_n_u32(static_cast<std::uint32_t>(h.bits) << 16)),
+                         0);
+  }
+  static void store_one(float* p, float v) { *p = v; }
+  static void store_one(float16_t* p, float v) {
+    p->bits = vget_lane_u16(vreinterpret_u16_f16(vcvt_f16_f32(vdupq_n_f32(v))), 0);
+  }
+  static void store_one(bfloat16_t* p, float v) {
+    const std::uint32_t x = vgetq_lane_u32(vreinterpretq_u32_f32(vdupq_n_f32(v)), 0);
+    p->bits = static_cast<std::uint16_t>((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+  }
+  // v rounded to T's precision (nearest even) and widened back.
+  static F round_to(F v, float) { return v; }
+  static F round_to(F v, float16_t) { return vcvt_f32_f16(vcvt_f16_f32(v)); }
+  static F round_to(F v, bfloat16_t) {
+    return vreinterpretq_f32_u32(vshlq_n_u32(bfloat16_bits(v), 16));
+  }
+  static F fmadd(F a, F b, F c) { return vfmaq_f32(c, a, b); }
+  static F add(F a, F b) { return vaddq_f32(a, b); }
+  static F sub(F a, F b) { return vsubq_f32(a, b); }
+  static F mul(F a, F b) { return vmulq_f32(a, b); }
+  static F div(F a, F b) { return vdivq_f32(a, b); }
+  // (FMIN/FMAX order -0 below +0 where x86 returns the second operand; the kernels'
+  // inputs have no NaN and the sign of a zero minimum never reaches a group's parameters.)
+  static F min(F a, F b) { return vminq_f32(a, b); }
+  static F max(F a, F b) { return vmaxq_f32(a, b); }
+  static F round_even(F v) { return vrndnq_f32(v); }
+  static float reduce_add(F v) { return vaddvq_f32(v); }
+  static float reduce_min(F v) { return vminvq_f32(v); }
+  static float reduce_max(F v) { return vmaxvq_f32(v); }
+  // Codes as exact small integers in float lanes -> uint32 lanes.
+  static void store_codes(std::uint32_t* p, F codes) { vst1q_u32(p, vcvtq_u32_f32(codes)); }
+
+  // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).
+  static I load_words(const std::uint8_t* p) { return vreinterpretq_u32_u8(vld1q_u8(p)); }
+  template <int n>
+  static I shift_right(I v) {
+    return vshrq_n_u32(v, n);
+  }
+  // code * 2^(bits * pos) for the code in bits [bits*pos, bits*(pos+1)) of each word.
+  template <int bits>
+  static F exact_field(I words, int pos) {
+    const I magic = vdupq_n_u32(0x4B000000u);  // 2^23
+    const I mask = vdupq_n_u32(((1u << bits) - 1u) << (bits * pos));
+    const I v = vorrq_u32(vandq_u32(words, mask), magic);
+    return vsubq_f32(vreinterpretq_f32_u32(v), vreinterpretq_f32_u32(magic));
+  }
+  // Lane l = element first + l / lanes_per_group (a power of two) of a float array.
+  static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int lanes_per_group) {
+    if (lanes_per_group >= kLanes) return vdupq_n_f32(one(p, dtype, first));
+    if (lanes_per_group == 2) {
+      const float a = one(p, dtype, first);
+      const float b = one(p, dtype, first + 1);
+      return vcombine_f32(vdup_n_f32(a), vdup_n_f32(b));
+    }
+    alignas(16) float values[kLanes];
+    for (int i = 0; i < kLanes; ++i) values[i] = one(p, dtype, first + i);
+    return vld1q_f32(values);
+  }
+
+  // kLanes consecutive codes from bit `offset` (0, or 4 when kLanes codes are not whole
+  // bytes: 3 and 5 bits) of the byte `p` on, as floats in natural order. Four codes fit in
+  // one 32-bit word: each lane shifts its own code down and masks it. Reads exactly the
+  // ceil(kLanes * bits / 8) bytes that hold them.
+  template <int bits>
+  static F codes(const std::uint8_t* p, int offset = 0) {
+    constexpr int kBytes = (kLanes * bits + 7) / 8;
+    std::uint32_t raw = 0;
+    std::memcpy(&raw, p, kBytes);
+    static constexpr std::int32_t kShifts[kLanes] = {0, -bits, -2 * bits, -3 * bits};
+    const int32x4_t shifts = vsubq_s32(vld1q_s32(kShifts), vdupq_n_s32(offset));
+    const I v = vshlq_u32(vdupq_n_u32(raw), shifts);
+    return vcvtq_f32_u32(vandq_u32(v, vdupq_n_u32((1u << bits) - 1u)));
+  }
+
+  // kLanes 4-bit codes starting at byte p (the low nibble first), mapped through the
+  // 16 floats at `values` by one table lookup over their 64 bytes: lane j picks bytes
+  // 4*code_j .. 4*code_j + 3.
+  static F lookup16(const std::uint8_t* p, const float* values) {
+    std::uint16_t raw;
+    std::memcpy(&raw, p, 2);
+    static constexpr std::int32_t kShifts[kLanes] = {0, -4, -8, -12};
+    const I idx = vandq_u32(vshlq_u32(vdupq_n_u32(raw), vld1q_s32(kShifts)), vdupq_n_u32(15));
+    const I bytes = vmlaq_n_u32(vdupq_n_u32(0x03020100u), idx, 0x04040404u);
+    uint8x16x4_t table;
+    table.val[0] = vreinterpretq_u8_f32(vld1q_f32(values));
+    table.val[1] = vreinterpretq_u8_f32(vld1q_f32(values + 4));
+    table.val[2] = vreinterpretq_u8_f32(vld1q_f32(values + 8));
+    table.val[3] = vreinterpretq_u8_f32(vld1q_f32(values + 12));
+    return vreinterpretq_f32_u8(vqtbl4q_u8(table, vreinterpretq_u8_u32(bytes)));
+  }
+
+  // kLanes bytes at p, each a sign bit over a small float with E exponent (bias
+  // 2^(E-1) - 1) and M mantissa bits, subnormals and no special values, as float32 (see
+  // simd_avx2.h). Needs FPCR.FZ clear (the AArch64 Linux default) for subnormal codes.
+  template <int E, int M>
+  static F minifloat8(const std::uint8_t* p) {
+    constexpr float kRebias =
+        std::bit_cast<float>(static_cast<std::uint32_t>(254 - ((1 << (E - 1)) - 1)) << 23);
+    std::uint32_t raw;
+    std::memcpy(&raw, p, 4);
+    const I c = vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(raw)))));
+    const I fields = vshlq_n_u32(vandq_u32(c, vdupq_n_u32(0x7F)), 23 - M);
+    const I sign = vshlq_n_u32(vandq_u32(c, vdupq_n_u32(0x80)), 24);
+    const F magnitude = vmulq_f32(vreinterpretq_f32_u32(fields), vdupq_n_f32(kRebias));
+    return vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(magnitude), sign));
+  }
+
+ private:
+  static float one(const void* p, Dtype dtype, std::int64_t i) {
+    switch (dtype) {
+      case Dtype::float16:
+        return to_float(static_cast<const float16_t*>(p)[i]);
+      case Dtype::bfloat16:
+        return to_float(static_cast<const bfloat16_t*>(p)[i]);
+      default:
+        return static_cast<const float*>(p)[i];
+    }
+  }
+  // Round to nearest even, as float_to_bfloat16_bits does for finite values.
+  static I bfloat16_bits(F v) {
+    const I x = vreinterpretq_u32_f32(v);
+    const I odd = vandq_u32(vshrq_n_u32(x, 16), vdupq_n_u32(1));
+    return vshrq_n_u32(vaddq_u32(vaddq_u32(x, vdupq_n_u32(0x7FFF)), odd), 16);
+  }
+};
+
+}  // namespace qlinear::kernels::neon
