@@ -14,6 +14,7 @@
 
 #include "core/random.h"
 #include "kernels/isa.h"
+#include "kernels/x86/bf16_amx.h"
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 
@@ -141,17 +142,21 @@ void expect_falls_back(const Case& c) {
       << describe(c);
 }
 
-class Bf16Matmul : public ::testing::Test {
+// Each test runs with the AMX tiles (where the CPU and OS offer them) and with vdpbf16ps.
+class Bf16Matmul : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     const std::vector<std::string> isas = supported_isas();
     if (std::find(isas.begin(), isas.end(), kIsa) == isas.end()) {
       GTEST_SKIP() << "this CPU has no AVX512-BF16";
     }
+    if (GetParam() && !kernels::avx512_bf16::amx_usable()) GTEST_SKIP() << "no AMX here";
+    kernels::avx512_bf16::allow_amx(GetParam());
   }
+  void TearDown() override { kernels::avx512_bf16::allow_amx(true); }
 };
 
-TEST_F(Bf16Matmul, EveryFormat) {
+TEST_P(Bf16Matmul, EveryFormat) {
   for (int bits : kBits) {
     for (int gs : kGroupSizes) {
       for (Dtype scale_dtype : kFloatTypes) {
@@ -162,7 +167,7 @@ TEST_F(Bf16Matmul, EveryFormat) {
   }
 }
 
-TEST_F(Bf16Matmul, RowCountsAndDepths) {
+TEST_P(Bf16Matmul, RowCountsAndDepths) {
   for (std::int64_t M : {17, 33, 100, 512}) {
     for (std::int64_t K : {64, 320, 4096}) {
       expect_agrees({M, K, 100, true, 4, 64, Dtype::bfloat16, kFloatTypes[M % 3]});
@@ -170,7 +175,7 @@ TEST_F(Bf16Matmul, RowCountsAndDepths) {
   }
 }
 
-TEST_F(Bf16Matmul, BfloatPrecisionRoundsFloatX) {
+TEST_P(Bf16Matmul, BfloatPrecisionRoundsFloatX) {
   for (Dtype x_dtype : {Dtype::float32, Dtype::float16}) {
     for (int bits : {3, 4, 8}) {
       expect_agrees(
@@ -187,7 +192,7 @@ TEST_F(Bf16Matmul, BfloatPrecisionRoundsFloatX) {
       {33, 320, 128, false, 4, 64, Dtype::bfloat16, Dtype::bfloat16, MatmulPrecision::bfloat16});
 }
 
-TEST_F(Bf16Matmul, DeclinesWhatItCannotDoExactly) {
+TEST_P(Bf16Matmul, DeclinesWhatItCannotDoExactly) {
   for (Dtype x_dtype : {Dtype::float32, Dtype::float16}) {
     expect_falls_back({33, 320, 100, true, 4, 64, x_dtype, Dtype::float32});
   }
@@ -195,7 +200,7 @@ TEST_F(Bf16Matmul, DeclinesWhatItCannotDoExactly) {
   expect_falls_back({16, 320, 100, true, 4, 64, Dtype::bfloat16, Dtype::bfloat16});
 }
 
-TEST_F(Bf16Matmul, RowsDoNotDependOnTheirCompany) {
+TEST_P(Bf16Matmul, RowsDoNotDependOnTheirCompany) {
   const Case all{512, 320, 100, true, 4, 64, Dtype::bfloat16, Dtype::float32};
   const Operands in = make_operands(all);
   const std::vector<float> y = matmul(kIsa, 2, all, in.x, in.q).to_floats();
@@ -207,6 +212,9 @@ TEST_F(Bf16Matmul, RowsDoNotDependOnTheirCompany) {
     EXPECT_TRUE(std::equal(part.begin(), part.end(), y.begin())) << "first " << M << " rows";
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Tiles, Bf16Matmul, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "amx" : "vdpbf16ps"; });
 
 }  // namespace
 }  // namespace qlinear

@@ -1,5 +1,6 @@
 // quantized_matmul for many rows with AVX512-BF16: x rounded to (or given in) bfloat16,
-// W unpacked into panels of bfloat16 pairs, products summed in float32 by vdpbf16ps.
+// W unpacked into panels of bfloat16 pairs, products summed in float32 by AMX tiles where
+// the CPU and OS offer them, else by vdpbf16ps.
 //
 // Groups along K (transpose, the Linear layout): the panels hold the codes themselves,
 // exact in bfloat16, and the affine identity y = sum_g s_g (x_g . q_g) + b_g sum(x_g) is
@@ -9,7 +10,13 @@
 //
 // Work is split over column blocks and every output element is summed in one fixed order,
 // so results do not depend on the thread count or on how the rows are tiled.
+#include <asm/prctl.h>
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "core/thread_pool.h"
@@ -18,12 +25,43 @@
 #include "kernels/generic/problem.h"
 #include "kernels/scratch.h"
 #include "kernels/x86/avx512_bf16.h"
+#include "kernels/x86/bf16_amx.h"
+#include "kernels/x86/bf16_amx_tile.h"
 #include "kernels/x86/bf16_pack.h"
 #include "kernels/x86/bf16_simd.h"
 #include "kernels/x86/bf16_tile.h"
 
 namespace qlinear::kernels::avx512_bf16 {
 namespace {
+
+// The vdpbf16ps micro-kernels (bf16_tile.h).
+struct VectorTiles {
+  static constexpr int kRows = Bf16Shape::kTileRows;
+  static constexpr bool kRowMajor = false;
+  static void begin() {}
+  static void end() {}
+  static void affine(int rows, const std::uint32_t* x, std::int64_t, const std::uint32_t* panel,
+                     const float* scales, const float* biases, const float* sums,
+                     std::int64_t groups, std::int64_t group_pairs, float* c, std::int64_t ldc,
+                     bool accumulate) {
+    affine_tile<kRows, Bf16Shape::kVectors>(rows, x, panel, scales, biases, sums, groups,
+                                            group_pairs, c, ldc, accumulate);
+  }
+  static void weights(int rows, const std::uint32_t* x, const std::uint32_t* panel,
+                      std::int64_t pairs, float* c, std::int64_t ldc, bool accumulate) {
+    weight_tile<kRows, Bf16Shape::kVectors>(rows, x, panel, pairs, c, ldc, accumulate);
+  }
+};
+
+// The AMX micro-kernel (bf16_amx_tile.h), for groups along K.
+struct AmxTiles {
+  static_assert(amx::kWidth == Bf16Shape::kPanelWidth);
+  static constexpr int kRows = amx::kTileRows;
+  static constexpr bool kRowMajor = true;
+  static void begin() { amx::configure(); }
+  static void end() { amx::release(); }
+  static constexpr auto affine = amx::affine_tile;
+};
 
 // bfloat16 x with codes in the panels is exact; anything else rounds and needs permission.
 bool applies(const MatmulArgs& a) {
@@ -34,10 +72,9 @@ bool applies(const MatmulArgs& a) {
 
 // y[:, :round_up(N, kPanelWidth)] = x @ W (p.ldy allows the padding); `codes`: groups
 // along K, panels of codes and the affine identity; else panels of rounded weights.
-template <int bits, bool codes>
+template <class Tiles, int bits, bool codes>
 void gemm(const generic::Problem& p, const PackedRows& x) {
-  constexpr int MR = Bf16Shape::kTileRows;
-  constexpr int NV = Bf16Shape::kVectors;
+  constexpr int MR = Tiles::kRows;
   constexpr int PW = Bf16Shape::kPanelWidth;
   constexpr std::int64_t KC = Bf16Shape::kDepth;
   const std::int64_t padded_n = (p.N + PW - 1) / PW * PW;
@@ -47,6 +84,7 @@ void gemm(const generic::Problem& p, const PackedRows& x) {
     const std::int64_t max_groups = codes ? KC / p.group_size : 0;
     float* scratch = scratch_floats(ScratchSlot::panel,
                                     static_cast<std::size_t>(width * (KC / 2 + 2 * max_groups)));
+    Tiles::begin();
     for (std::int64_t k0 = 0; k0 < p.K; k0 += KC) {
       const std::int64_t depth = std::min(KC, p.K - k0);
       const std::int64_t pairs = pair_count(depth);
@@ -64,28 +102,56 @@ void gemm(const generic::Problem& p, const PackedRows& x) {
           const int tile_rows = static_cast<int>(std::min<std::int64_t>(MR, p.M - t * MR));
           float* y = p.y + t * MR * p.ldy + n0 + c;
           if constexpr (codes) {
-            affine_tile<MR, NV>(tile_rows, rows + t * pairs * MR, block.panel(c),
-                                block.scales_of(c), block.biases_of(c),
-                                x.sums + (t * p.groups + k0 / p.group_size) * MR, groups,
-                                group_pairs, y, p.ldy, k0 > 0);
+            Tiles::affine(tile_rows, rows + t * pairs * MR, pairs, block.panel(c),
+                          block.scales_of(c), block.biases_of(c),
+                          x.sums + (t * p.groups + k0 / p.group_size) * MR, groups, group_pairs, y,
+                          p.ldy, k0 > 0);
           } else {
-            weight_tile<MR, NV>(tile_rows, rows + t * pairs * MR, block.panel(c), pairs, y, p.ldy,
-                                k0 > 0);
+            Tiles::weights(tile_rows, rows + t * pairs * MR, block.panel(c), pairs, y, p.ldy,
+                           k0 > 0);
           }
         }
       }
     }
+    Tiles::end();
   });
+}
+
+template <class Tiles, bool codes>
+void multiply(const MatmulArgs& a, const generic::Problem& p) {
+  const PackedRows x = pack_rows<Tiles::kRows, Tiles::kRowMajor>(a, codes ? a.spec.group_size : 0);
+  generic::with_bits(a.spec.bits, [&](auto b) { gemm<Tiles, decltype(b)::value, codes>(p, x); });
+}
+
+std::atomic<bool> amx_allowed{true};
+
+// CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE; then Linux's per-process grant of
+// the tile data state (XFEATURE_XTILEDATA, component 18).
+bool amx_granted() {
+  static const bool granted = [] {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+    if ((edx & (1u << 22)) == 0 || (edx & (1u << 24)) == 0) return false;
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, 18) == 0;
+  }();
+  return granted;
 }
 
 }  // namespace
 
-// Also taken for transpose with float32/float16 x when MatmulPrecision allows rounding x;
-// without that permission (and bfloat16 x with groups along N) it declines.
+bool amx_usable() {
+  return amx_allowed.load(std::memory_order_relaxed) && amx_granted();
+}
+
+void allow_amx(bool allowed) {
+  amx_allowed.store(allowed, std::memory_order_relaxed);
+}
+
+// Also taken for float32/float16 x, and for groups along N, when MatmulPrecision allows
+// rounding; without that permission it declines.
 bool bf16_matmul(const MatmulArgs& a) {
   if (!applies(a)) return false;
   constexpr int PW = Bf16Shape::kPanelWidth;
-  const PackedRows x = pack_rows(a, a.transpose ? a.spec.group_size : 0);
   // The tiles write whole panels: pad the rows of y to a multiple of PW.
   const std::int64_t ldy = (a.N + PW - 1) / PW * PW;
   const bool direct = a.out_dtype == Dtype::float32 && ldy == a.N;
@@ -105,14 +171,13 @@ bool bf16_matmul(const MatmulArgs& a) {
                            cols / a.spec.group_size,
                            y,
                            ldy};
-  generic::with_bits(a.spec.bits, [&](auto b) {
-    constexpr int bits = decltype(b)::value;
-    if (a.transpose) {
-      gemm<bits, true>(p, x);
-    } else {
-      gemm<bits, false>(p, x);
-    }
-  });
+  if (!a.transpose) {
+    multiply<VectorTiles, false>(a, p);
+  } else if (amx_usable()) {
+    multiply<AmxTiles, true>(a, p);
+  } else {
+    multiply<VectorTiles, true>(a, p);
+  }
   if (direct) return true;
   for (std::int64_t m = 0; m < a.M; ++m) {
     generic::narrow<Simd>(y + m * ldy, static_cast<char*>(a.out) + m * a.N * size_of(a.out_dtype),

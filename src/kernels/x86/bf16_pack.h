@@ -31,8 +31,9 @@ inline std::int64_t pair_count(std::int64_t depth) {
   return (depth + 1) / 2;
 }
 
-// x as the micro-kernels read it: pairs[k-block][row tile][pair][kTileRows] (rows past M
-// zero) and, when groups run along K, sums[row tile][group][kTileRows]: each row's sum of
+// x as the micro-kernels read it: pairs[k-block][row tile][...] (rows past M zero), a
+// tile holding its rows' pairs as [pair][row] (broadcast operands) or [row][pair] (AMX
+// tile rows), and, when groups run along K, sums[row tile][group][row]: each row's sum of
 // its bfloat16 values over a weight group, for the bias term.
 struct PackedRows {
   const std::uint32_t* pairs;
@@ -76,9 +77,10 @@ inline float sum_bfloat16(const std::uint32_t* pairs, int count) {
   return Simd::reduce_add(acc);
 }
 
-// Packs all of x (a.M rows of a.K), with group sums when `group_size` > 0.
-inline PackedRows pack_rows(const MatmulArgs& a, int group_size) {
-  constexpr int MR = Bf16Shape::kTileRows;
+// Packs all of x (a.M rows of a.K) in tiles of MR rows, with group sums when group_size
+// is not 0.
+template <int MR, bool row_major>
+PackedRows pack_rows(const MatmulArgs& a, int group_size) {
   constexpr std::int64_t KC = Bf16Shape::kDepth;
   const std::int64_t tiles = (a.M + MR - 1) / MR;
   const std::int64_t groups = group_size > 0 ? a.K / group_size : 0;
@@ -86,7 +88,7 @@ inline PackedRows pack_rows(const MatmulArgs& a, int group_size) {
       scratch_floats(ScratchSlot::input, static_cast<std::size_t>(tiles * MR * pair_count(a.K))));
   float* sums = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(tiles * groups * MR));
   core::parallel_for(tiles, 1, [&](std::int64_t t0, std::int64_t t1) {
-    alignas(64) std::uint32_t row[KC / 2];
+    alignas(64) std::uint32_t buffer[KC / 2];
     for (std::int64_t t = t0; t < t1; ++t) {
       for (std::int64_t k0 = 0; k0 < a.K; k0 += KC) {
         const std::int64_t depth = std::min(KC, a.K - k0);
@@ -94,12 +96,15 @@ inline PackedRows pack_rows(const MatmulArgs& a, int group_size) {
         std::uint32_t* tile = pairs + k0 / 2 * tiles * MR + t * count * MR;
         for (int r = 0; r < MR; ++r) {
           const std::int64_t m = t * MR + r;
+          std::uint32_t* row = row_major ? tile + r * count : buffer;
           if (m < a.M) {
             round_row(a.x, a.x_dtype, m * a.K + k0, depth, row);
           } else {
             std::fill(row, row + count, 0u);
           }
-          for (std::int64_t i = 0; i < count; ++i) tile[i * MR + r] = row[i];
+          if constexpr (!row_major) {
+            for (std::int64_t i = 0; i < count; ++i) tile[i * MR + r] = row[i];
+          }
           for (std::int64_t k = 0; groups > 0 && k < depth; k += group_size) {
             sums[(t * groups + (k0 + k) / group_size) * MR + r] =
                 sum_bfloat16(row + k / 2, group_size);
