@@ -78,8 +78,13 @@ struct Simd {
   static float reduce_add(F v) { return vaddvq_f32(v); }
   static float reduce_min(F v) { return vminvq_f32(v); }
   static float reduce_max(F v) { return vmaxvq_f32(v); }
-  // Codes as exact small integers in float lanes -> uint32 lanes.
-  static void store_codes(std::uint32_t* p, F codes) { vst1q_u32(p, vcvtq_u32_f32(codes)); }
+  // Codes as exact small integers in float lanes -> one byte each.
+  static void store_code_bytes(std::uint8_t* p, F codes) {
+    const uint16x4_t halves = vmovn_u32(vcvtq_u32_f32(codes));
+    const uint8x8_t bytes = vmovn_u16(vcombine_u16(halves, halves));
+    const std::uint32_t four = vget_lane_u32(vreinterpret_u32_u8(bytes), 0);
+    std::memcpy(p, &four, sizeof(four));
+  }
 
   // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).
   static I load_words(const std::uint8_t* p) { return vreinterpretq_u32_u8(vld1q_u8(p)); }
