@@ -20,6 +20,7 @@
 #include "kernels/scratch.h"
 #include "kernels/x86/int8_activations.h"
 #include "kernels/x86/int8_codes.h"
+#include "kernels/x86/int8_simd.h"
 
 namespace qlinear::kernels::avx512_bf16 {
 namespace {
@@ -34,43 +35,6 @@ struct Int8Shape {
   static constexpr int kDepth = depth;
   static_assert(depth % 128 == 0 && depth / 32 <= 16);
 };
-
-// rows[j] <- column j of the 16x16 matrix of 32-bit words in rows (row i, lane j).
-inline void transpose16(__m512i rows[16]) {
-  __m512i a[16], b[16];
-  for (int i = 0; i < 8; ++i) {
-    a[2 * i] = _mm512_unpacklo_epi32(rows[2 * i], rows[2 * i + 1]);
-    a[2 * i + 1] = _mm512_unpackhi_epi32(rows[2 * i], rows[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    b[4 * i + 0] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
-    b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
-    b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
-    b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
-  }
-  // b[4i + e], 128-bit lane l: rows 4i..4i+3, word 4l + e.
-  for (int e = 0; e < 4; ++e) {
-    const __m512i c = _mm512_shuffle_i32x4(b[e], b[4 + e], 0x88);
-    const __m512i c2 = _mm512_shuffle_i32x4(b[e], b[4 + e], 0xDD);
-    const __m512i d = _mm512_shuffle_i32x4(b[8 + e], b[12 + e], 0x88);
-    const __m512i d2 = _mm512_shuffle_i32x4(b[8 + e], b[12 + e], 0xDD);
-    rows[e] = _mm512_shuffle_i32x4(c, d, 0x88);
-    rows[8 + e] = _mm512_shuffle_i32x4(c, d, 0xDD);
-    rows[4 + e] = _mm512_shuffle_i32x4(c2, d2, 0x88);
-    rows[12 + e] = _mm512_shuffle_i32x4(c2, d2, 0xDD);
-  }
-}
-
-// `count` (<= 16) consecutive floats of a float32/float16/bfloat16 array, the rest zero.
-inline __m512i load_params(const void* p, Dtype dtype, std::int64_t first, int count) {
-  const auto mask = static_cast<__mmask16>((1u << count) - 1u);
-  if (dtype == Dtype::float32) {
-    return _mm512_maskz_loadu_epi32(mask, static_cast<const float*>(p) + first);
-  }
-  const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const std::uint16_t*>(p) + first);
-  return dtype == Dtype::float16 ? _mm512_castps_si512(_mm512_cvtph_ps(h))
-                                 : _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
-}
 
 template <class Shape>
 struct Panel {
@@ -144,7 +108,7 @@ void micro_kernel(const std::int32_t* x_words, const float* x_scales, const floa
       for (int r = 0; r < MR; ++r) {
         const __m512i xr = _mm512_set1_epi32(x_words[k4 * MR + r]);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], w[v], xr);
+        for (int v = 0; v < NV; ++v) acc[r][v] = dot_accumulate(acc[r][v], w[v], xr);
       }
     }
 #pragma GCC unroll 4

@@ -9,6 +9,7 @@
 
 #include "kernels/x86/avx512_bf16.h"
 #include "kernels/x86/int8_gemm.h"
+#include "kernels/x86/int8_gemv.h"
 #include "kernels/x86/simd_avx512.h"
 
 namespace qlinear::kernels::avx512_bf16 {
@@ -18,8 +19,9 @@ namespace {
 // instantiated here are this unit's own.
 struct Simd : avx512::Simd {};
 
-// Few rows: every weight byte is unpacked once, straight into a small L1 panel, for all
-// rows. Many rows: wider panels, reused by every tile of 6 rows.
+// Up to 4 rows (groups of 64 or more): the panel-free kernel of int8_gemv.h. Up to 8: every
+// weight byte unpacked once into a small L1 panel for all rows. More: wider panels, reused
+// by every tile of 6 rows.
 constexpr std::int64_t kFewRows = 8;
 using ManyRows = Int8Shape<6, 4, 512>;
 template <int rows>
@@ -31,11 +33,19 @@ void run(const MatmulArgs& a, float* y) {
   int8_gemm<bits, Shape>(a, x, y, a.N);
 }
 
+template <int bits, int rows>
+void run_few(const MatmulArgs& a, float* y) {
+  if constexpr (rows <= kGemvMaxRows) {
+    if (gemv_applies(a)) return int8_gemv<bits, rows>(a, quantize_rows<bits>(a, rows), y, a.N);
+  }
+  run<bits, FewRows<rows>>(a, y);
+}
+
 template <int bits>
 void run_by_rows(const MatmulArgs& a, float* y) {
   if (a.M > kFewRows) return run<bits, ManyRows>(a, y);
   [&]<int... R>(std::integer_sequence<int, R...>) {
-    ((a.M == R + 1 ? run<bits, FewRows<R + 1>>(a, y) : void()), ...);
+    ((a.M == R + 1 ? run_few<bits, R + 1>(a, y) : void()), ...);
   }
   (std::make_integer_sequence<int, kFewRows>{});
 }
