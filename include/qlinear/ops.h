@@ -50,7 +50,8 @@ Quantized quantize(const Tensor& w, std::optional<int> group_size = std::nullopt
 // The weights back, shape (..., wq.shape[-1] * 32 / bits). affine: scales * q + biases,
 // computed in the scales' dtype as MLX does; `dtype` (default: the scales' dtype)
 // converts the result. Float modes: code value * scale, computed in `dtype` (default
-// bfloat16, as in MLX).
+// bfloat16, as in MLX); with an nvfp4 global scale, computed in float32 and returned as
+// float32 unless `dtype` says otherwise (MLX returns float32 even then).
 Tensor dequantize(const Tensor& wq, const Tensor& scales, const std::optional<Tensor>& biases,
                   std::optional<int> group_size = std::nullopt,
                   std::optional<int> bits = std::nullopt, std::string_view mode = "affine",

@@ -110,3 +110,8 @@ def test_nvfp4_global_scale_matches_mlx(mx, rng):
     packed = [to_mx(mx, a) for a in ours]
     expected = mx.dequantize(*packed, mode="nvfp4", global_scale=mx.array(global_scale), dtype=mx.float32)
     np.testing.assert_array_equal(w_hat, from_mx(mx, expected))
+    # Without a dtype MLX returns float32 too when there is a global scale.
+    by_default = qlinear.dequantize(*ours, mode="nvfp4", global_scale=global_scale)
+    theirs_by_default = from_mx(mx, mx.dequantize(*packed, mode="nvfp4", global_scale=mx.array(global_scale)))
+    assert by_default.dtype == theirs_by_default.dtype == np.float32
+    np.testing.assert_array_equal(by_default, theirs_by_default)

@@ -17,12 +17,14 @@ Tensor dequantize(const Tensor& wq, const Tensor& scales, const std::optional<Te
                        std::string(name_of(*dtype)) + ".");
   }
   // affine computes in the scales' dtype; the float modes in the output dtype (float32
-  // standing in for float64).
+  // standing in for float64), except that with a global scale MLX computes and returns
+  // float32 whatever dtype asks (we compute in float32 and honour an explicit dtype).
   const Dtype requested = spec.mode == QuantMode::affine ? dtype.value_or(scales.dtype())
+                          : global != nullptr            ? dtype.value_or(Dtype::float32)
                                                          : dtype.value_or(Dtype::bfloat16);
-  const Dtype compute = spec.mode == QuantMode::affine ? scales.dtype()
-                        : requested == Dtype::float64  ? Dtype::float32
-                                                       : requested;
+  const Dtype compute = spec.mode == QuantMode::affine                     ? scales.dtype()
+                        : requested == Dtype::float64 || global != nullptr ? Dtype::float32
+                                                                           : requested;
   Shape shape = wq.shape();
   shape.back() = cols;
   Tensor out = Tensor::zeros(shape, compute);

@@ -128,5 +128,23 @@ TEST(Nvfp4GlobalScale, CancelsOutInTheRoundTrip) {
   EXPECT_EQ(largest, 0x7E);
 }
 
+// As MLX: with a global scale dequantize computes in float32 and returns float32 by
+// default; an explicit dtype gets those values rounded.
+TEST(Nvfp4GlobalScale, DequantizesToFloat32UnlessADtypeIsGiven) {
+  const Tensor w = random_normal({4, 64}, Dtype::bfloat16, 6);
+  const Tensor g = Tensor::from_floats({}, Dtype::float32, std::vector<float>{0.37f});
+  const auto q = quantize(w, std::nullopt, std::nullopt, "nvfp4", g);
+  auto run = [&](std::optional<Dtype> dtype) {
+    return dequantize(q.wq, q.scales, std::nullopt, std::nullopt, std::nullopt, "nvfp4", dtype, g);
+  };
+  const Tensor by_default = run(std::nullopt);
+  EXPECT_EQ(by_default.dtype(), Dtype::float32);
+  EXPECT_TRUE(by_default.bit_equal(run(Dtype::float32)));
+  EXPECT_TRUE(run(Dtype::bfloat16).bit_equal(by_default.astype(Dtype::bfloat16)));
+  // Without a global scale the default stays bfloat16.
+  EXPECT_EQ(dequantize(q.wq, q.scales, std::nullopt, std::nullopt, std::nullopt, "nvfp4").dtype(),
+            Dtype::bfloat16);
+}
+
 }  // namespace
 }  // namespace qlinear
