@@ -34,49 +34,73 @@ struct alignas(64) TileConfig {
   _tile_release();
 }
 
-// Groups along K, as affine_tile (bf16_tile.h) but x is row-major: x[row][pair], rows
-// `stride` pairs apart. Per group the tiles compute the 32x32 dot products, which go
-// through L1 into the running totals in c.
-[[gnu::target("amx-tile,amx-bf16")]] inline void affine_tile(
-    int rows, const std::uint32_t* x, std::int64_t stride, const std::uint32_t* panel,
-    const float* scales, const float* biases, const float* sums, std::int64_t groups,
-    std::int64_t group_pairs, float* c, std::int64_t ldc, bool accumulate) {
+// dot[32][32] = x . panel over `pairs` (a multiple of 16) pairs, x in tile rows
+// (RowLayout::tile_rows, bf16_pack.h).
+[[gnu::target("amx-tile,amx-bf16")]] inline void multiply(const std::uint32_t* x,
+                                                          const std::uint32_t* panel,
+                                                          std::int64_t pairs, float* dot) {
+  constexpr long kRow = kWidth * sizeof(std::uint32_t);
+  constexpr long kXRow = 16 * sizeof(std::uint32_t);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (std::int64_t i = 0; i < pairs; i += 16) {
+    _tile_loadd(4, x + i * kTileRows, kXRow);
+    _tile_loadd(5, x + i * kTileRows + 16 * 16, kXRow);
+    _tile_loadd(6, panel + i * kWidth, kRow);
+    _tile_loadd(7, panel + i * kWidth + 16, kRow);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_stored(0, dot, kRow);
+  _tile_stored(1, dot + 16, kRow);
+  _tile_stored(2, dot + 16 * kWidth, kRow);
+  _tile_stored(3, dot + 16 * kWidth + 16, kRow);
+}
+
+// c[r] = c[r] + scale * dot[r], then + bias * sums[r], for rows r < rows.
+inline void add_group(int rows, const float* dot, const float* scales, const float* biases,
+                      const float* sums, float* c, std::int64_t ldc) {
   constexpr int L = Simd::kLanes;
-  constexpr long kPanelRow = kWidth * sizeof(std::uint32_t);
-  alignas(64) float dot[kTileRows][kWidth];
-  const long x_row = stride * static_cast<long>(sizeof(std::uint32_t));
-  for (std::int64_t g = 0; g < groups; ++g) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (std::int64_t i = g * group_pairs; i < (g + 1) * group_pairs; i += 16) {
-      _tile_loadd(4, x + i, x_row);
-      _tile_loadd(5, x + 16 * stride + i, x_row);
-      _tile_loadd(6, panel + i * kWidth, kPanelRow);
-      _tile_loadd(7, panel + i * kWidth + 16, kPanelRow);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
-    }
-    _tile_stored(0, &dot[0][0], kPanelRow);
-    _tile_stored(1, &dot[0][16], kPanelRow);
-    _tile_stored(2, &dot[16][0], kPanelRow);
-    _tile_stored(3, &dot[16][16], kPanelRow);
-    const bool load = accumulate || g > 0;
-    const Simd::F s[2] = {Simd::load(scales + g * kWidth), Simd::load(scales + g * kWidth + L)};
-    const Simd::F b[2] = {Simd::load(biases + g * kWidth), Simd::load(biases + g * kWidth + L)};
-    for (int r = 0; r < rows; ++r) {
-      const Simd::F sum = Simd::set1(sums[g * kTileRows + r]);
-      for (int v = 0; v < 2; ++v) {
-        float* out = c + r * ldc + v * L;
-        const Simd::F total = load ? Simd::load(out) : Simd::zero();
-        const Simd::F scaled = Simd::fmadd(s[v], Simd::load(&dot[r][v * L]), total);
-        Simd::store(out, Simd::fmadd(b[v], sum, scaled));
-      }
+  const Simd::F s[2] = {Simd::load(scales), Simd::load(scales + L)};
+  const Simd::F b[2] = {Simd::load(biases), Simd::load(biases + L)};
+  for (int r = 0; r < rows; ++r) {
+    const Simd::F sum = Simd::set1(sums[r]);
+    for (int v = 0; v < 2; ++v) {
+      float* out = c + r * ldc + v * L;
+      const Simd::F scaled =
+          Simd::fmadd(s[v], Simd::load(dot + r * kWidth + v * L), Simd::load(out));
+      Simd::store(out, Simd::fmadd(b[v], sum, scaled));
     }
   }
+}
+
+// Groups along K, as affine_tile (bf16_tile.h) but with x in tile rows. The tiles compute a group's
+// dot products while the vector units add the previous group's (stored through L1) into c.
+[[gnu::target("amx-tile,amx-bf16")]] inline void affine_tile(
+    int rows, const std::uint32_t* x, const std::uint32_t* panel, const float* scales,
+    const float* biases, const float* sums, std::int64_t groups, std::int64_t group_pairs, float* c,
+    std::int64_t ldc, bool accumulate) {
+  constexpr int L = Simd::kLanes;
+  if (!accumulate) {
+    for (int r = 0; r < rows; ++r) {
+      for (int v = 0; v < 2; ++v) Simd::store(c + r * ldc + v * L, Simd::zero());
+    }
+  }
+  alignas(64) float dot[2][kTileRows * kWidth];
+  auto add = [&](std::int64_t g) {
+    add_group(rows, dot[g % 2], scales + g * kWidth, biases + g * kWidth, sums + g * kTileRows, c,
+              ldc);
+  };
+  for (std::int64_t g = 0; g < groups; ++g) {
+    multiply(x + g * group_pairs * kTileRows, panel + g * group_pairs * kWidth, group_pairs,
+             dot[g % 2]);
+    if (g > 0) add(g - 1);
+  }
+  add(groups - 1);
 }
 
 }  // namespace qlinear::kernels::avx512_bf16::amx

@@ -37,10 +37,10 @@ namespace {
 // The vdpbf16ps micro-kernels (bf16_tile.h).
 struct VectorTiles {
   static constexpr int kRows = Bf16Shape::kTileRows;
-  static constexpr bool kRowMajor = false;
+  static constexpr RowLayout kLayout = RowLayout::broadcast;
   static void begin() {}
   static void end() {}
-  static void affine(int rows, const std::uint32_t* x, std::int64_t, const std::uint32_t* panel,
+  static void affine(int rows, const std::uint32_t* x, const std::uint32_t* panel,
                      const float* scales, const float* biases, const float* sums,
                      std::int64_t groups, std::int64_t group_pairs, float* c, std::int64_t ldc,
                      bool accumulate) {
@@ -57,7 +57,7 @@ struct VectorTiles {
 struct AmxTiles {
   static_assert(amx::kWidth == Bf16Shape::kPanelWidth);
   static constexpr int kRows = amx::kTileRows;
-  static constexpr bool kRowMajor = true;
+  static constexpr RowLayout kLayout = RowLayout::tile_rows;
   static void begin() { amx::configure(); }
   static void end() { amx::release(); }
   static constexpr auto affine = amx::affine_tile;
@@ -70,20 +70,29 @@ bool applies(const MatmulArgs& a) {
   return exact || a.precision != MatmulPrecision::exact;
 }
 
-// y[:, :round_up(N, kPanelWidth)] = x @ W (p.ldy allows the padding); `codes`: groups
-// along K, panels of codes and the affine identity; else panels of rounded weights.
+// out = x @ W; `codes`: groups along K, panels of codes and the affine identity; else
+// panels of rounded weights. Each task keeps its running totals in its own contiguous
+// block, micro-tile by micro-tile ([row tile][panel][MR][kPanelWidth]): rows of out lie
+// N floats apart, a power of two for most layers, and would collide in the caches. The
+// totals are narrowed into out once, after the last k-block.
 template <class Tiles, int bits, bool codes>
-void gemm(const generic::Problem& p, const PackedRows& x) {
+void gemm(const MatmulArgs& a, const generic::Problem& p, const PackedRows& x) {
   constexpr int MR = Tiles::kRows;
   constexpr int PW = Bf16Shape::kPanelWidth;
   constexpr std::int64_t KC = Bf16Shape::kDepth;
   const std::int64_t padded_n = (p.N + PW - 1) / PW * PW;
   const std::int64_t group_pairs = p.group_size / 2;
+  const std::size_t out_size = size_of(a.out_dtype);
   core::parallel_for(padded_n, Bf16Shape::kColumns, [&](std::int64_t n0, std::int64_t n_end) {
     const std::int64_t width = n_end - n0;
     const std::int64_t max_groups = codes ? KC / p.group_size : 0;
+    const std::int64_t panel_floats = width * (KC / 2 + 2 * max_groups);
     float* scratch = scratch_floats(ScratchSlot::panel,
-                                    static_cast<std::size_t>(width * (KC / 2 + 2 * max_groups)));
+                                    static_cast<std::size_t>(panel_floats + x.tiles * MR * width));
+    float* totals = scratch + panel_floats;
+    auto tile_totals = [&](std::int64_t t, std::int64_t c) {
+      return totals + (t * width + c) * MR;
+    };
     Tiles::begin();
     for (std::int64_t k0 = 0; k0 < p.K; k0 += KC) {
       const std::int64_t depth = std::min(KC, p.K - k0);
@@ -100,27 +109,32 @@ void gemm(const generic::Problem& p, const PackedRows& x) {
       for (std::int64_t c = 0; c < width; c += PW) {
         for (std::int64_t t = 0; t < x.tiles; ++t) {
           const int tile_rows = static_cast<int>(std::min<std::int64_t>(MR, p.M - t * MR));
-          float* y = p.y + t * MR * p.ldy + n0 + c;
           if constexpr (codes) {
-            Tiles::affine(tile_rows, rows + t * pairs * MR, pairs, block.panel(c),
-                          block.scales_of(c), block.biases_of(c),
-                          x.sums + (t * p.groups + k0 / p.group_size) * MR, groups, group_pairs, y,
-                          p.ldy, k0 > 0);
+            Tiles::affine(tile_rows, rows + t * pairs * MR, block.panel(c), block.scales_of(c),
+                          block.biases_of(c), x.sums + (t * p.groups + k0 / p.group_size) * MR,
+                          groups, group_pairs, tile_totals(t, c), PW, k0 > 0);
           } else {
-            Tiles::weights(tile_rows, rows + t * pairs * MR, block.panel(c), pairs, y, p.ldy,
-                           k0 > 0);
+            Tiles::weights(tile_rows, rows + t * pairs * MR, block.panel(c), pairs,
+                           tile_totals(t, c), PW, k0 > 0);
           }
         }
       }
     }
     Tiles::end();
+    for (std::int64_t m = 0; m < p.M; ++m) {
+      for (std::int64_t c = 0; c < width && n0 + c < p.N; c += PW) {
+        generic::narrow<Simd>(tile_totals(m / MR, c) + m % MR * PW,
+                              static_cast<char*>(a.out) + (m * p.N + n0 + c) * out_size,
+                              a.out_dtype, std::min<std::int64_t>(PW, p.N - n0 - c));
+      }
+    }
   });
 }
 
 template <class Tiles, bool codes>
 void multiply(const MatmulArgs& a, const generic::Problem& p) {
-  const PackedRows x = pack_rows<Tiles::kRows, Tiles::kRowMajor>(a, codes ? a.spec.group_size : 0);
-  generic::with_bits(a.spec.bits, [&](auto b) { gemm<Tiles, decltype(b)::value, codes>(p, x); });
+  const PackedRows x = pack_rows<Tiles::kRows, Tiles::kLayout>(a, codes ? a.spec.group_size : 0);
+  generic::with_bits(a.spec.bits, [&](auto b) { gemm<Tiles, decltype(b)::value, codes>(a, p, x); });
 }
 
 std::atomic<bool> amx_allowed{true};
@@ -151,12 +165,6 @@ void allow_amx(bool allowed) {
 // rounding; without that permission it declines.
 bool bf16_matmul(const MatmulArgs& a) {
   if (!applies(a)) return false;
-  constexpr int PW = Bf16Shape::kPanelWidth;
-  // The tiles write whole panels: pad the rows of y to a multiple of PW.
-  const std::int64_t ldy = (a.N + PW - 1) / PW * PW;
-  const bool direct = a.out_dtype == Dtype::float32 && ldy == a.N;
-  float* y = direct ? static_cast<float*>(a.out)
-                    : scratch_floats(ScratchSlot::output, static_cast<std::size_t>(a.M * ldy));
   const std::int64_t cols = a.transpose ? a.K : a.N;
   const generic::Problem p{nullptr,  // x is packed separately
                            a.M,
@@ -169,19 +177,14 @@ bool bf16_matmul(const MatmulArgs& a) {
                            a.scale_dtype,
                            a.spec.group_size,
                            cols / a.spec.group_size,
-                           y,
-                           ldy};
+                           nullptr,  // the result goes straight to a.out
+                           a.N};
   if (!a.transpose) {
     multiply<VectorTiles, false>(a, p);
   } else if (amx_usable()) {
     multiply<AmxTiles, true>(a, p);
   } else {
     multiply<VectorTiles, true>(a, p);
-  }
-  if (direct) return true;
-  for (std::int64_t m = 0; m < a.M; ++m) {
-    generic::narrow<Simd>(y + m * ldy, static_cast<char*>(a.out) + m * a.N * size_of(a.out_dtype),
-                          a.out_dtype, a.N);
   }
   return true;
 }

@@ -31,10 +31,14 @@ inline std::int64_t pair_count(std::int64_t depth) {
   return (depth + 1) / 2;
 }
 
-// x as the micro-kernels read it: pairs[k-block][row tile][...] (rows past M zero), a
-// tile holding its rows' pairs as [pair][row] (broadcast operands) or [row][pair] (AMX
-// tile rows), and, when groups run along K, sums[row tile][group][row]: each row's sum of
-// its bfloat16 values over a weight group, for the bias term.
+// x as the micro-kernels read it: pairs[k-block][row tile][...] (rows past M zero), and,
+// when groups run along K, sums[row tile][group][row]: each row's sum of its bfloat16
+// values over a weight group, for the bias term. Inside a tile of MR rows, pair i of row r
+// is at i * MR + r (broadcast operands) or, in blocks of 16 pairs, at i * MR + r * 16 + i %
+// 16 (AMX tile rows: 16 rows of a block are one contiguous 1 KB tile). Either way a block
+// of 16 pairs starts at i * MR.
+enum class RowLayout { broadcast, tile_rows };
+
 struct PackedRows {
   const std::uint32_t* pairs;
   const float* sums;
@@ -78,8 +82,8 @@ inline float sum_bfloat16(const std::uint32_t* pairs, int count) {
 }
 
 // Packs all of x (a.M rows of a.K) in tiles of MR rows, with group sums when group_size
-// is not 0.
-template <int MR, bool row_major>
+// is not 0. tile_rows needs a.K a multiple of 32.
+template <int MR, RowLayout layout>
 PackedRows pack_rows(const MatmulArgs& a, int group_size) {
   constexpr std::int64_t KC = Bf16Shape::kDepth;
   const std::int64_t tiles = (a.M + MR - 1) / MR;
@@ -96,14 +100,18 @@ PackedRows pack_rows(const MatmulArgs& a, int group_size) {
         std::uint32_t* tile = pairs + k0 / 2 * tiles * MR + t * count * MR;
         for (int r = 0; r < MR; ++r) {
           const std::int64_t m = t * MR + r;
-          std::uint32_t* row = row_major ? tile + r * count : buffer;
+          std::uint32_t* row = buffer;
           if (m < a.M) {
             round_row(a.x, a.x_dtype, m * a.K + k0, depth, row);
           } else {
             std::fill(row, row + count, 0u);
           }
-          if constexpr (!row_major) {
+          if constexpr (layout == RowLayout::broadcast) {
             for (std::int64_t i = 0; i < count; ++i) tile[i * MR + r] = row[i];
+          } else {
+            for (std::int64_t i = 0; i < count; i += 16) {
+              std::copy(row + i, row + i + 16, tile + i * MR + r * 16);
+            }
           }
           for (std::int64_t k = 0; groups > 0 && k < depth; k += group_size) {
             sums[(t * groups + (k0 + k) / group_size) * MR + r] =
