@@ -181,8 +181,17 @@ void pack_code_panels(const generic::Problem& p, std::int64_t k0, std::int64_t d
   constexpr int PW = Bf16Shape::kPanelWidth;
   constexpr int L = Simd::kLanes;
   const int gs = p.group_size;
+  const std::int64_t block_bytes = depth * bits / 8;
   for (std::int64_t c = 0; c < width; c += L) {
     std::uint32_t* panel = out.panel(c) + c % PW;
+    // The rows are read a block at a time, too many streams for the hardware prefetcher:
+    // fetch each row's next block into L2 now.
+    for (int i = 0; i < L && n0 + c + i < p.N; ++i) {
+      const std::uint8_t* next = p.w + (n0 + c + i) * p.row_bytes + (k0 + depth) * bits / 8;
+      for (std::int64_t b = 0; b < block_bytes; b += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(next + b), _MM_HINT_T1);
+      }
+    }
     for (std::int64_t k = 0; k < depth; k += 2 * L) {
       __m512i v[L];
       for (int i = 0; i < L; ++i) {
