@@ -33,6 +33,12 @@ void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_be
       for (F& v : a) v = Simd::zero();
     }
     for (std::int64_t g = 0; g < G; ++g) {
+      // The same group of the next W_ROWS rows: rows are streams too short for the
+      // hardware prefetcher (see gemv_fields.h). Prefetches past the end never fault.
+      for (int i = 0; i < W_ROWS; ++i) {
+        const std::uint8_t* ahead = p.w + (n + W_ROWS + i) * p.row_bytes + g * gs * bits / 8;
+        for (int b = 0; b < gs * bits / 8; b += 64) __builtin_prefetch(ahead + b);
+      }
       F dot[W_ROWS][R];
       for (auto& d : dot) {
         for (F& v : d) v = Simd::zero();

@@ -95,6 +95,9 @@ void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::in
       I low[W_ROWS], high[W_ROWS];
 #pragma GCC unroll 8
       for (int i = 0; i < W_ROWS; ++i) {
+        // The next W_ROWS rows: each row is only a few KiB, too short a stream for the
+        // hardware prefetcher to ramp up on (measured: 1.6-1.8x at M = 1, cold).
+        __builtin_prefetch(rows + (W_ROWS + i) * row_bytes + blk * L * 4);
         low[i] = Simd::load_words(rows + i * row_bytes + blk * L * 4);
         high[i] = Simd::template shift_right<Layout::kHighShift>(low[i]);
 #pragma GCC unroll 8
