@@ -16,6 +16,7 @@
 #include "kernels/kernels.h"
 #include "kernels/scratch.h"
 #include "kernels/x86/bf16_simd.h"
+#include "kernels/x86/int8_simd.h"  // transpose16
 
 namespace qlinear::kernels::avx512_bf16 {
 
@@ -143,33 +144,6 @@ struct PanelBlock {
     return biases + c / Bf16Shape::kPanelWidth * groups * Bf16Shape::kPanelWidth;
   }
 };
-
-// Transposes 16 vectors of 16 32-bit lanes in place: lane j of v[i] <-> lane i of v[j].
-inline void transpose16(__m512i (&v)[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-  }
-  // Now each 128-bit lane L of v[4j + c] holds rows 4j..4j+3 of column 4L + c.
-  for (int j = 0; j < 16; j += 4) {
-    v[j] = _mm512_unpacklo_epi64(t[j], t[j + 2]);
-    v[j + 1] = _mm512_unpackhi_epi64(t[j], t[j + 2]);
-    v[j + 2] = _mm512_unpacklo_epi64(t[j + 1], t[j + 3]);
-    v[j + 3] = _mm512_unpackhi_epi64(t[j + 1], t[j + 3]);
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512i even_lo = _mm512_shuffle_i32x4(v[c], v[4 + c], 0x88);  // lanes 0, 2
-    const __m512i odd_lo = _mm512_shuffle_i32x4(v[c], v[4 + c], 0xDD);   // lanes 1, 3
-    const __m512i even_hi = _mm512_shuffle_i32x4(v[8 + c], v[12 + c], 0x88);
-    const __m512i odd_hi = _mm512_shuffle_i32x4(v[8 + c], v[12 + c], 0xDD);
-    t[c] = _mm512_shuffle_i32x4(even_lo, even_hi, 0x88);
-    t[8 + c] = _mm512_shuffle_i32x4(even_lo, even_hi, 0xDD);
-    t[4 + c] = _mm512_shuffle_i32x4(odd_lo, odd_hi, 0x88);
-    t[12 + c] = _mm512_shuffle_i32x4(odd_lo, odd_hi, 0xDD);
-  }
-  for (int i = 0; i < 16; ++i) v[i] = t[i];
-}
 
 // W (N, K), groups along K: the codes (exact in bfloat16) of columns [n0, n0 + width) and
 // k in [k0, k0 + depth) (depth a multiple of the group size), with the scales and biases
