@@ -99,6 +99,9 @@ void gemv_columns(const Problem& p, std::int64_t c_begin, std::int64_t c_end) {
   for (std::int64_t i = 0; i < R * width; ++i) acc[i] = 0.0f;
   for (std::int64_t k = 0; k < p.K; ++k) {
     const std::uint8_t* row = p.w + k * p.row_bytes;
+    // This chunk of a row a few ahead: consecutive rows lie far apart.
+    const std::uint8_t* ahead = row + 4 * p.row_bytes + c_begin * bits / 8;
+    for (std::int64_t b = 0; b < width * bits / 8; b += 64) __builtin_prefetch(ahead + b);
     F xk[R];
     for (int r = 0; r < R; ++r) xk[r] = Simd::set1(p.x[r * p.K + k]);
     for (std::int64_t c = c_begin; c < c_end; c += gs) {
@@ -123,8 +126,14 @@ void gemv_columns(const Problem& p, std::int64_t c_begin, std::int64_t c_end) {
 
 template <class Simd, int bits, int R>
 void gemv_untransposed(const Problem& p) {
-  // Chunks of whole groups, at least 256 columns: whole cache lines of every weight row.
-  const std::int64_t chunk = std::max<std::int64_t>(p.group_size, 256);
+  // Wide chunks (one per thread, as far as R rows of accumulators fit in L1): every weight
+  // row is then read in long runs, not a few cache lines on each of thousands of pages.
+  // Chunks are whole groups of at least 256 columns; they do not change the arithmetic.
+  constexpr std::int64_t kAccumulatorFloats = 8192;
+  const std::int64_t per_thread = (p.N + core::num_threads() - 1) / core::num_threads();
+  const std::int64_t chunk =
+      std::max<std::int64_t>(std::min(kAccumulatorFloats / R, per_thread), 256) / p.group_size *
+      p.group_size;
   core::parallel_for(p.N, chunk, [&](std::int64_t begin, std::int64_t end) {
     gemv_columns<Simd, bits, R>(p, begin, end);
   });
