@@ -1,7 +1,7 @@
 // The int8-activation matmul for transposed affine W (N, K): per task of Shape::kColumns
-// output columns and per block of Shape::kDepth codes, the codes of W are unpacked to
-// bytes and transposed into a panel [k/4][column] of 32-bit words (4 codes of one column
-// each), the scales and biases into [group][column] floats; a register-blocked
+// output columns, the codes of W are unpacked to bytes (in blocks of Shape::kDepth) and
+// transposed into a panel [k/4][column] of 32-bit words (4 codes of one column each),
+// the scales and biases into [group][column] floats; a register-blocked
 // micro-kernel then runs vpdpbusd (u8 codes x s8 activations, exact int32 sums) over
 // every tile of rows and, per group, adds into float32 accumulators, for every (r, n):
 //   c = fma(float(idot[r, n, g]), s[n, g] * d[r, g], c);  c = fma(b[n, g], sum[r, g], c)
@@ -138,17 +138,26 @@ void int8_gemm(const MatmulArgs& a, const QuantizedRows& x, float* y, std::int64
   const std::int64_t groups = a.K / gs;
   const std::int64_t tiles = (a.M + MR - 1) / MR;
   const std::int64_t padded_n = (a.N + NC - 1) / NC * NC;
+  // With several row tiles, the panel spans all of K (L2-resident) so that each tile runs
+  // through K at once with its float tile in L1; one tile only needs panels for L1.
+  const std::int64_t span = tiles > 1 ? a.K : KC;
+  const std::int64_t span_groups = span / gs;
   core::parallel_for(padded_n, NC, [&](std::int64_t begin, std::int64_t end) {
     float* c = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(tiles * MR * NC));
-    float* panel_memory = scratch_floats(ScratchSlot::panel,
-                                         static_cast<std::size_t>(KC / 4 * NC + 2 * KC / 32 * NC));
+    float* panel_memory = scratch_floats(
+        ScratchSlot::panel, static_cast<std::size_t>((span / 4 + 2 * span_groups) * NC));
     const Panel<Shape> panel{reinterpret_cast<std::int32_t*>(panel_memory),
-                             panel_memory + KC / 4 * NC, panel_memory + KC / 4 * NC + KC / 32 * NC};
+                             panel_memory + span / 4 * NC,
+                             panel_memory + (span / 4 + span_groups) * NC};
     for (std::int64_t n0 = begin; n0 < end; n0 += NC) {
       std::fill(c, c + tiles * MR * NC, 0.0f);
-      for (std::int64_t k0 = 0; k0 < a.K; k0 += KC) {
-        const std::int64_t depth = std::min<std::int64_t>(KC, a.K - k0);
-        pack_panel<bits>(a, n0, k0, depth, panel);
+      for (std::int64_t k0 = 0; k0 < a.K; k0 += span) {
+        const std::int64_t depth = std::min<std::int64_t>(span, a.K - k0);
+        for (std::int64_t k = 0; k < depth; k += KC) {
+          const Panel<Shape> block{panel.words + k / 4 * NC, panel.scales + k / gs * NC,
+                                   panel.biases + k / gs * NC};
+          pack_panel<bits>(a, n0, k0 + k, std::min<std::int64_t>(KC, depth - k), block);
+        }
         const std::int64_t g0 = k0 / gs;
         for (std::int64_t t = 0; t < tiles; ++t) {
           micro_kernel<Shape>(x.words + (t * a.K + k0) / 4 * MR, x.scales + (t * groups + g0) * MR,
