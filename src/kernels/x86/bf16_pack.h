@@ -21,7 +21,7 @@
 namespace qlinear::kernels::avx512_bf16 {
 
 struct Bf16Shape {
-  static constexpr int kTileRows = 14;  // rows of x per micro-tile
+  static constexpr int kTileRows = 14;  // rows of x per vdpbf16ps micro-tile
   static constexpr int kVectors = 2;    // output vectors per micro-tile
   static constexpr int kPanelWidth = kVectors * Simd::kLanes;
   static constexpr std::int64_t kDepth = 256;  // k per block: a multiple of every group size
@@ -93,7 +93,7 @@ PackedRows pack_rows(const MatmulArgs& a, int group_size) {
       scratch_floats(ScratchSlot::input, static_cast<std::size_t>(tiles * MR * pair_count(a.K))));
   float* sums = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(tiles * groups * MR));
   core::parallel_for(tiles, 1, [&](std::int64_t t0, std::int64_t t1) {
-    alignas(64) std::uint32_t buffer[KC / 2];
+    alignas(64) std::uint32_t row[KC / 2];
     for (std::int64_t t = t0; t < t1; ++t) {
       for (std::int64_t k0 = 0; k0 < a.K; k0 += KC) {
         const std::int64_t depth = std::min(KC, a.K - k0);
@@ -101,7 +101,6 @@ PackedRows pack_rows(const MatmulArgs& a, int group_size) {
         std::uint32_t* tile = pairs + k0 / 2 * tiles * MR + t * count * MR;
         for (int r = 0; r < MR; ++r) {
           const std::int64_t m = t * MR + r;
-          std::uint32_t* row = buffer;
           if (m < a.M) {
             round_row(a.x, a.x_dtype, m * a.K + k0, depth, row);
           } else {
