@@ -36,18 +36,6 @@ inline void pack_group(const std::uint8_t* codes, int group_size, std::uint8_t* 
   }
 }
 
-// Codes as exact small integers in float lanes -> one byte each.
-template <class Simd>
-void store_code_bytes(std::uint8_t* p, typename Simd::F codes) {
-  if constexpr (requires { Simd::store_code_bytes(p, codes); }) {
-    Simd::store_code_bytes(p, codes);
-  } else {
-    alignas(64) std::uint32_t words[Simd::kLanes];
-    Simd::store_codes(words, codes);
-    for (int l = 0; l < Simd::kLanes; ++l) p[l] = static_cast<std::uint8_t>(words[l]);
-  }
-}
-
 template <class Simd, class T, int bits>
 void quantize_rows(const QuantizeArgs& a, std::int64_t r_begin, std::int64_t r_end) {
   using F = typename Simd::F;
@@ -76,7 +64,7 @@ void quantize_rows(const QuantizeArgs& a, std::int64_t r_begin, std::int64_t r_e
       const F bias = Simd::set1(params.bias);
       for (int v = 0; v < gs; v += L) {
         const F q = Simd::round_even(Simd::div(Simd::sub(Simd::load(group + v), bias), scale));
-        store_code_bytes<Simd>(codes + v, Simd::min(Simd::max(q, zero), top));
+        Simd::store_code_bytes(codes + v, Simd::min(Simd::max(q, zero), top));
       }
       pack_group<bits>(codes, gs, row + g * gs * bits / 8);
     }
