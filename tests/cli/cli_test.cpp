@@ -30,6 +30,14 @@ std::string read_text(const fs::path& p) {
   return s.str();
 }
 
+// One JSON object per line, as `qlinear bench --json` prints them.
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::istringstream lines(text);
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -176,9 +184,7 @@ TEST_F(Cli, BenchJsonRowsCarryTheIssueKeysAndConsistentRates) {
       run("bench --m 1,3 --k 256 --n 64 --bits 4 --group-size 64 --threads 1 --cold off "
           "--baselines reference --precision exact,int8 --json --min-seconds 0");
   ASSERT_EQ(r.status, 0) << r.err;
-  std::istringstream lines(r.out);
-  std::vector<nlohmann::json> rows;
-  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  const std::vector<nlohmann::json> rows = json_lines(r.out);
   ASSERT_EQ(rows.size(), 8u) << r.out;  // (M = 1, 3) x (exact, int8) x (ours, reference)
   // 64 rows of 256 4-bit codes, and float32 scales and biases for 4 groups per row.
   const double weight_bytes = 64 * 256 / 2 + 2 * 64 * 4 * 4;
@@ -206,10 +212,8 @@ TEST_F(Cli, BenchUsesAFloatModesOwnBitsAndGroupSize) {
       run("bench --mode mxfp4,nvfp4 --m 1 --k 256 --n 32 --threads 1 --cold off --baselines none "
           "--json --min-seconds 0");
   ASSERT_EQ(r.status, 0) << r.err;
-  std::istringstream lines(r.out);
   std::vector<std::pair<int, int>> specs;
-  for (std::string line; std::getline(lines, line);) {
-    const auto row = nlohmann::json::parse(line);
+  for (const auto& row : json_lines(r.out)) {
     specs.emplace_back(row["bits"].get<int>(), row["group_size"].get<int>());
   }
   EXPECT_EQ(specs, (std::vector<std::pair<int, int>>{{4, 32}, {4, 16}}));
