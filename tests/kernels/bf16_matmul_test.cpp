@@ -18,6 +18,9 @@
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 
+// The kernel (and its AMX switch) exists only in x86-64 builds.
+#if defined(__x86_64__)
+
 namespace qlinear {
 namespace {
 
@@ -218,3 +221,5 @@ INSTANTIATE_TEST_SUITE_P(Tiles, Bf16Matmul, ::testing::Values(true, false),
 
 }  // namespace
 }  // namespace qlinear
+
+#endif  // defined(__x86_64__)
