@@ -3,10 +3,10 @@
 // (vpdpbusd), one fixed float32 chain per output element (int8_gemm.h). Handles affine W
 // with transpose (groups along K). Untransposed W is declined: its scales change with
 // every k of a dot product, so no per-group integer sum can be factored out.
-#include "kernels/generic/common.h"
 // GCC 12 reports the _mm512_undefined_* inside its own shuffle intrinsics as uninitialized.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+#include "kernels/generic/common.h"
 #include "kernels/x86/avx512_bf16.h"
 #include "kernels/x86/int8_gemm.h"
 #include "kernels/x86/int8_gemv.h"
