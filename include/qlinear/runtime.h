@@ -29,7 +29,8 @@ void set_isa(std::string_view name);
 // paths and their measured error).
 enum class MatmulPrecision {
   exact,     // the default: x as given (widened to float32), float32 sums
-  bfloat16,  // x may be rounded to bfloat16 (nearest even); float32 sums
+  bfloat16,  // x (and, with transpose=false, the dequantized weights) may be rounded to
+             // bfloat16, nearest even; float32 sums
   int8,      // x may be quantized to int8 per row and weight group (scale max|x|/127)
 };
 // The default is QLINEAR_MATMUL_PRECISION (exact, bfloat16 or int8) if set, else exact.

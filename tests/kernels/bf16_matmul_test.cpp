@@ -14,16 +14,15 @@
 
 #include "core/random.h"
 #include "kernels/isa.h"
+#include "kernels/roundoff.h"
 #include "kernels/x86/bf16_amx.h"
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 
-// The kernel (and its AMX switch) exists only in x86-64 builds.
-#if defined(__x86_64__)
-
 namespace qlinear {
 namespace {
 
+using testing::output_roundoff;
 using testing::random_normal;
 using testing::with_isa;
 
@@ -70,18 +69,6 @@ Tensor matmul(const std::string& isa, int threads, const Case& c, const Tensor& 
     set_matmul_precision(saved);
     return y;
   });
-}
-
-// Unit roundoff of the result dtype (0 for float32: no rounding beyond the sum's).
-double output_roundoff(Dtype dtype) {
-  switch (dtype) {
-    case Dtype::float16:
-      return std::ldexp(1.0, -11);
-    case Dtype::bfloat16:
-      return std::ldexp(1.0, -8);
-    default:
-      return 0.0;
-  }
 }
 
 // The kernel multiplies x rounded to bfloat16; the reference gets the same rounded x.
@@ -221,5 +208,3 @@ INSTANTIATE_TEST_SUITE_P(Tiles, Bf16Matmul, ::testing::Values(true, false),
 
 }  // namespace
 }  // namespace qlinear
-
-#endif  // defined(__x86_64__)

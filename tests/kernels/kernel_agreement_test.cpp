@@ -11,6 +11,7 @@
 
 #include "core/random.h"
 #include "kernels/isa.h"
+#include "kernels/roundoff.h"
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 
@@ -18,6 +19,7 @@ namespace qlinear {
 namespace {
 
 using testing::fast_isas;
+using testing::output_roundoff;
 using testing::random_normal;
 using testing::with_isa;
 
@@ -64,18 +66,6 @@ TEST_P(KernelAgreement, DequantizeIsBitExact) {
         }
       }
     }
-  }
-}
-
-// Unit roundoff of the result dtype (0 for float32: no final rounding beyond the sum's).
-double output_roundoff(Dtype dtype) {
-  switch (dtype) {
-    case Dtype::float16:
-      return std::ldexp(1.0, -11);
-    case Dtype::bfloat16:
-      return std::ldexp(1.0, -8);
-    default:
-      return 0.0;
   }
 }
 

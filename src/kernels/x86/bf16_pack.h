@@ -16,7 +16,7 @@
 #include "kernels/kernels.h"
 #include "kernels/scratch.h"
 #include "kernels/x86/bf16_simd.h"
-#include "kernels/x86/int8_simd.h"  // transpose16
+#include "kernels/x86/transpose16.h"
 
 namespace qlinear::kernels::avx512_bf16 {
 
