@@ -29,7 +29,8 @@ std::vector<const KernelTable*> detect_supported() {
       __builtin_cpu_supports("f16c")) {
     tables.push_back(&avx2_table());
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("bmi2")) {
       tables.push_back(&avx512_table());
       if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni")) {
         tables.push_back(&avx512_bf16_table());

@@ -6,7 +6,7 @@
 namespace qlinear::kernels {
 
 const KernelTable& avx2_table();    // x86-64: AVX2, FMA, F16C
-const KernelTable& avx512_table();  // x86-64: AVX-512 F/BW/VL/DQ
+const KernelTable& avx512_table();  // x86-64: AVX-512 F/BW/VL/DQ, BMI2
 // x86-64: the above plus AVX512-BF16 and AVX512-VNNI (Cooper Lake, Sapphire Rapids, Zen 4)
 const KernelTable& avx512_bf16_table();
 const KernelTable& neon_table();  // aarch64: Advanced SIMD

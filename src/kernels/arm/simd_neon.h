@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/byte_codes.h"
 #include "qlinear/dtype.h"
 
 namespace qlinear::kernels::neon {
@@ -84,6 +85,11 @@ struct Simd {
     const uint8x8_t bytes = vmovn_u16(vcombine_u16(halves, halves));
     const std::uint32_t four = vget_lane_u32(vreinterpret_u32_u8(bytes), 0);
     std::memcpy(p, &four, sizeof(four));
+  }
+  // 8 codes, one per byte, packed into 8 * bits bits.
+  template <int bits>
+  static std::uint64_t pack_byte_codes(std::uint64_t x) {
+    return kernels::pack_byte_codes<bits>(x);
   }
 
   // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).

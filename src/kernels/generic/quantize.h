@@ -13,25 +13,13 @@
 
 namespace qlinear::kernels::generic {
 
-// 8 codes of `bits` bits, one per byte of `x`, packed into the low 8 * bits bits (code j
-// at bit j * bits): three steps that each join neighbouring fields in every lane.
-template <int bits>
-constexpr std::uint64_t pack_byte_codes(std::uint64_t x) {
-  if constexpr (bits < 8) {
-    x = (x & 0x00FF00FF00FF00FFull) | ((x & 0xFF00FF00FF00FF00ull) >> (8 - bits));
-    x = (x & 0x0000FFFF0000FFFFull) | ((x & 0xFFFF0000FFFF0000ull) >> (16 - 2 * bits));
-    x = (x & 0x00000000FFFFFFFFull) | ((x & 0xFFFFFFFF00000000ull) >> (32 - 4 * bits));
-  }
-  return x;
-}
-
 // One group's codes, one per byte, packed into group_size * bits / 8 bytes at out.
-template <int bits>
-inline void pack_group(const std::uint8_t* codes, int group_size, std::uint8_t* out) {
+template <class Simd, int bits>
+void pack_group(const std::uint8_t* codes, int group_size, std::uint8_t* out) {
   for (int j = 0; j < group_size; j += 8) {
     std::uint64_t x;
     std::memcpy(&x, codes + j, sizeof(x));
-    x = pack_byte_codes<bits>(x);
+    x = Simd::template pack_byte_codes<bits>(x);
     std::memcpy(out + j * bits / 8, &x, bits);
   }
 }
@@ -66,7 +54,7 @@ void quantize_rows(const QuantizeArgs& a, std::int64_t r_begin, std::int64_t r_e
         const F q = Simd::round_even(Simd::div(Simd::sub(Simd::load(group + v), bias), scale));
         Simd::store_code_bytes(codes + v, Simd::min(Simd::max(q, zero), top));
       }
-      pack_group<bits>(codes, gs, row + g * gs * bits / 8);
+      pack_group<Simd, bits>(codes, gs, row + g * gs * bits / 8);
     }
   }
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/byte_codes.h"
 #include "kernels/generic/code_layout.h"
 #include "qlinear/dtype.h"
 
@@ -95,6 +96,12 @@ struct Simd {
     const __m128i halves =
         _mm_packus_epi32(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(halves, halves));
+  }
+  // 8 codes, one per byte, packed into 8 * bits bits (shifts and masks: pext is slow on
+  // the AMD CPUs that stop at AVX2).
+  template <int bits>
+  static std::uint64_t pack_byte_codes(std::uint64_t x) {
+    return kernels::pack_byte_codes<bits>(x);
   }
 
   // Round to nearest even, as float_to_bfloat16_bits does for finite values.

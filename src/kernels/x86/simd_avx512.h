@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstdint>
 
+#include "kernels/byte_codes.h"
 #include "kernels/generic/code_layout.h"
 #include "qlinear/dtype.h"
 
@@ -79,6 +80,12 @@ struct Simd {
   static void store_code_bytes(std::uint8_t* p, F codes) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
                      _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(codes)));
+  }
+  // 8 codes, one per byte, packed into 8 * bits bits: one bit extract (BMI2, fast on
+  // every CPU with AVX-512).
+  template <int bits>
+  static std::uint64_t pack_byte_codes(std::uint64_t x) {
+    return _pext_u64(x, kByteCodeMask<bits>);
   }
 
   // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).
