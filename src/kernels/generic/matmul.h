@@ -24,7 +24,6 @@ template <class Simd>
 void quantized_matmul(const MatmulArgs& a) {
   constexpr int PW = GemmShape<Simd>::kPanelWidth;
   const bool panels = a.M > kPanelMinRows<Simd>;
-  const std::int64_t cols = a.transpose ? a.K : a.N;
 
   const float* x = static_cast<const float*>(a.x);
   if (panels) {
@@ -40,19 +39,7 @@ void quantized_matmul(const MatmulArgs& a) {
   float* y = direct ? static_cast<float*>(a.out)
                     : scratch_floats(ScratchSlot::output, static_cast<std::size_t>(a.M * ldy));
 
-  Problem p{x,
-            a.M,
-            a.K,
-            a.N,
-            reinterpret_cast<const std::uint8_t*>(a.wq),
-            cols * a.spec.bits / 8,
-            a.scales,
-            a.biases,
-            a.scale_dtype,
-            a.spec.group_size,
-            cols / a.spec.group_size,
-            y,
-            ldy};
+  const Problem p = problem_of(a, x, y, ldy);
   with_bits(a.spec.bits, [&](auto b) {
     constexpr int bits = decltype(b)::value;
     if (panels) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kernels/kernels.h"
 #include "qlinear/dtype.h"
 
 namespace qlinear::kernels::generic {
@@ -21,5 +22,23 @@ struct Problem {
   float* y;             // (M, ldy)
   std::int64_t ldy;
 };
+
+// The problem of a matmul call, with x and y (leading dimension ldy) as the kernel has them.
+inline Problem problem_of(const MatmulArgs& a, const float* x, float* y, std::int64_t ldy) {
+  const std::int64_t cols = a.transpose ? a.K : a.N;  // codes per packed row
+  return {x,
+          a.M,
+          a.K,
+          a.N,
+          reinterpret_cast<const std::uint8_t*>(a.wq),
+          cols * a.spec.bits / 8,
+          a.scales,
+          a.biases,
+          a.scale_dtype,
+          a.spec.group_size,
+          cols / a.spec.group_size,
+          y,
+          ldy};
+}
 
 }  // namespace qlinear::kernels::generic

@@ -165,20 +165,8 @@ void allow_amx(bool allowed) {
 // rounding; without that permission it declines.
 bool bf16_matmul(const MatmulArgs& a) {
   if (!applies(a)) return false;
-  const std::int64_t cols = a.transpose ? a.K : a.N;
-  const generic::Problem p{nullptr,  // x is packed separately
-                           a.M,
-                           a.K,
-                           a.N,
-                           reinterpret_cast<const std::uint8_t*>(a.wq),
-                           cols * a.spec.bits / 8,
-                           a.scales,
-                           a.biases,
-                           a.scale_dtype,
-                           a.spec.group_size,
-                           cols / a.spec.group_size,
-                           nullptr,  // the result goes straight to a.out
-                           a.N};
+  // x is packed separately; the result goes straight to a.out.
+  const generic::Problem p = generic::problem_of(a, nullptr, nullptr, a.N);
   if (!a.transpose) {
     multiply<VectorTiles, false>(a, p);
   } else if (amx_usable()) {
