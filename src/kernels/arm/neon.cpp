@@ -6,9 +6,7 @@
 namespace qlinear::kernels {
 
 const KernelTable& neon_table() {
-  static constexpr KernelTable table{"neon", generic::quantize_by_mode<neon::Simd>,
-                                     generic::dequantize_by_mode<neon::Simd>,
-                                     generic::quantized_matmul_by_mode<neon::Simd>};
+  static constexpr KernelTable table = generic::table_of<neon::Simd>("neon");
   return table;
 }
 

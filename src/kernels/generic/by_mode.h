@@ -2,6 +2,8 @@
 // dequantize.h, matmul.h) or the float-mode ones (fp_modes.h), by the spec's mode.
 #pragma once
 
+#include <string_view>
+
 #include "kernels/generic/dequantize.h"
 #include "kernels/generic/fp_modes.h"
 #include "kernels/generic/matmul.h"
@@ -25,6 +27,12 @@ template <class Simd>
 void quantized_matmul_by_mode(const MatmulArgs& a) {
   if (a.spec.mode == QuantMode::affine) return quantized_matmul<Simd>(a);
   fp_quantized_matmul<Simd>(a);
+}
+
+// The kernel table of one instruction set: the entries above with its Simd traits.
+template <class Simd>
+constexpr KernelTable table_of(std::string_view isa) {
+  return {isa, quantize_by_mode<Simd>, dequantize_by_mode<Simd>, quantized_matmul_by_mode<Simd>};
 }
 
 }  // namespace qlinear::kernels::generic

@@ -6,9 +6,7 @@
 namespace qlinear::kernels {
 
 const KernelTable& avx2_table() {
-  static constexpr KernelTable table{"avx2", generic::quantize_by_mode<avx2::Simd>,
-                                     generic::dequantize_by_mode<avx2::Simd>,
-                                     generic::quantized_matmul_by_mode<avx2::Simd>};
+  static constexpr KernelTable table = generic::table_of<avx2::Simd>("avx2");
   return table;
 }
 

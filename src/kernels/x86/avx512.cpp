@@ -6,9 +6,7 @@
 namespace qlinear::kernels {
 
 const KernelTable& avx512_table() {
-  static constexpr KernelTable table{"avx512", generic::quantize_by_mode<avx512::Simd>,
-                                     generic::dequantize_by_mode<avx512::Simd>,
-                                     generic::quantized_matmul_by_mode<avx512::Simd>};
+  static constexpr KernelTable table = generic::table_of<avx512::Simd>("avx512");
   return table;
 }
 
