@@ -18,6 +18,11 @@ struct Grid {
   // 2^(1 - bias): the smallest normal magnitude; below it the step is 2^(1 - bias - m).
   static constexpr float kMinNormal = 1.0f / static_cast<float>(1u << (kBias - 1));
   static constexpr float kSubnormalSteps = static_cast<float>(1u << (kBias - 1 + mantissa_bits));
+  // 2^(127 - bias): a code's exponent and mantissa fields moved into float32's places,
+  // read as a float32 and multiplied by this, give the code's magnitude exactly (subnormal
+  // codes included), which is how the SIMD kernels decode.
+  static constexpr float kRebias =
+      std::bit_cast<float>(static_cast<std::uint32_t>(254 - kBias) << 23);
 
   // The magnitude code (exponent and mantissa fields, no sign) nearest to a >= 0, ties to
   // even. Codes past the largest finite one come out as the next codes in order.

@@ -6,10 +6,10 @@
 
 #include <arm_neon.h>
 
-#include <bit>
 #include <cstdint>
 #include <cstring>
 
+#include "formats/minifloat.h"
 #include "kernels/byte_codes.h"
 #include "qlinear/dtype.h"
 
@@ -156,8 +156,7 @@ struct Simd {
   // simd_avx2.h). Needs FPCR.FZ clear (the AArch64 Linux default) for subnormal codes.
   template <int E, int M>
   static F minifloat8(const std::uint8_t* p) {
-    constexpr float kRebias =
-        std::bit_cast<float>(static_cast<std::uint32_t>(254 - ((1 << (E - 1)) - 1)) << 23);
+    constexpr float kRebias = formats::minifloat::Grid<E, M>::kRebias;
     std::uint32_t raw;
     std::memcpy(&raw, p, 4);
     const I c = vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(raw)))));

@@ -4,10 +4,10 @@
 
 #include <immintrin.h>
 
-#include <bit>
 #include <cstdint>
 #include <cstring>
 
+#include "formats/minifloat.h"
 #include "kernels/byte_codes.h"
 #include "kernels/generic/code_layout.h"
 #include "qlinear/dtype.h"
@@ -190,8 +190,7 @@ struct Simd {
   // them (subnormal codes become float32 subnormals first).
   template <int E, int M>
   static F minifloat8(const std::uint8_t* p) {
-    constexpr float kRebias =
-        std::bit_cast<float>(static_cast<std::uint32_t>(254 - ((1 << (E - 1)) - 1)) << 23);
+    constexpr float kRebias = formats::minifloat::Grid<E, M>::kRebias;
     const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
     const __m256i fields = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7F)), 23 - M);
     const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x80)), 24);

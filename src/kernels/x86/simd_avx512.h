@@ -5,9 +5,9 @@
 #include <immintrin.h>
 
 #include <array>
-#include <bit>
 #include <cstdint>
 
+#include "formats/minifloat.h"
 #include "kernels/byte_codes.h"
 #include "kernels/generic/code_layout.h"
 #include "qlinear/dtype.h"
@@ -152,8 +152,7 @@ struct Simd {
   // simd_avx2.h).
   template <int E, int M>
   static F minifloat8(const std::uint8_t* p) {
-    constexpr float kRebias =
-        std::bit_cast<float>(static_cast<std::uint32_t>(254 - ((1 << (E - 1)) - 1)) << 23);
+    constexpr float kRebias = formats::minifloat::Grid<E, M>::kRebias;
     const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     const __m512i fields = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x7F)), 23 - M);
     const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x80)), 24);
