@@ -171,9 +171,9 @@ TEST_P(KernelAgreement, MatmulEveryRowCountAndDtype) {
   }
 }
 
-// The 2- and 4-bit field kernel (whole blocks of words per row) for every group size.
+// The field kernel (rows of whole blocks of lanes) for every width and group size it takes.
 TEST_P(KernelAgreement, MatmulFieldKernel) {
-  for (int bits : {2, 4}) {
+  for (int bits : {2, 3, 4, 6}) {
     for (int gs : kGroupSizes) {
       for (std::int64_t M : {1, 2, 3, 5, 8}) {
         expect_matmul_agrees(GetParam(),

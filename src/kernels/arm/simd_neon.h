@@ -94,6 +94,15 @@ struct Simd {
 
   // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).
   static I load_words(const std::uint8_t* p) { return vreinterpretq_u32_u8(vld1q_u8(p)); }
+  // 12 bytes, three per lane (the top byte zero). Reads exactly 12 bytes.
+  static I load_triples(const std::uint8_t* p) {
+    std::uint32_t tail;
+    std::memcpy(&tail, p + 8, sizeof(tail));
+    const uint8x16_t bytes = vcombine_u8(vld1_u8(p), vreinterpret_u8_u32(vdup_n_u32(tail)));
+    static constexpr std::uint8_t kSpread[16] = {0, 1, 2, 255, 3, 4, 5, 255,
+                                                 6, 7, 8, 255, 9, 10, 11, 255};
+    return vreinterpretq_u32_u8(vqtbl1q_u8(bytes, vld1q_u8(kSpread)));
+  }
   template <int n>
   static I shift_right(I v) {
     return vshrq_n_u32(v, n);

@@ -56,6 +56,24 @@ float load_float(const void* p, Dtype dtype, std::int64_t i) {
   }
 }
 
+// sum_i float(a[first + i]) * b[i] for i < n, a float32/float16/bfloat16: vectors of
+// kLanes products, their lanes, then the tail, in that fixed order.
+template <class Simd>
+float dot_floats(const void* a, Dtype dtype, std::int64_t first, const float* b, std::int64_t n) {
+  return with_float_type(dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* s = static_cast<const T*>(a) + first;
+    auto acc = Simd::zero();
+    std::int64_t i = 0;
+    for (; i + Simd::kLanes <= n; i += Simd::kLanes) {
+      acc = Simd::fmadd(Simd::load(s + i), Simd::load(b + i), acc);
+    }
+    float sum = Simd::reduce_add(acc);
+    for (; i < n; ++i) sum += Simd::to_float(s[i]) * b[i];
+    return sum;
+  });
+}
+
 // dst[i] = float(src[i]) for n elements of a float32/float16/bfloat16 array.
 template <class Simd>
 void widen(const void* src, Dtype dtype, float* dst, std::int64_t n) {

@@ -144,7 +144,7 @@ template <class Simd, int bits>
 void gemv(const Problem& p, bool transpose) {
   auto run = [&](auto rows) {
     constexpr int R = decltype(rows)::value;
-    if constexpr (bits == 2 || bits == 4) {
+    if constexpr (kFieldWidth<bits>) {
       if (transpose && fields_apply<Simd, bits>(p)) return gemv_fields<Simd, bits, R>(p);
     }
     if (transpose) {

@@ -1,7 +1,8 @@
-// The few-rows kernel for transposed W with 2- and 4-bit codes, which never straddle a
-// 32-bit word. Each vector lane holds one word, i.e. 32/bits codes ("fields"); field f
-// of every lane is turned into exact floats with two instructions and no shift:
-//   float_bits(0x4B000000 | (word & field_mask)) - 2^23 = code * 2^(bits * position)
+// The few-rows kernel for transposed W with 2-, 3-, 4- and 6-bit codes. Each vector lane
+// holds a run of whole codes ("fields"): one 32-bit word of 2- or 4-bit codes, or three
+// bytes of 3- or 6-bit codes (8 or 4 of them) widened to a 32-bit lane. Field f of every
+// lane is turned into exact floats with two instructions and no shift:
+//   float_bits(0x4B000000 | (lane & field_mask)) - 2^23 = code * 2^(bits * position)
 // (exact while the field lies below bit 23; the upper fields are shifted down once).
 // x is permuted once per call into the same field order and scaled by 2^-(bits*position),
 // so the products are exactly code * x and the sums are float32 sums as elsewhere.
@@ -18,14 +19,26 @@ namespace qlinear::kernels::generic {
 
 template <int bits>
 struct FieldLayout {
-  static constexpr int kFields = 32 / bits;       // codes per 32-bit word
-  static constexpr int kLow = 23 / bits;          // fields read in place (below bit 23)
-  static constexpr int kHighShift = kLow * bits;  // the rest, after one shift right
+  // Bytes of packed codes per lane: the fewest that hold whole codes, at most 4.
+  static constexpr int kLaneBytes = bits % 3 == 0 ? 3 : 4;
+  static constexpr int kFields = 8 * kLaneBytes / bits;  // codes per lane
+  static constexpr int kLow = 23 / bits;                 // fields read in place (below bit 23)
+  static constexpr int kHighShift = kLow * bits;         // the rest, after one shift right
   static constexpr int position(int field) { return field < kLow ? field : field - kLow; }
 };
 
-// x rows laid out per block of Simd::kLanes words: [block][field][lane], pre-scaled;
-// and per block, each lane's share of its group's sum of x (for the bias term).
+// One block of packed codes: kLanes lanes of kLaneBytes each, as 32-bit lanes.
+template <class Simd, int bits>
+typename Simd::I load_lanes(const std::uint8_t* p) {
+  if constexpr (FieldLayout<bits>::kLaneBytes == 4) {
+    return Simd::load_words(p);
+  } else {
+    return Simd::load_triples(p);
+  }
+}
+
+// x rows laid out per block of Simd::kLanes lanes: [block][field][lane], pre-scaled;
+// and the sums of x per group (for the bias term).
 template <class Simd, int bits>
 struct PermutedX {
   static constexpr int L = Simd::kLanes;
@@ -33,7 +46,7 @@ struct PermutedX {
   static constexpr int kBlockCodes = L * Layout::kFields;
 
   const float* values;      // R rows of K
-  const float* group_sums;  // R rows of K / kFields
+  const float* group_sums;  // R rows of K / group_size
 };
 
 template <class Simd, int bits>
@@ -41,25 +54,29 @@ PermutedX<Simd, bits> permute_x(const Problem& p) {
   using PX = PermutedX<Simd, bits>;
   using Layout = FieldLayout<bits>;
   constexpr int L = Simd::kLanes;
-  const std::int64_t words = p.K / Layout::kFields;
-  float* values = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(p.M * (p.K + words)));
+  float* values =
+      scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(p.M * (p.K + p.groups)));
   float* sums = values + p.M * p.K;
-  const int lanes_per_group = p.group_size / Layout::kFields;
+  // 2^(-bits * position) per field: multiplying by it is exact (or rounds as ldexp would).
+  float field_scale[Layout::kFields];
+  for (int f = 0; f < Layout::kFields; ++f) {
+    field_scale[f] = std::ldexp(1.0f, -bits * Layout::position(f));
+  }
   for (std::int64_t r = 0; r < p.M; ++r) {
     const float* x = p.x + r * p.K;
-    for (std::int64_t k = 0; k < p.K; ++k) {
-      const std::int64_t block = k / PX::kBlockCodes;
-      const int lane = static_cast<int>(k % PX::kBlockCodes) / Layout::kFields;
-      const int field = static_cast<int>(k % Layout::kFields);
-      values[r * p.K + (block * Layout::kFields + field) * L + lane] =
-          std::ldexp(x[k], -bits * Layout::position(field));
+    float* out = values + r * p.K;
+    // Per block, a transpose of kLanes runs of kFields codes into kFields rows of kLanes.
+    for (std::int64_t k0 = 0; k0 < p.K; k0 += PX::kBlockCodes) {
+      for (int f = 0; f < Layout::kFields; ++f) {
+        for (int lane = 0; lane < L; ++lane) {
+          out[k0 + f * L + lane] = x[k0 + lane * Layout::kFields + f] * field_scale[f];
+        }
+      }
     }
     for (std::int64_t g = 0; g < p.groups; ++g) {
       float s = 0.0f;
       for (int j = 0; j < p.group_size; ++j) s += x[g * p.group_size + j];
-      // A power of two: each lane's share is exact and the lanes add back to s.
-      const float share = s / static_cast<float>(lanes_per_group);
-      for (int w = 0; w < lanes_per_group; ++w) sums[r * words + g * lanes_per_group + w] = share;
+      sums[r * p.groups + g] = s;
     }
   }
   return {values, sums};
@@ -74,7 +91,8 @@ void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::in
   constexpr int L = Simd::kLanes;
   constexpr int kFields = Layout::kFields;
   const std::int64_t K = p.K;
-  const std::int64_t words = K / kFields;
+  constexpr int kBlockBytes = L * Layout::kLaneBytes;
+  const std::int64_t words = K / kFields;  // lanes of codes per row
   const std::int64_t blocks = words / L;
   const std::int64_t row_bytes = p.row_bytes;
   const int lanes_per_group = p.group_size / kFields;
@@ -97,8 +115,8 @@ void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::in
       for (int i = 0; i < W_ROWS; ++i) {
         // The next W_ROWS rows: each row is only a few KiB, too short a stream for the
         // hardware prefetcher to ramp up on (measured: 1.6-1.8x at M = 1, cold).
-        __builtin_prefetch(rows + (W_ROWS + i) * row_bytes + blk * L * 4);
-        low[i] = Simd::load_words(rows + i * row_bytes + blk * L * 4);
+        __builtin_prefetch(rows + (W_ROWS + i) * row_bytes + blk * kBlockBytes);
+        low[i] = load_lanes<Simd, bits>(rows + i * row_bytes + blk * kBlockBytes);
         high[i] = Simd::template shift_right<Layout::kHighShift>(low[i]);
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) dot[i][r] = Simd::zero();
@@ -120,27 +138,33 @@ void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::in
       for (int i = 0; i < W_ROWS; ++i) {
         const std::int64_t first_group = ((n + i) * words + blk * L) / lanes_per_group;
         const F scale = Simd::lane_groups(p.scales, p.scale_dtype, first_group, lanes_per_group);
-        const F bias = Simd::lane_groups(p.biases, p.scale_dtype, first_group, lanes_per_group);
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
           acc[i][r] = Simd::fmadd(dot[i][r], scale, acc[i][r]);
-          acc[i][r] = Simd::fmadd(bias, Simd::load(sums + r * words + blk * L), acc[i][r]);
         }
       }
     }
 #pragma GCC unroll 8
     for (int i = 0; i < W_ROWS; ++i) {
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) p.y[r * p.ldy + n + i] = Simd::reduce_add(acc[i][r]);
+      for (int r = 0; r < R; ++r) {
+        p.y[r * p.ldy + n + i] = Simd::reduce_add(acc[i][r]) +
+                                 dot_floats<Simd>(p.biases, p.scale_dtype, (n + i) * p.groups,
+                                                  sums + r * p.groups, p.groups);
+      }
     }
   }
   if constexpr (W_ROWS > 1) gemv_fields_rows<Simd, bits, R, 1>(p, px, n, n_end);
 }
 
-// Usable when a row is whole blocks of words (K * bits / 32 a multiple of kLanes).
+// The widths whose codes fill 3 or 4 bytes exactly.
+template <int bits>
+inline constexpr bool kFieldWidth = bits == 2 || bits == 3 || bits == 4 || bits == 6;
+
+// Usable when a row is whole blocks (kLanes lanes of codes).
 template <class Simd, int bits>
 bool fields_apply(const Problem& p) {
-  return (bits == 2 || bits == 4) && (p.K * bits / 32) % Simd::kLanes == 0;
+  return p.row_bytes % (Simd::kLanes * FieldLayout<bits>::kLaneBytes) == 0;
 }
 
 template <class Simd, int bits, int R>

@@ -116,6 +116,16 @@ struct Simd {
   static I load_words(const std::uint8_t* p) {
     return _mm256_loadu_si256(reinterpret_cast<const I*>(p));
   }
+  // 24 bytes, three per lane (the top byte zero): four dwords to each 128-bit lane, then
+  // a byte shuffle within it. Reads exactly 24 bytes.
+  static I load_triples(const std::uint8_t* p) {
+    const I bytes = _mm256_maskload_epi32(reinterpret_cast<const int*>(p),
+                                          _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0));
+    const I quads = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 1, 2, 0, 3, 4, 5, 0));
+    return _mm256_shuffle_epi8(
+        quads, _mm256_broadcastsi128_si256(
+                   _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1)));
+  }
   template <int n>
   static I shift_right(I v) {
     return _mm256_srli_epi32(v, n);
@@ -131,7 +141,7 @@ struct Simd {
   // Lane l = element first + l / lanes_per_group (a power of two) of a float array.
   static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int lanes_per_group) {
     if (lanes_per_group >= kLanes) return _mm256_set1_ps(one(p, dtype, first));
-    alignas(32) float values[kLanes];
+    alignas(32) float values[kLanes] = {};
     const int count = kLanes / lanes_per_group;
     for (int i = 0; i < count; ++i) values[i] = one(p, dtype, first + i);
     const I lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

@@ -90,6 +90,15 @@ struct Simd {
 
   // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).
   static I load_words(const std::uint8_t* p) { return _mm512_loadu_si512(p); }
+  // 48 bytes, three per lane (the top byte zero): four dwords to each 128-bit lane, then
+  // a byte shuffle within it. Reads exactly 48 bytes.
+  static I load_triples(const std::uint8_t* p) {
+    const I bytes = _mm512_maskz_loadu_epi8(0xFFFFFFFFFFFFull, p);
+    const I quads = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 1, 2, 0, 3, 4, 5, 0, 6, 7, 8, 0, 9, 10, 11, 0), bytes);
+    return _mm512_shuffle_epi8(quads, _mm512_broadcast_i32x4(_mm_setr_epi8(
+                                          0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1)));
+  }
   template <int n>
   static I shift_right(I v) {
     return _mm512_srli_epi32(v, n);
