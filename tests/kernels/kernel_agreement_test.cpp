@@ -3,9 +3,11 @@
 // and every path bit-identical for any thread count.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,78 @@ TEST_P(KernelAgreement, QuantizeIsBitExact) {
       for (int gs : kGroupSizes) {
         // 37 rows: not a multiple of any chunk; a wide spread exercises both edge signs.
         const Tensor w = random_normal({37, 2 * gs + 128}, dtype, 7u * bits + gs, 3.0f);
+        const Quantized ref = with_isa("scalar", 1, [&] { return quantize(w, gs, bits); });
+        for (int threads : {1, 2}) {
+          const Quantized fast =
+              with_isa(GetParam(), threads, [&] { return quantize(w, gs, bits); });
+          const std::string what = std::string(name_of(dtype)) + " bits " + std::to_string(bits) +
+                                   " group " + std::to_string(gs) + " threads " +
+                                   std::to_string(threads);
+          EXPECT_TRUE(fast.wq.bit_equal(ref.wq)) << what;
+          EXPECT_TRUE(fast.scales.bit_equal(ref.scales)) << what;
+          EXPECT_TRUE(fast.biases->bit_equal(*ref.biases)) << what;
+        }
+      }
+    }
+  }
+}
+
+// One group of gs values (as float) whose extremes hit a branch or a rounding corner of
+// the group parameters or the codes; `kind` picks which.
+std::vector<float> edge_group(int kind, int gs, int bits, std::mt19937& rng) {
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(-6, 6);
+  const float scale = std::ldexp(1.0f, exponent(rng));
+  std::vector<float> g(static_cast<std::size_t>(gs));
+  for (float& v : g) v = unit(rng) * scale;
+  switch (kind) {
+    case 0:  // |min| == |max|: the maximum is the edge, the scale negative
+      g[3] = -scale;
+      g[gs - 1] = scale;
+      break;
+    case 1:  // constant (the scale floor), zero included
+      std::fill(g.begin(), g.end(), rng() % 4 == 0 ? 0.0f : unit(rng) * scale);
+      break;
+    case 2:  // all negative
+    case 3:  // all positive
+      for (float& v : g) v = (kind == 2 ? -1.0f : 1.0f) * (std::fabs(v) + scale / 4);
+      break;
+    case 4:  // range under the scale floor around zero: q0 == 0, bias 0
+      for (float& v : g) v *= 1e-8f / scale;
+      break;
+    case 5:  // range under the scale floor away from zero: q0 large
+      for (float& v : g) v = scale * (1.0f + 1e-7f * v);
+      break;
+    case 6: {  // integers in [-2^bits, 2^bits - 2] times a power of two: scale exactly 2
+               // (times it), bias -2^bits, and every odd integer's code is a .5 tie
+      const int top = 1 << bits;
+      std::uniform_int_distribution<int> pick(-top, top - 2);
+      for (float& v : g) v = static_cast<float>(pick(rng)) * scale;
+      g[1] = -static_cast<float>(top) * scale;
+      g[gs - 2] = static_cast<float>(top - 2) * scale;
+      break;
+    }
+    default:  // a plain random group
+      break;
+  }
+  return g;
+}
+
+// Groups at every corner of the group parameters, shuffled along rows whose group count
+// is not a multiple of any vector width, for every dtype, width and group size.
+TEST_P(KernelAgreement, QuantizeEdgeGroupsAreBitExact) {
+  constexpr int kKinds = 8;
+  constexpr std::int64_t kRows = 5, kGroups = 37;
+  for (Dtype dtype : kFloatTypes) {
+    for (int bits : kBits) {
+      for (int gs : kGroupSizes) {
+        std::mt19937 rng(static_cast<std::uint32_t>(bits * 1000 + gs));
+        std::vector<float> values;
+        for (std::int64_t i = 0; i < kRows * kGroups; ++i) {
+          const std::vector<float> g = edge_group(static_cast<int>(rng() % kKinds), gs, bits, rng);
+          values.insert(values.end(), g.begin(), g.end());
+        }
+        const Tensor w = Tensor::from_floats({kRows, kGroups * gs}, dtype, values);
         const Quantized ref = with_isa("scalar", 1, [&] { return quantize(w, gs, bits); });
         for (int threads : {1, 2}) {
           const Quantized fast =

@@ -76,6 +76,19 @@ struct Simd {
   static F min(F a, F b) { return vminq_f32(a, b); }
   static F max(F a, F b) { return vmaxq_f32(a, b); }
   static F round_even(F v) { return vrndnq_f32(v); }
+  // Lane masks and selects: quantize computes kLanes groups' parameters with them.
+  using Mask = uint32x4_t;
+  static F abs(F v) { return vabsq_f32(v); }
+  static Mask greater(F a, F b) { return vcgtq_f32(a, b); }
+  static Mask equal(F a, F b) { return vceqq_f32(a, b); }
+  static F select(Mask m, F a, F b) { return vbslq_f32(m, a, b); }
+  // Lane i = the kLanes lanes of v[i] reduced by op: a transposing tree of 3 ops.
+  template <class Op>
+  static F reduce_each(const F* v, Op op) {
+    const F a = op(vuzp1q_f32(v[0], v[1]), vuzp2q_f32(v[0], v[1]));
+    const F b = op(vuzp1q_f32(v[2], v[3]), vuzp2q_f32(v[2], v[3]));
+    return op(vuzp1q_f32(a, b), vuzp2q_f32(a, b));
+  }
   static float reduce_add(F v) { return vaddvq_f32(v); }
   static float reduce_min(F v) { return vminvq_f32(v); }
   static float reduce_max(F v) { return vmaxvq_f32(v); }

@@ -75,6 +75,27 @@ struct Simd {
   static F round_even(F v) {
     return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
+  // Lane masks and selects: quantize computes kLanes groups' parameters with them.
+  using Mask = __m256;
+  static F abs(F v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+  static Mask greater(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static Mask equal(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+  static F select(Mask m, F a, F b) { return _mm256_blendv_ps(b, a, m); }
+  // Lane i = the kLanes lanes of v[i] reduced by op: a transposing tree of 7 ops. It
+  // leaves lane j with input kOrder[j], so it reads the inputs through that involution.
+  template <class Op>
+  static F reduce_each(const F* v, Op op) {
+    static constexpr int kOrder[kLanes] = {0, 2, 1, 3, 4, 6, 5, 7};
+    F a[4], b[2];
+    for (int i = 0; i < 4; ++i) {
+      const F x = v[kOrder[i]], y = v[kOrder[i + 4]];
+      a[i] = op(_mm256_permute2f128_ps(x, y, 0x20), _mm256_permute2f128_ps(x, y, 0x31));
+    }
+    for (int i = 0; i < 2; ++i) {
+      b[i] = op(_mm256_shuffle_ps(a[i], a[i + 2], 0x44), _mm256_shuffle_ps(a[i], a[i + 2], 0xEE));
+    }
+    return op(_mm256_shuffle_ps(b[0], b[1], 0x88), _mm256_shuffle_ps(b[0], b[1], 0xDD));
+  }
   static float reduce_add(F v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -73,6 +73,31 @@ struct Simd {
   static F round_even(F v) {
     return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
+  // Lane masks and selects: quantize computes kLanes groups' parameters with them.
+  using Mask = __mmask16;
+  static F abs(F v) { return _mm512_abs_ps(v); }
+  static Mask greater(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static Mask equal(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+  static F select(Mask m, F a, F b) { return _mm512_mask_blend_ps(m, b, a); }
+  // Lane i = the kLanes lanes of v[i] reduced by op: a transposing tree of 15 ops. It
+  // leaves lane j with input kOrder[j], so it reads the inputs through that involution.
+  template <class Op>
+  static F reduce_each(const F* v, Op op) {
+    static constexpr int kOrder[kLanes] = {0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15};
+    F a[8], b[4], c[2];
+    for (int i = 0; i < 8; ++i) {
+      const F x = v[kOrder[i]], y = v[kOrder[i + 8]];
+      a[i] = op(_mm512_shuffle_f32x4(x, y, 0x44), _mm512_shuffle_f32x4(x, y, 0xEE));
+    }
+    for (int i = 0; i < 4; ++i) {
+      b[i] = op(_mm512_shuffle_f32x4(a[i], a[i + 4], 0x88),
+                _mm512_shuffle_f32x4(a[i], a[i + 4], 0xDD));
+    }
+    for (int i = 0; i < 2; ++i) {
+      c[i] = op(_mm512_shuffle_ps(b[i], b[i + 2], 0x44), _mm512_shuffle_ps(b[i], b[i + 2], 0xEE));
+    }
+    return op(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
+  }
   static float reduce_add(F v) { return _mm512_reduce_add_ps(v); }
   static float reduce_min(F v) { return _mm512_reduce_min_ps(v); }
   static float reduce_max(F v) { return _mm512_reduce_max_ps(v); }
