@@ -50,56 +50,68 @@ GroupParamsV<Simd> group_params(typename Simd::F w_min, typename Simd::F w_max) 
           Simd::select(q0_is_zero, zero, edge)};
 }
 
+// Rows [r_begin, r_end) as one run of groups (rows, scales and codes are contiguous),
+// kLanes groups at a time. Each group's extremes are taken while the previous block's
+// codes are computed, so that loads overlap the divisions.
 template <class Simd, class T, int bits>
 void quantize_rows(const QuantizeArgs& a, std::int64_t r_begin, std::int64_t r_end) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
   const int gs = a.spec.group_size;
-  const std::int64_t groups = a.cols / gs;
+  const std::int64_t g_begin = r_begin * (a.cols / gs);
+  const std::int64_t g_end = r_end * (a.cols / gs);
+  const T* w = static_cast<const T*>(a.w);
+  auto* wq = reinterpret_cast<std::uint8_t*>(a.wq);
   const F zero = Simd::zero();
   const F top = Simd::set1(static_cast<float>(formats::affine::max_code(bits)));
+  F lo[L], hi[L];
   alignas(64) float scale[L];
   alignas(64) float bias[L];
   alignas(64) T stored[L];
-  alignas(64) std::uint8_t codes[L * 128];  // kLanes groups
-  for (std::int64_t r = r_begin; r < r_end; ++r) {
-    const T* w = static_cast<const T*>(a.w) + r * a.cols;
-    auto* row = reinterpret_cast<std::uint8_t*>(a.wq) + r * a.cols * bits / 8;
-    T* scales = static_cast<T*>(a.scales) + r * groups;
-    T* biases = static_cast<T*>(a.biases) + r * groups;
-    // kLanes groups at a time; the last block's unused lanes see an all-zero group.
-    for (std::int64_t g0 = 0; g0 < groups; g0 += L) {
-      const int n = static_cast<int>(std::min<std::int64_t>(L, groups - g0));
-      F lo[L], hi[L];
-      for (int i = 0; i < n; ++i) {
-        const T* group = w + (g0 + i) * gs;
-        lo[i] = hi[i] = Simd::load(group);
-        for (int v = L; v < gs; v += L) {
-          lo[i] = Simd::min(lo[i], Simd::load(group + v));
-          hi[i] = Simd::max(hi[i], Simd::load(group + v));
-        }
-      }
-      for (int i = n; i < L; ++i) lo[i] = hi[i] = zero;
-      const auto params =
-          group_params<Simd, bits>(Simd::reduce_each(lo, [](F x, F y) { return Simd::min(x, y); }),
-                                   Simd::reduce_each(hi, [](F x, F y) { return Simd::max(x, y); }));
-      // The codes use the float32 parameters; only the stored ones are rounded to T.
-      Simd::store(scale, params.scale);
-      Simd::store(bias, params.bias);
-      Simd::store(stored, params.scale);
-      std::memcpy(scales + g0, stored, n * sizeof(T));
-      Simd::store(stored, params.bias);
-      std::memcpy(biases + g0, stored, n * sizeof(T));
-      for (int i = 0; i < n; ++i) {
-        const F s = Simd::set1(scale[i]);
-        const F b = Simd::set1(bias[i]);
-        for (int v = i * gs; v < (i + 1) * gs; v += L) {
-          const F q = Simd::round_even(Simd::div(Simd::sub(Simd::load(w + g0 * gs + v), b), s));
-          Simd::store_code_bytes(codes + v, Simd::min(Simd::max(q, zero), top));
-        }
-      }
-      pack_codes<Simd, bits>(codes, n * gs, row + g0 * gs * bits / 8);
+  alignas(64) std::uint8_t codes[128];  // one group
+  // Lane i of lo/hi <- the extremes of group first + i, or of an all-zero group when
+  // i >= count (past the last group).
+  auto extremes = [&](std::int64_t first, int count, int i) {
+    if (i >= count) {
+      lo[i] = hi[i] = zero;
+      return;
     }
+    const T* group = w + (first + i) * gs;
+    lo[i] = hi[i] = Simd::load(group);
+    for (int v = L; v < gs; v += L) {
+      lo[i] = Simd::min(lo[i], Simd::load(group + v));
+      hi[i] = Simd::max(hi[i], Simd::load(group + v));
+    }
+  };
+  auto block_size = [&](std::int64_t g) {
+    return static_cast<int>(std::clamp<std::int64_t>(g_end - g, 0, L));
+  };
+  int n = block_size(g_begin);
+  for (int i = 0; i < L; ++i) extremes(g_begin, n, i);
+  for (std::int64_t g0 = g_begin; g0 < g_end; g0 += L) {
+    const auto params =
+        group_params<Simd, bits>(Simd::reduce_each(lo, [](F x, F y) { return Simd::min(x, y); }),
+                                 Simd::reduce_each(hi, [](F x, F y) { return Simd::max(x, y); }));
+    // The codes use the float32 parameters; only the stored ones are rounded to T.
+    Simd::store(scale, params.scale);
+    Simd::store(bias, params.bias);
+    Simd::store(stored, params.scale);
+    std::memcpy(static_cast<T*>(a.scales) + g0, stored, n * sizeof(T));
+    Simd::store(stored, params.bias);
+    std::memcpy(static_cast<T*>(a.biases) + g0, stored, n * sizeof(T));
+    const int next_n = block_size(g0 + L);  // only the last block is short: next_n <= n
+    for (int i = 0; i < n; ++i) {
+      const T* group = w + (g0 + i) * gs;
+      const F s = Simd::set1(scale[i]);
+      const F b = Simd::set1(bias[i]);
+      for (int v = 0; v < gs; v += L) {
+        const F q = Simd::round_even(Simd::div(Simd::sub(Simd::load(group + v), b), s));
+        Simd::store_code_bytes(codes + v, Simd::min(Simd::max(q, zero), top));
+      }
+      pack_codes<Simd, bits>(codes, gs, wq + (g0 + i) * gs * bits / 8);
+      extremes(g0 + L, next_n, i);
+    }
+    n = next_n;
   }
 }
 
