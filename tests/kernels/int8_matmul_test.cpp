@@ -1,7 +1,7 @@
 // MatmulPrecision::int8 on the avx512_bf16 kernels (docs/kernels.md, "int8 activations"):
 // against a scalar model of its definition, against the exact path within the error the
-// quantization of x allows, bit-identical for any thread count and row count, and never
-// used unless asked for.
+// quantization of x allows, bit-identical for any thread count and row count and with AMX
+// tiles or vpdpbusd, and never used unless asked for.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 
 #include "core/random.h"
 #include "kernels/isa.h"
+#include "kernels/x86/bf16_amx.h"
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 
@@ -223,6 +224,52 @@ TEST_F(Int8Matmul, BitIdenticalForAnyThreadAndRowCount) {
       one.M = 1;
       const std::vector<float> alone = matmul(row, one, MatmulPrecision::int8, 2).to_floats();
       EXPECT_TRUE(std::equal(alone.begin(), alone.end(), batch.begin() + r * c.N)) << "row " << r;
+    }
+  }
+}
+
+// Many rows run on AMX tiles where the CPU has AMX-INT8 (K a multiple of 64), else on
+// vpdpbusd; both must give the same bits. allow_amx(false) selects vpdpbusd.
+class Int8MatmulAmx : public Int8Matmul {
+ protected:
+  void SetUp() override {
+    Int8Matmul::SetUp();
+    if (IsSkipped()) return;
+    if (!kernels::avx512_bf16::amx_usable()) GTEST_SKIP() << "no AMX here";
+  }
+  void TearDown() override { kernels::avx512_bf16::allow_amx(true); }
+
+  static void expect_amx_equals_vnni(const Case& c) {
+    const Inputs in =
+        make_inputs(c, static_cast<std::uint32_t>(c.M * 7 + c.N * 5 + c.bits * 3 + c.gs));
+    for (int threads : {1, 2}) {
+      kernels::avx512_bf16::allow_amx(false);
+      const Tensor vnni = matmul(in, c, MatmulPrecision::int8, threads);
+      kernels::avx512_bf16::allow_amx(true);
+      const Tensor amx = matmul(in, c, MatmulPrecision::int8, threads);
+      EXPECT_TRUE(amx.bit_equal(vnni)) << c.name() << " threads=" << threads;
+    }
+  }
+};
+
+TEST_F(Int8MatmulAmx, BitIdenticalToVnniEveryFormat) {
+  for (int bits : kBits) {
+    for (int gs : kGroupSizes) {
+      // Several groups; for groups of 32 also K = 7 * 32, which AMX leaves to vpdpbusd.
+      for (std::int64_t K : {gs == 128 ? 384 : 320, gs == 32 ? 224 : 4 * gs}) {
+        for (std::int64_t M : {9, 33, 64, 100}) {
+          for (std::int64_t N : {200, 64}) expect_amx_equals_vnni({M, K, N, bits, gs});
+        }
+      }
+    }
+  }
+}
+
+TEST_F(Int8MatmulAmx, BitIdenticalToVnniEveryDtype) {
+  for (Dtype x_dtype : kFloatTypes) {
+    for (Dtype scale_dtype : kFloatTypes) {
+      expect_amx_equals_vnni({40, 1024, 200, 4, 64, x_dtype, scale_dtype});
+      expect_amx_equals_vnni({512, 256, 72, 5, 128, x_dtype, scale_dtype});
     }
   }
 }

@@ -2,8 +2,9 @@
 // output columns, the codes of W are unpacked to bytes (in blocks of Shape::kDepth) and
 // transposed into a panel [k/4][column] of 32-bit words (4 codes of one column each),
 // the scales and biases into [group][column] floats; a register-blocked
-// micro-kernel then runs vpdpbusd (u8 codes x s8 activations, exact int32 sums) over
-// every tile of rows and, per group, adds into float32 accumulators, for every (r, n):
+// micro-kernel then runs vpdpbusd (u8 codes x s8 activations, exact int32 sums; AMX
+// tiles instead in int8_amx_kernel.h) over every tile of rows and, per group, adds into
+// float32 accumulators, for every (r, n):
 //   c = fma(float(idot[r, n, g]), s[n, g] * d[r, g], c);  c = fma(b[n, g], sum[r, g], c)
 // for g = 0, 1, ... in order from c = 0. That chain depends on nothing but (r, n), so the
 // result is the same for any thread count, row tiling or column blocking.
@@ -85,6 +86,14 @@ void pack_panel(const MatmulArgs& a, std::int64_t n0, std::int64_t k0, std::int6
   }
 }
 
+// One step of the float chain at 16 columns of one row: c = fma(float(idot), s * d, c),
+// then c = fma(b, sum, c). Every kernel adds its groups through this.
+inline __m512 add_group(__m512 c, __m512i idot, __m512 s, __m512 b, float d, float sum) {
+  const __m512 sd = _mm512_mul_ps(s, _mm512_set1_ps(d));
+  const __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(idot), sd, c);
+  return _mm512_fmadd_ps(b, _mm512_set1_ps(sum), y);
+}
+
 // c[kRows][kColumns] (+)= the tile's rows times the panel, `groups` groups of gs codes.
 template <class Shape>
 void micro_kernel(const std::int32_t* x_words, const float* x_scales, const float* x_sums,
@@ -118,18 +127,28 @@ void micro_kernel(const std::int32_t* x_words, const float* x_scales, const floa
 #pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) {
         float* out = c + r * NC + 16 * v;
-        const __m512 sd = _mm512_mul_ps(s, _mm512_set1_ps(x_scales[g * MR + r]));
-        __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][v]), sd, _mm512_loadu_ps(out));
-        y = _mm512_fmadd_ps(b, _mm512_set1_ps(x_sums[g * MR + r]), y);
-        _mm512_storeu_ps(out, y);
+        _mm512_storeu_ps(out, add_group(_mm512_loadu_ps(out), acc[r][v], s, b, x_scales[g * MR + r],
+                                        x_sums[g * MR + r]));
       }
     }
   }
 }
 
+// The vpdpbusd micro-kernel as int8_gemm's Kernel (int8_amx_kernel.h has the AMX one):
+// no per-thread state, x in quantize_rows's layout.
+struct VnniKernel {
+  static void begin(int /*gs*/) {}
+  static void end() {}
+  template <class Shape>
+  static void multiply(const std::int32_t* x_words, const float* x_scales, const float* x_sums,
+                       const Panel<Shape>& panel, int groups, int gs, float* c) {
+    micro_kernel<Shape>(x_words, x_scales, x_sums, panel, groups, gs, c);
+  }
+};
+
 // y (M, ldy) float32 = x @ W.T, x as quantized by quantize_rows with Shape::kRows rows
-// per tile.
-template <int bits, class Shape>
+// per tile (in the layout Kernel reads).
+template <int bits, class Shape, class Kernel = VnniKernel>
 void int8_gemm(const MatmulArgs& a, const QuantizedRows& x, float* y, std::int64_t ldy) {
   constexpr int MR = Shape::kRows;
   constexpr int NC = Shape::kColumns;
@@ -149,6 +168,7 @@ void int8_gemm(const MatmulArgs& a, const QuantizedRows& x, float* y, std::int64
     const Panel<Shape> panel{reinterpret_cast<std::int32_t*>(panel_memory),
                              panel_memory + span / 4 * NC,
                              panel_memory + (span / 4 + span_groups) * NC};
+    Kernel::begin(gs);
     for (std::int64_t n0 = begin; n0 < end; n0 += NC) {
       std::fill(c, c + tiles * MR * NC, 0.0f);
       for (std::int64_t k0 = 0; k0 < a.K; k0 += span) {
@@ -160,9 +180,10 @@ void int8_gemm(const MatmulArgs& a, const QuantizedRows& x, float* y, std::int64
         }
         const std::int64_t g0 = k0 / gs;
         for (std::int64_t t = 0; t < tiles; ++t) {
-          micro_kernel<Shape>(x.words + (t * a.K + k0) / 4 * MR, x.scales + (t * groups + g0) * MR,
-                              x.sums + (t * groups + g0) * MR, panel, static_cast<int>(depth / gs),
-                              gs, c + t * MR * NC);
+          Kernel::template multiply<Shape>(x.words + (t * a.K + k0) / 4 * MR,
+                                           x.scales + (t * groups + g0) * MR,
+                                           x.sums + (t * groups + g0) * MR, panel,
+                                           static_cast<int>(depth / gs), gs, c + t * MR * NC);
         }
       }
       const std::int64_t width = std::min<std::int64_t>(NC, a.N - n0);
@@ -170,6 +191,7 @@ void int8_gemm(const MatmulArgs& a, const QuantizedRows& x, float* y, std::int64
         std::copy(c + m * NC, c + m * NC + width, y + m * ldy + n0);
       }
     }
+    Kernel::end();
   });
 }
 

@@ -1,13 +1,16 @@
 // MatmulPrecision::int8 with AVX512-VNNI: x quantized to int8 per row and weight group
 // (int8_activations.h), exact integer dot products with the unsigned affine codes
-// (vpdpbusd), one fixed float32 chain per output element (int8_gemm.h). Handles affine W
-// with transpose (groups along K). Untransposed W is declined: its scales change with
-// every k of a dot product, so no per-group integer sum can be factored out.
+// (vpdpbusd, or AMX tiles for many rows: int8_amx_kernel.h), one fixed float32 chain per
+// output element (int8_gemm.h). Handles affine W with transpose (groups along K).
+// Untransposed W is declined: its scales change with every k of a dot product, so no
+// per-group integer sum can be factored out.
 // GCC 12 reports the _mm512_undefined_* inside its own shuffle intrinsics as uninitialized.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include "kernels/generic/common.h"
 #include "kernels/x86/avx512_bf16.h"
+#include "kernels/x86/int8_amx_kernel.h"
+#include "kernels/x86/int8_amx_rows.h"
 #include "kernels/x86/int8_gemm.h"
 #include "kernels/x86/int8_gemv.h"
 #include "kernels/x86/simd_avx512.h"
@@ -21,9 +24,10 @@ struct Simd : avx512::Simd {};
 
 // Up to 4 rows (groups of 64 or more): the panel-free kernel of int8_gemv.h. Up to 8: every
 // weight byte unpacked once into a small L1 panel for all rows. More: wider panels, reused
-// by every tile of 6 rows.
+// by every tile of 6 rows, or of 16 rows for AMX tiles where the CPU has AMX-INT8.
 constexpr std::int64_t kFewRows = 8;
 using ManyRows = Int8Shape<6, 4, 512>;
+using AmxRows = Int8Shape<16, 4, 512>;
 template <int rows>
 using FewRows = Int8Shape<rows, 2, 256>;
 
@@ -31,6 +35,14 @@ template <int bits, class Shape>
 void run(const MatmulArgs& a, float* y) {
   const QuantizedRows x = quantize_rows<bits>(a, Shape::kRows);
   int8_gemm<bits, Shape>(a, x, y, a.N);
+}
+
+// AMX tiles take x 64 codes at a time: K a multiple of 64.
+template <int bits>
+void run_amx(const MatmulArgs& a, float* y) {
+  const QuantizedRows x = quantize_rows<bits>(a, AmxRows::kRows);
+  to_tile_rows(x, (a.M + AmxRows::kRows - 1) / AmxRows::kRows, a.K);
+  int8_gemm<bits, AmxRows, AmxKernel>(a, x, y, a.N);
 }
 
 template <int bits, int rows>
@@ -43,7 +55,9 @@ void run_few(const MatmulArgs& a, float* y) {
 
 template <int bits>
 void run_by_rows(const MatmulArgs& a, float* y) {
-  if (a.M > kFewRows) return run<bits, ManyRows>(a, y);
+  if (a.M > kFewRows) {
+    return a.K % 64 == 0 && amx_int8_usable() ? run_amx<bits>(a, y) : run<bits, ManyRows>(a, y);
+  }
   [&]<int... R>(std::integer_sequence<int, R...>) {
     ((a.M == R + 1 ? run_few<bits, R + 1>(a, y) : void()), ...);
   }
