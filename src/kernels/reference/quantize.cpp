@@ -42,10 +42,6 @@ void quantize_affine(const QuantizeArgs& a) {
 
 }  // namespace
 
-formats::affine::GroupParams affine_group_params(float w_min, float w_max, int bits) {
-  return formats::affine::group_params(w_min, w_max, bits);
-}
-
 void quantize(const QuantizeArgs& args) {
   if (args.spec.mode != QuantMode::affine) return quantize_fp(args);
   with_float_type(args.dtype, [&](auto t) { quantize_affine<decltype(t)>(args); });

@@ -1,7 +1,6 @@
 // Plain scalar kernels: the oracle for every fast path.
 #pragma once
 
-#include "formats/affine.h"
 #include "kernels/kernels.h"
 
 namespace qlinear::kernels::reference {
@@ -15,8 +14,9 @@ void quantize_fp(const QuantizeArgs& args);
 void dequantize_fp(const DequantizeArgs& args);
 void quantized_matmul_fp(const MatmulArgs& args);
 
-// Out of line for the instruction-set kernels, like affine_group_params: quantize rows
-// [begin, end) of a float mode, and the tables their decoding uses.
+// Out of line for the instruction-set kernels (which must not compile their own copies of
+// shared inline code with their flags): quantize rows [begin, end) of a float mode, and
+// the tables their decoding uses.
 void quantize_fp_rows(const QuantizeArgs& args, std::int64_t begin, std::int64_t end);
 struct FpTables {
   const float* values;  // code -> value: 16 entries (FP4) or 256 (FP8)
@@ -25,9 +25,5 @@ struct FpTables {
 // The scales as dequantize (dtype: its output dtype, with the global scale) or
 // quantized_matmul (dtype: x's, no global scale) uses them.
 void fp_tables(QuantMode mode, Dtype dtype, const float* global_scale, FpTables& tables);
-
-// formats::affine::group_params, out of line: the instruction-set kernels call it rather
-// than compiling their own copy of the shared inline code with their flags.
-formats::affine::GroupParams affine_group_params(float w_min, float w_max, int bits);
 
 }  // namespace qlinear::kernels::reference
