@@ -13,7 +13,9 @@
 
 #include "core/random.h"
 #include "kernels/isa.h"
-#include "kernels/x86/bf16_amx.h"
+#if defined(__x86_64__)
+#include "kernels/x86/bf16_amx.h"  // x86 only: the AMX switch
+#endif
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 
@@ -228,6 +230,7 @@ TEST_F(Int8Matmul, BitIdenticalForAnyThreadAndRowCount) {
   }
 }
 
+#if defined(__x86_64__)
 // Many rows run on AMX tiles where the CPU has AMX-INT8 (K a multiple of 64), else on
 // vpdpbusd; both must give the same bits. allow_amx(false) selects vpdpbusd.
 class Int8MatmulAmx : public Int8Matmul {
@@ -273,6 +276,7 @@ TEST_F(Int8MatmulAmx, BitIdenticalToVnniEveryDtype) {
     }
   }
 }
+#endif  // __x86_64__
 
 // Without the setting the results are the AVX-512 kernels' bit for bit (bfloat16 x is left
 // out: avx512_bf16 has its own exact kernel for it). Untransposed W, which the int8 path
