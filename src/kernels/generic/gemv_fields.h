@@ -8,10 +8,13 @@
 // so the products are exactly code * x and the sums are float32 sums as elsewhere.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/thread_pool.h"
+#include "kernels/generic/common.h"
 #include "kernels/generic/problem.h"
 #include "kernels/scratch.h"
 
@@ -82,79 +85,112 @@ PermutedX<Simd, bits> permute_x(const Problem& p) {
   return {values, sums};
 }
 
+// Blocks [blk_begin, blk_end) of W_ROWS rows of W from row n on, added into acc.
 template <class Simd, int bits, int R, int W_ROWS>
-void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::int64_t n_begin,
-                      std::int64_t n_end) {
+void gemv_fields_blocks(const Problem& p, const PermutedX<Simd, bits>& px, std::int64_t n,
+                        std::int64_t blk_begin, std::int64_t blk_end,
+                        typename Simd::F (&acc)[W_ROWS][R]) {
   using F = typename Simd::F;
   using I = typename Simd::I;
   using Layout = FieldLayout<bits>;
   constexpr int L = Simd::kLanes;
   constexpr int kFields = Layout::kFields;
-  const std::int64_t K = p.K;
   constexpr int kBlockBytes = L * Layout::kLaneBytes;
+  const std::int64_t K = p.K;
   const std::int64_t words = K / kFields;  // lanes of codes per row
-  const std::int64_t blocks = words / L;
   const std::int64_t row_bytes = p.row_bytes;
   const int lanes_per_group = p.group_size / kFields;
-  const float* const xs = px.values;
-  const float* const sums = px.group_sums;
-  std::int64_t n = n_begin;
-  for (; n + W_ROWS <= n_end; n += W_ROWS) {
-    const std::uint8_t* const rows = p.w + n * row_bytes;
-    F acc[W_ROWS][R];
+  const std::uint8_t* const rows = p.w + n * row_bytes;
+  for (std::int64_t blk = blk_begin; blk < blk_end; ++blk) {
+    const float* const xb = px.values + blk * kFields * L;
+    F dot[W_ROWS][R];
+    I low[W_ROWS], high[W_ROWS];
 #pragma GCC unroll 8
     for (int i = 0; i < W_ROWS; ++i) {
+      // The next W_ROWS rows: each row is only a few KiB, too short a stream for the
+      // hardware prefetcher to ramp up on (measured: 1.6-1.8x at M = 1, cold).
+      __builtin_prefetch(rows + (W_ROWS + i) * row_bytes + blk * kBlockBytes);
+      low[i] = load_lanes<Simd, bits>(rows + i * row_bytes + blk * kBlockBytes);
+      high[i] = Simd::template shift_right<Layout::kHighShift>(low[i]);
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) acc[i][r] = Simd::zero();
+      for (int r = 0; r < R; ++r) dot[i][r] = Simd::zero();
     }
-    for (std::int64_t blk = 0; blk < blocks; ++blk) {
-      const float* const xb = xs + blk * kFields * L;
-      F dot[W_ROWS][R];
-      I low[W_ROWS], high[W_ROWS];
-#pragma GCC unroll 8
-      for (int i = 0; i < W_ROWS; ++i) {
-        // The next W_ROWS rows: each row is only a few KiB, too short a stream for the
-        // hardware prefetcher to ramp up on (measured: 1.6-1.8x at M = 1, cold).
-        __builtin_prefetch(rows + (W_ROWS + i) * row_bytes + blk * kBlockBytes);
-        low[i] = load_lanes<Simd, bits>(rows + i * row_bytes + blk * kBlockBytes);
-        high[i] = Simd::template shift_right<Layout::kHighShift>(low[i]);
-#pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) dot[i][r] = Simd::zero();
-      }
 #pragma GCC unroll 16
-      for (int f = 0; f < kFields; ++f) {
-        F xv[R];
+    for (int f = 0; f < kFields; ++f) {
+      F xv[R];
 #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) xv[r] = Simd::load(xb + r * K + f * L);
-#pragma GCC unroll 8
-        for (int i = 0; i < W_ROWS; ++i) {
-          const F q = Simd::template exact_field<bits>(f < Layout::kLow ? low[i] : high[i],
-                                                       Layout::position(f));
-#pragma GCC unroll 8
-          for (int r = 0; r < R; ++r) dot[i][r] = Simd::fmadd(q, xv[r], dot[i][r]);
-        }
-      }
+      for (int r = 0; r < R; ++r) xv[r] = Simd::load(xb + r * K + f * L);
 #pragma GCC unroll 8
       for (int i = 0; i < W_ROWS; ++i) {
-        const std::int64_t first_group = ((n + i) * words + blk * L) / lanes_per_group;
-        const F scale = Simd::lane_groups(p.scales, p.scale_dtype, first_group, lanes_per_group);
+        const F q = Simd::template exact_field<bits>(f < Layout::kLow ? low[i] : high[i],
+                                                     Layout::position(f));
 #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) {
-          acc[i][r] = Simd::fmadd(dot[i][r], scale, acc[i][r]);
-        }
+        for (int r = 0; r < R; ++r) dot[i][r] = Simd::fmadd(q, xv[r], dot[i][r]);
       }
     }
 #pragma GCC unroll 8
     for (int i = 0; i < W_ROWS; ++i) {
+      const std::int64_t first_group = ((n + i) * words + blk * L) / lanes_per_group;
+      const F scale = Simd::lane_groups(p.scales, p.scale_dtype, first_group, lanes_per_group);
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        p.y[r * p.ldy + n + i] = Simd::reduce_add(acc[i][r]) +
-                                 dot_floats<Simd>(p.biases, p.scale_dtype, (n + i) * p.groups,
-                                                  sums + r * p.groups, p.groups);
-      }
+      for (int r = 0; r < R; ++r) acc[i][r] = Simd::fmadd(dot[i][r], scale, acc[i][r]);
     }
   }
-  if constexpr (W_ROWS > 1) gemv_fields_rows<Simd, bits, R, 1>(p, px, n, n_end);
+}
+
+// Rows [n_begin, n_end) of W. Where R rows of x do not fit in L1 next to the weights, K
+// is taken in chunks: every row of a tile of W rows runs one chunk, its accumulators
+// parked in scratch until the next. Each accumulator sees the same operations in the
+// same order as without chunks.
+template <class Simd, int bits, int R, int W_ROWS>
+void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::int64_t n_begin,
+                      std::int64_t n_end) {
+  using F = typename Simd::F;
+  constexpr int L = Simd::kLanes;
+  constexpr std::int64_t kBlockCodes = PermutedX<Simd, bits>::kBlockCodes;
+  constexpr std::int64_t kResidentXFloats = 4096;  // 16 KiB of x per chunk
+  constexpr std::int64_t kTileRows = 32;
+  const std::int64_t blocks = p.K / kBlockCodes;
+  const std::int64_t chunk = std::max<std::int64_t>(1, kResidentXFloats / (R * kBlockCodes));
+  float* parked = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(kTileRows * R * L));
+
+  auto run = [&](auto weight_rows, std::int64_t n, std::int64_t tile, std::int64_t blk_begin) {
+    constexpr int W = decltype(weight_rows)::value;
+    const std::int64_t blk_end = std::min(blk_begin + chunk, blocks);
+    float* const mine = parked + (n - tile) * R * L;
+    F acc[W][R];
+#pragma GCC unroll 8
+    for (int i = 0; i < W; ++i) {
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        acc[i][r] = blk_begin == 0 ? Simd::zero() : Simd::load(mine + (i * R + r) * L);
+      }
+    }
+    gemv_fields_blocks<Simd, bits, R, W>(p, px, n, blk_begin, blk_end, acc);
+#pragma GCC unroll 8
+    for (int i = 0; i < W; ++i) {
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        if (blk_end < blocks) {
+          Simd::store(mine + (i * R + r) * L, acc[i][r]);
+        } else {
+          p.y[r * p.ldy + n + i] = Simd::reduce_add(acc[i][r]) +
+                                   dot_floats<Simd>(p.biases, p.scale_dtype, (n + i) * p.groups,
+                                                    px.group_sums + r * p.groups, p.groups);
+        }
+      }
+    }
+  };
+  for (std::int64_t tile = n_begin; tile < n_end; tile += kTileRows) {
+    const std::int64_t tile_end = std::min(tile + kTileRows, n_end);
+    for (std::int64_t blk = 0; blk < blocks; blk += chunk) {
+      std::int64_t n = tile;
+      for (; n + W_ROWS <= tile_end; n += W_ROWS) {
+        run(std::integral_constant<int, W_ROWS>{}, n, tile, blk);
+      }
+      for (; n < tile_end; ++n) run(std::integral_constant<int, 1>{}, n, tile, blk);
+    }
+  }
 }
 
 // The widths whose codes fill 3 or 4 bytes exactly.
@@ -170,7 +206,7 @@ bool fields_apply(const Problem& p) {
 template <class Simd, int bits, int R>
 void gemv_fields(const Problem& p) {
   const PermutedX<Simd, bits> px = permute_x<Simd, bits>(p);
-  constexpr int kWeightRows = R >= 4 ? 1 : 4 / R;
+  constexpr int kWeightRows = std::min(4, std::max(1, 8 / R));
   core::parallel_for(p.N, 32, [&](std::int64_t begin, std::int64_t end) {
     gemv_fields_rows<Simd, bits, R, kWeightRows>(p, px, begin, end);
   });
