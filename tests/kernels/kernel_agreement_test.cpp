@@ -31,23 +31,26 @@ constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16
 
 class KernelAgreement : public ::testing::TestWithParam<std::string> {};
 
+// Codes, scales and biases of `isa` on 1 and 2 threads equal the scalar table's.
+void expect_quantize_bit_exact(const std::string& isa, const Tensor& w, int gs, int bits) {
+  const Quantized ref = with_isa("scalar", 1, [&] { return quantize(w, gs, bits); });
+  for (int threads : {1, 2}) {
+    const Quantized fast = with_isa(isa, threads, [&] { return quantize(w, gs, bits); });
+    const std::string what = std::string(name_of(w.dtype())) + " bits " + std::to_string(bits) +
+                             " group " + std::to_string(gs) + " threads " + std::to_string(threads);
+    EXPECT_TRUE(fast.wq.bit_equal(ref.wq)) << what;
+    EXPECT_TRUE(fast.scales.bit_equal(ref.scales)) << what;
+    EXPECT_TRUE(fast.biases->bit_equal(*ref.biases)) << what;
+  }
+}
+
 TEST_P(KernelAgreement, QuantizeIsBitExact) {
   for (Dtype dtype : kFloatTypes) {
     for (int bits : kBits) {
       for (int gs : kGroupSizes) {
         // 37 rows: not a multiple of any chunk; a wide spread exercises both edge signs.
         const Tensor w = random_normal({37, 2 * gs + 128}, dtype, 7u * bits + gs, 3.0f);
-        const Quantized ref = with_isa("scalar", 1, [&] { return quantize(w, gs, bits); });
-        for (int threads : {1, 2}) {
-          const Quantized fast =
-              with_isa(GetParam(), threads, [&] { return quantize(w, gs, bits); });
-          const std::string what = std::string(name_of(dtype)) + " bits " + std::to_string(bits) +
-                                   " group " + std::to_string(gs) + " threads " +
-                                   std::to_string(threads);
-          EXPECT_TRUE(fast.wq.bit_equal(ref.wq)) << what;
-          EXPECT_TRUE(fast.scales.bit_equal(ref.scales)) << what;
-          EXPECT_TRUE(fast.biases->bit_equal(*ref.biases)) << what;
-        }
+        expect_quantize_bit_exact(GetParam(), w, gs, bits);
       }
     }
   }
@@ -109,17 +112,7 @@ TEST_P(KernelAgreement, QuantizeEdgeGroupsAreBitExact) {
           values.insert(values.end(), g.begin(), g.end());
         }
         const Tensor w = Tensor::from_floats({kRows, kGroups * gs}, dtype, values);
-        const Quantized ref = with_isa("scalar", 1, [&] { return quantize(w, gs, bits); });
-        for (int threads : {1, 2}) {
-          const Quantized fast =
-              with_isa(GetParam(), threads, [&] { return quantize(w, gs, bits); });
-          const std::string what = std::string(name_of(dtype)) + " bits " + std::to_string(bits) +
-                                   " group " + std::to_string(gs) + " threads " +
-                                   std::to_string(threads);
-          EXPECT_TRUE(fast.wq.bit_equal(ref.wq)) << what;
-          EXPECT_TRUE(fast.scales.bit_equal(ref.scales)) << what;
-          EXPECT_TRUE(fast.biases->bit_equal(*ref.biases)) << what;
-        }
+        expect_quantize_bit_exact(GetParam(), w, gs, bits);
       }
     }
   }
