@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "kernels/x86/amx_tile.h"
 #include "kernels/x86/bf16_simd.h"
 
 namespace qlinear::kernels::avx512_bf16::amx {
@@ -41,24 +42,25 @@ struct alignas(64) TileConfig {
                                                           std::int64_t pairs, float* dot) {
   constexpr long kRow = kWidth * sizeof(std::uint32_t);
   constexpr long kXRow = 16 * sizeof(std::uint32_t);
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
+  using namespace amx_tile;
+  zero<0>();
+  zero<1>();
+  zero<2>();
+  zero<3>();
   for (std::int64_t i = 0; i < pairs; i += 16) {
-    _tile_loadd(4, x + i * kTileRows, kXRow);
-    _tile_loadd(5, x + i * kTileRows + 16 * 16, kXRow);
-    _tile_loadd(6, panel + i * kWidth, kRow);
-    _tile_loadd(7, panel + i * kWidth + 16, kRow);
+    load<4>(x + i * kTileRows, kXRow);
+    load<5>(x + i * kTileRows + 16 * 16, kXRow);
+    load<6>(panel + i * kWidth, kRow);
+    load<7>(panel + i * kWidth + 16, kRow);
     _tile_dpbf16ps(0, 4, 6);
     _tile_dpbf16ps(1, 4, 7);
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
   }
-  _tile_stored(0, dot, kRow);
-  _tile_stored(1, dot + 16, kRow);
-  _tile_stored(2, dot + 16 * kWidth, kRow);
-  _tile_stored(3, dot + 16 * kWidth + 16, kRow);
+  store<0>(dot, kRow);
+  store<1>(dot + 16, kRow);
+  store<2>(dot + 16 * kWidth, kRow);
+  store<3>(dot + 16 * kWidth + 16, kRow);
 }
 
 // c[r] = c[r] + scale * dot[r], then + bias * sums[r], for rows r < rows.

@@ -1,9 +1,6 @@
 // The AMX-INT8 instructions the int8-activation kernel uses (int8_amx_kernel.h): whether
-// they run here, the tile configuration, and tile operations taking their tile numbers as
-// template arguments. GCC's intrinsics paste the number into the instruction text, so
-// they take only literals; and their loads tell the compiler nothing about the memory
-// read. These tell it (a "memory" clobber), so stores before a tile load stay before it.
-// Included only by int8_matmul.cpp.
+// they run here, the tile configuration, and the dot product with its tile numbers as
+// template arguments (loads and stores: amx_tile.h). Included only by int8_matmul.cpp.
 #pragma once
 
 #include <cpuid.h>
@@ -11,6 +8,7 @@
 
 #include <cstdint>
 
+#include "kernels/x86/amx_tile.h"
 #include "kernels/x86/bf16_amx.h"
 
 namespace qlinear::kernels::avx512_bf16 {
@@ -27,6 +25,10 @@ inline bool amx_int8_usable() {
 }
 
 namespace amx_int8 {
+
+using amx_tile::load;
+using amx_tile::store;
+using amx_tile::zero;
 
 // Codes per tdpbsud: 64, or 32 for groups of 32 (a group per instruction).
 inline int step(int gs) {
@@ -60,21 +62,6 @@ struct alignas(64) TileConfig {
 }
 [[gnu::target("amx-tile")]] inline void release() {
   _tile_release();
-}
-
-template <int tile>
-inline void zero() {
-  asm volatile("tilezero %%tmm%c0" ::"i"(tile));
-}
-
-template <int tile>
-inline void load(const void* base, long stride) {
-  asm volatile("tileloadd (%0,%1,1), %%tmm%c2" ::"r"(base), "r"(stride), "i"(tile) : "memory");
-}
-
-template <int tile>
-inline void store(void* base, long stride) {
-  asm volatile("tilestored %%tmm%c2, (%0,%1,1)" ::"r"(base), "r"(stride), "i"(tile) : "memory");
 }
 
 // dot += a (signed bytes) times b (unsigned bytes, 4 per 32-bit word), exact in int32.
