@@ -240,7 +240,7 @@ TEST_P(KernelAgreement, MatmulEveryRowCountAndDtype) {
 
 // The field kernel (rows of whole blocks of lanes) for every width and group size it takes.
 TEST_P(KernelAgreement, MatmulFieldKernel) {
-  for (int bits : {2, 3, 4, 6}) {
+  for (int bits : {2, 3, 4, 5, 6}) {
     for (int gs : kGroupSizes) {
       for (std::int64_t M : {1, 2, 3, 5, 8}) {
         expect_matmul_agrees(GetParam(),

@@ -112,9 +112,20 @@ struct Simd {
     std::uint32_t tail;
     std::memcpy(&tail, p + 8, sizeof(tail));
     const uint8x16_t bytes = vcombine_u8(vld1_u8(p), vreinterpret_u8_u32(vdup_n_u32(tail)));
-    static constexpr std::uint8_t kSpread[16] = {0, 1, 2, 255, 3, 4, 5, 255,
+    static constexpr std::uint8_t kSpread[16] = {0, 1, 2, 255, 3, 4,  5,  255,
                                                  6, 7, 8, 255, 9, 10, 11, 255};
     return vreinterpretq_u32_u8(vqtbl1q_u8(bytes, vld1q_u8(kSpread)));
+  }
+  // 10 bytes, five per pair of lanes: bits 0-23 of each five to the even lane, bits 16-39
+  // shifted down by 4 to the odd one. Reads exactly 10 bytes.
+  static I load_quintets(const std::uint8_t* p) {
+    std::uint16_t tail;
+    std::memcpy(&tail, p + 8, sizeof(tail));
+    const uint8x16_t bytes = vcombine_u8(vld1_u8(p), vreinterpret_u8_u16(vdup_n_u16(tail)));
+    static constexpr std::uint8_t kSpread[16] = {0, 1, 2, 255, 2, 3, 4, 255,
+                                                 5, 6, 7, 255, 7, 8, 9, 255};
+    static constexpr std::int32_t kShift[4] = {0, -4, 0, -4};
+    return vshlq_u32(vreinterpretq_u32_u8(vqtbl1q_u8(bytes, vld1q_u8(kSpread))), vld1q_s32(kShift));
   }
   template <int n>
   static I shift_right(I v) {

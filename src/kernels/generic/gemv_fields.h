@@ -1,7 +1,8 @@
-// The few-rows kernel for transposed W with 2-, 3-, 4- and 6-bit codes. Each vector lane
-// holds a run of whole codes ("fields"): one 32-bit word of 2- or 4-bit codes, or three
-// bytes of 3- or 6-bit codes (8 or 4 of them) widened to a 32-bit lane. Field f of every
-// lane is turned into exact floats with two instructions and no shift:
+// The few-rows kernel for transposed W with 2- to 6-bit codes. Each 32-bit vector lane
+// holds a run of whole codes ("fields"): one word of 2- or 4-bit codes, three bytes of 3-
+// or 6-bit codes (8 or 4 of them), or half of five bytes of 5-bit codes (4 of them, the
+// upper half shifted down). Field f of every lane is turned into exact floats with two
+// instructions and no shift:
 //   float_bits(0x4B000000 | (lane & field_mask)) - 2^23 = code * 2^(bits * position)
 // (exact while the field lies below bit 23; the upper fields are shifted down once).
 // x is permuted once per call into the same field order and scaled by 2^-(bits*position),
@@ -22,19 +23,21 @@ namespace qlinear::kernels::generic {
 
 template <int bits>
 struct FieldLayout {
-  // Bytes of packed codes per lane: the fewest that hold whole codes, at most 4.
-  static constexpr int kLaneBytes = bits % 3 == 0 ? 3 : 4;
-  static constexpr int kFields = 8 * kLaneBytes / bits;  // codes per lane
-  static constexpr int kLow = 23 / bits;                 // fields read in place (below bit 23)
-  static constexpr int kHighShift = kLow * bits;         // the rest, after one shift right
+  static constexpr int kFields = bits == 2 ? 16 : bits <= 4 ? 8 : 4;  // codes per lane
+  static constexpr int kLow = 23 / bits;          // fields read in place (below bit 23)
+  static constexpr int kHighShift = kLow * bits;  // the rest, after one shift right
   static constexpr int position(int field) { return field < kLow ? field : field - kLow; }
+  // Packed bytes per block of `lanes` lanes.
+  static constexpr int block_bytes(int lanes) { return lanes * kFields * bits / 8; }
 };
 
-// One block of packed codes: kLanes lanes of kLaneBytes each, as 32-bit lanes.
+// One block of packed codes as kLanes lanes of kFields codes.
 template <class Simd, int bits>
 typename Simd::I load_lanes(const std::uint8_t* p) {
-  if constexpr (FieldLayout<bits>::kLaneBytes == 4) {
+  if constexpr (bits == 2 || bits == 4) {
     return Simd::load_words(p);
+  } else if constexpr (bits == 5) {
+    return Simd::load_quintets(p);
   } else {
     return Simd::load_triples(p);
   }
@@ -95,7 +98,7 @@ void gemv_fields_blocks(const Problem& p, const PermutedX<Simd, bits>& px, std::
   using Layout = FieldLayout<bits>;
   constexpr int L = Simd::kLanes;
   constexpr int kFields = Layout::kFields;
-  constexpr int kBlockBytes = L * Layout::kLaneBytes;
+  constexpr int kBlockBytes = Layout::block_bytes(L);
   const std::int64_t K = p.K;
   const std::int64_t words = K / kFields;  // lanes of codes per row
   const std::int64_t row_bytes = p.row_bytes;
@@ -193,14 +196,14 @@ void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::in
   }
 }
 
-// The widths whose codes fill 3 or 4 bytes exactly.
+// The widths with a lane layout (8-bit codes are bytes already).
 template <int bits>
-inline constexpr bool kFieldWidth = bits == 2 || bits == 3 || bits == 4 || bits == 6;
+inline constexpr bool kFieldWidth = bits != 8;
 
 // Usable when a row is whole blocks (kLanes lanes of codes).
 template <class Simd, int bits>
 bool fields_apply(const Problem& p) {
-  return p.row_bytes % (Simd::kLanes * FieldLayout<bits>::kLaneBytes) == 0;
+  return p.row_bytes % FieldLayout<bits>::block_bytes(Simd::kLanes) == 0;
 }
 
 template <class Simd, int bits, int R>

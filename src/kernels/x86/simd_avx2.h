@@ -143,9 +143,20 @@ struct Simd {
     const I bytes = _mm256_maskload_epi32(reinterpret_cast<const int*>(p),
                                           _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0));
     const I quads = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 1, 2, 0, 3, 4, 5, 0));
-    return _mm256_shuffle_epi8(
-        quads, _mm256_broadcastsi128_si256(
-                   _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1)));
+    return _mm256_shuffle_epi8(quads, _mm256_broadcastsi128_si256(_mm_setr_epi8(
+                                          0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1)));
+  }
+  // 20 bytes, five per pair of lanes: bits 0-23 of each five to the even lane, bits 16-39
+  // shifted down by 4 to the odd one. 128-bit lane 1 starts at byte 10: dword 2, offset 2.
+  static I load_quintets(const std::uint8_t* p) {
+    const I bytes = _mm256_maskload_epi32(reinterpret_cast<const int*>(p),
+                                          _mm256_setr_epi32(-1, -1, -1, -1, -1, 0, 0, 0));
+    const I quads = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 1, 2, 3, 2, 3, 4, 5));
+    const I pick =
+        _mm256_setr_m128i(_mm_setr_epi8(0, 1, 2, -1, 2, 3, 4, -1, 5, 6, 7, -1, 7, 8, 9, -1),
+                          _mm_setr_epi8(2, 3, 4, -1, 4, 5, 6, -1, 7, 8, 9, -1, 9, 10, 11, -1));
+    return _mm256_srlv_epi32(_mm256_shuffle_epi8(quads, pick),
+                             _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
   }
   template <int n>
   static I shift_right(I v) {

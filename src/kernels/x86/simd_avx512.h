@@ -124,6 +124,19 @@ struct Simd {
     return _mm512_shuffle_epi8(quads, _mm512_broadcast_i32x4(_mm_setr_epi8(
                                           0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1)));
   }
+  // 40 bytes, five per pair of lanes: bits 0-23 of each five to the even lane, bits 16-39
+  // shifted down by 4 to the odd one (20 bits of codes each). The bytes of 128-bit lane i
+  // start at byte 10i: dword 0, 2, 5 or 7, plus an offset of 0 or 2 bytes.
+  static I load_quintets(const std::uint8_t* p) {
+    const I bytes = _mm512_maskz_loadu_epi8(0xFFFFFFFFFFull, p);
+    const I quads = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 2, 3, 4, 5, 5, 6, 7, 8, 7, 8, 9, 10), bytes);
+    const __m128i even = _mm_setr_epi8(0, 1, 2, -1, 2, 3, 4, -1, 5, 6, 7, -1, 7, 8, 9, -1);
+    const __m128i odd = _mm_setr_epi8(2, 3, 4, -1, 4, 5, 6, -1, 7, 8, 9, -1, 9, 10, 11, -1);
+    const I pick = _mm512_broadcast_i64x4(_mm256_setr_m128i(even, odd));
+    return _mm512_srlv_epi32(_mm512_shuffle_epi8(quads, pick),
+                             _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4));
+  }
   template <int n>
   static I shift_right(I v) {
     return _mm512_srli_epi32(v, n);
