@@ -107,25 +107,28 @@ struct Simd {
 
   // Packed 32-bit words, for the field kernel (generic/gemv_fields.h).
   static I load_words(const std::uint8_t* p) { return vreinterpretq_u32_u8(vld1q_u8(p)); }
-  // 12 bytes, three per lane (the top byte zero). Reads exactly 12 bytes.
+  // 12 bytes, three per lane (the top byte zero).
   static I load_triples(const std::uint8_t* p) {
-    std::uint32_t tail;
-    std::memcpy(&tail, p + 8, sizeof(tail));
-    const uint8x16_t bytes = vcombine_u8(vld1_u8(p), vreinterpret_u8_u32(vdup_n_u32(tail)));
     static constexpr std::uint8_t kSpread[16] = {0, 1, 2, 255, 3, 4,  5,  255,
                                                  6, 7, 8, 255, 9, 10, 11, 255};
-    return vreinterpretq_u32_u8(vqtbl1q_u8(bytes, vld1q_u8(kSpread)));
+    return vreinterpretq_u32_u8(vqtbl1q_u8(load_first<12>(p), vld1q_u8(kSpread)));
   }
   // 10 bytes, five per pair of lanes: bits 0-23 of each five to the even lane, bits 16-39
-  // shifted down by 4 to the odd one. Reads exactly 10 bytes.
+  // shifted down by 4 to the odd one.
   static I load_quintets(const std::uint8_t* p) {
-    std::uint16_t tail;
-    std::memcpy(&tail, p + 8, sizeof(tail));
-    const uint8x16_t bytes = vcombine_u8(vld1_u8(p), vreinterpret_u8_u16(vdup_n_u16(tail)));
     static constexpr std::uint8_t kSpread[16] = {0, 1, 2, 255, 2, 3, 4, 255,
                                                  5, 6, 7, 255, 7, 8, 9, 255};
     static constexpr std::int32_t kShift[4] = {0, -4, 0, -4};
-    return vshlq_u32(vreinterpretq_u32_u8(vqtbl1q_u8(bytes, vld1q_u8(kSpread))), vld1q_s32(kShift));
+    const uint8x16_t spread = vqtbl1q_u8(load_first<10>(p), vld1q_u8(kSpread));
+    return vshlq_u32(vreinterpretq_u32_u8(spread), vld1q_s32(kShift));
+  }
+  // The n bytes at p (8 < n < 16) in the low bytes of a vector: reads exactly n bytes,
+  // so a block at the end of a buffer is never read past.
+  template <int n>
+  static uint8x16_t load_first(const std::uint8_t* p) {
+    std::uint8_t bytes[16] = {};
+    std::memcpy(bytes, p, n);
+    return vld1q_u8(bytes);
   }
   template <int n>
   static I shift_right(I v) {
