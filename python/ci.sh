@@ -12,7 +12,8 @@ venv="${QLINEAR_PYTHON_VENV:-build-py/ci-venv}"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 "$venv/bin/pip" install --quiet .
 "$venv/bin/pip" install --quiet "pytest>=8.2" numpy ml_dtypes
-for optional in "mlx[cpu]" mlx-lm; do
+# The releases qlinear matches (README); another MLX may round the MX scales differently.
+for optional in "mlx[cpu]==0.32.4" "mlx-lm==0.32.2"; do
   "$venv/bin/pip" install --quiet "$optional" ||
     echo "python/ci.sh: $optional did not install; the checks against it will skip" >&2
 done

@@ -5,6 +5,8 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "data" / "golden"
+# The vectors of the released MLX that qlinear matches (older files above: an MLX commit).
+RELEASE_GOLDEN = GOLDEN / "mlx-0.32.4"
 
 AFFINE_BITS = (2, 3, 4, 5, 6, 8)
 GROUP_SIZES = (32, 64, 128)

@@ -2,11 +2,12 @@
 
 import itertools
 
+import ml_dtypes
 import numpy as np
 import pytest
 
 import qlinear
-from conftest import AFFINE_BITS, GOLDEN, GROUP_SIZES
+from conftest import AFFINE_BITS, GROUP_SIZES
 from helpers import FLOAT_DTYPES, assert_close_to_mlx_product, from_mx, to_mx
 
 AFFINE_CASES = list(itertools.product(AFFINE_BITS, GROUP_SIZES, FLOAT_DTYPES))
@@ -45,47 +46,59 @@ def test_affine_matches_mlx(mx, rng, bits, group_size, dtype):
         assert_close_to_mlx_product(y, y_mlx, xs, w_hat if transpose else np.swapaxes(w_hat, -1, -2))
 
 
-def _skip_unless_mlx_matches_the_golden_files(mx, mode):
-    """The golden files are the spec's final word; MLX releases have changed how the
-    microscaling modes round their scales. Cross-check only against an MLX that agrees."""
-    (path,) = GOLDEN.glob(f"{mode}_*_f32.safetensors")
-    golden, metadata = qlinear.load(path, return_metadata=True)
-    theirs = [from_mx(mx, a) for a in mx.quantize(to_mx(mx, golden["w"]), mode=mode)]
-    if not all(np.array_equal(a, golden[name]) for a, name in zip(theirs, ("wq", "scales"))):
-        pytest.skip(
-            f"MLX {mx.__version__} quantizes {mode} differently from the MLX that wrote the golden "
-            f"files (commit {metadata['mlx_commit'][:7]})"
-        )
-
-
-def _quantize_or_skip(w, **settings):
-    try:
-        return qlinear.quantize(w, **settings)
-    except ValueError as error:
-        if "not implemented yet" in str(error):
-            pytest.skip(str(error))
-        raise
-
-
 FLOAT_MODE_CASES = list(itertools.product(["mxfp4", "mxfp8", "nvfp4"], FLOAT_DTYPES))
 
 
 @pytest.mark.parametrize("mode,dtype", FLOAT_MODE_CASES)
 def test_float_mode_quantize_matches_mlx(mx, rng, mode, dtype):
     w = rng.standard_normal((37, 128)).astype(dtype)
-    ours = _quantize_or_skip(w, mode=mode)
-    _skip_unless_mlx_matches_the_golden_files(mx, mode)
+    ours = qlinear.quantize(w, mode=mode)
     theirs = [from_mx(mx, a) for a in mx.quantize(to_mx(mx, w), mode=mode)]
     assert len(ours) == len(theirs) == 2
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a, b)
 
 
+# Largest magnitude of each mode's element format, which the MX scale is fitted to.
+MAXQ = {"mxfp4": 6.0, "mxfp8": 448.0}
+
+
+def _edge_groups(mode, dtype):
+    """One group per row with amax exactly maxq times a power of two and one ulp either
+    side, all zeros, tiny and subnormal amax (above 2^-127 maxq, see below), and huge amax
+    near the top of the dtype's range; the other elements at fractions of amax."""
+    maxq = MAXQ[mode]
+    info = ml_dtypes.finfo(dtype)
+    amaxes = [0.0, float(info.smallest_subnormal), float(info.tiny), float(info.max), float(info.max) / 7]
+    for k in (-12, -3, 0, 2, 5):
+        exact = dtype(maxq * 2.0**k)
+        amaxes += [exact, np.nextafter(exact, dtype(0)), np.nextafter(exact, dtype(np.inf))]
+    w = np.zeros((len(amaxes), 32), dtype)
+    for row, amax in enumerate(amaxes):
+        w[row] = (np.float64(amax) * np.linspace(-1, 1, 32)).astype(dtype)
+    # Where amax / maxq is 2^-128 or below, MLX's exponent wraps around modulo 256 into a
+    # huge scale; qlinear clamps it to 2^-127 (formats/e8m0.h), so those groups are left out.
+    amax = np.abs(w.astype(np.float64)).max(axis=1)
+    return w[(amax / maxq > 2.0**-128) | (amax == 0)]
+
+
+@pytest.mark.parametrize("mode,dtype", list(itertools.product(["mxfp4", "mxfp8"], FLOAT_DTYPES)))
+def test_mx_scale_rule_matches_mlx_on_edge_groups(mx, mode, dtype):
+    w = _edge_groups(mode, dtype)
+    ours = qlinear.quantize(w, mode=mode)
+    theirs = [from_mx(mx, a) for a in mx.quantize(to_mx(mx, w), mode=mode)]
+    for name, a, b in zip(("wq", "scales"), ours, theirs):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    # The largest element is never clipped: amax <= maxq * scale.
+    scales = np.ldexp(1.0, ours[1].astype(np.int32) - 127)[:, 0]
+    assert np.all(np.abs(w.astype(np.float64)).max(axis=1) <= MAXQ[mode] * scales)
+
+
 @pytest.mark.parametrize("mode,dtype", FLOAT_MODE_CASES)
 def test_float_mode_dequantize_and_matmul_match_mlx(mx, rng, mode, dtype):
     """Given the same packed weights, MLX and qlinear decode and multiply alike."""
     w = rng.standard_normal((37, 128)).astype(dtype)
-    ours = _quantize_or_skip(w, mode=mode)
+    ours = qlinear.quantize(w, mode=mode)
     packed = [to_mx(mx, a) for a in ours]
     w_hat = qlinear.dequantize(*ours, mode=mode)
     np.testing.assert_array_equal(
@@ -102,7 +115,7 @@ def test_float_mode_dequantize_and_matmul_match_mlx(mx, rng, mode, dtype):
 def test_nvfp4_global_scale_matches_mlx(mx, rng):
     w = rng.standard_normal((37, 128)).astype(np.float32)
     global_scale = np.array(0.37, np.float32)
-    ours = _quantize_or_skip(w, mode="nvfp4", global_scale=global_scale)
+    ours = qlinear.quantize(w, mode="nvfp4", global_scale=global_scale)
     theirs = mx.quantize(to_mx(mx, w), mode="nvfp4", global_scale=mx.array(global_scale))
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a, from_mx(mx, b))

@@ -58,7 +58,7 @@ struct GroupScale {
 template <class Mode, class T>
 GroupScale group_scale(float amax, float encode_factor) {
   const float s = round_to<T>(amax / Mode::Element::kMax);
-  const std::uint8_t code = Mode::template encode_scale<T>(s * encode_factor);
+  const std::uint8_t code = Mode::encode_scale(s * encode_factor);
   return {code, round_to<T>(Mode::decode_scale(code))};
 }
 

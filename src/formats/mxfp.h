@@ -1,5 +1,5 @@
-// The MX modes (OCP microscaling, MLX's rounding): groups of 32 elements with one E8M0
-// scale byte each. mxfp4 stores FP4 E2M1 codes (two per byte), mxfp8 FP8 E4M3 bytes.
+// The MX modes (OCP microscaling, the released MLX's scale rule): groups of 32 elements with one
+// E8M0 scale byte each. mxfp4 stores FP4 E2M1 codes (two per byte), mxfp8 FP8 E4M3 bytes.
 #pragma once
 
 #include <cstdint>
@@ -19,10 +19,7 @@ struct Mx {
   static constexpr int kBits = Element::kBits;
   static constexpr bool kHasGlobalScale = false;
 
-  template <class T>
-  static std::uint8_t encode_scale(float s) {
-    return E8M0::encode<T>(s);
-  }
+  static std::uint8_t encode_scale(float s) { return E8M0::encode(s); }
   static float decode_scale(std::uint8_t code) { return E8M0::decode(code); }
 };
 

@@ -20,10 +20,7 @@ struct Nvfp4 {
   // The global scale at which the stored scales are used as they are.
   static constexpr float kGlobalScaleUnit = Fp8E4M3::kMax * Fp4E2M1::kMax;
 
-  template <class T>
-  static std::uint8_t encode_scale(float s) {
-    return Fp8E4M3::encode(s);
-  }
+  static std::uint8_t encode_scale(float s) { return Fp8E4M3::encode(s); }
   static float decode_scale(std::uint8_t code) { return Fp8E4M3::decode(code); }
 };
 

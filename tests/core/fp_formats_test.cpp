@@ -13,6 +13,7 @@
 #include "formats/fp4_e2m1.h"
 #include "formats/fp8_e4m3.h"
 #include "formats/fp8_e5m2.h"
+#include "qlinear/dtype.h"
 
 namespace qlinear {
 namespace {
@@ -223,8 +224,7 @@ TEST(E8M0, DecodesEveryCodeToAPowerOfTwo) {
     const float v = E8M0::decode(static_cast<std::uint8_t>(e));
     ASSERT_EQ(v, std::ldexp(1.0, e - 127)) << "code " << e;
     ASSERT_EQ(round_to<bfloat16_t>(v), v);  // bfloat16 holds 2^-127 .. 2^127
-    ASSERT_EQ(E8M0::encode<float>(v), e);
-    ASSERT_EQ(E8M0::encode<bfloat16_t>(v), e);
+    ASSERT_EQ(E8M0::encode(v), e);          // a power of two is its own scale
     if (e >= 127 - 24 && e <= 127 + 15) {
       ASSERT_EQ(round_to<float16_t>(v), v);
     }
@@ -232,17 +232,25 @@ TEST(E8M0, DecodesEveryCodeToAPowerOfTwo) {
   EXPECT_EQ(E8M0::decode(255), std::numeric_limits<float>::infinity());  // as MLX
 }
 
-TEST(E8M0, EncodesTheRoundedLog2InTheWeightsDtype) {
-  EXPECT_EQ(E8M0::encode<float>(0.0f), 127);  // an all-zero group
-  // log2 = 3.4998: 3 in float32, but rounded to bfloat16 it is 3.5, which rint takes to 4.
-  const float s = 0x1.6a0p+3f;  // 1.4140625 * 8, a bfloat16 value
-  EXPECT_EQ(E8M0::encode<float>(s), 127 + 3);
-  EXPECT_EQ(E8M0::encode<bfloat16_t>(s), 127 + 4);
-  // Ties of the rounded log2 go to even: 2.5 -> 2, -2.5 -> -2.
-  EXPECT_EQ(E8M0::encode<bfloat16_t>(0x1.6ap+2f), 127 + 2);
-  // Far below 2^-127 MLX wraps around; we clamp to the smallest scale.
-  EXPECT_EQ(E8M0::encode<float>(0x1p-140f), 0);
-  EXPECT_EQ(E8M0::encode<float>(std::numeric_limits<float>::max()), 255);  // 2^128: infinity
+// MLX 0.32.4: the smallest power of two at or above s, so amax / scale <= maxq.
+TEST(E8M0, EncodesTheCeilingOfLog2) {
+  EXPECT_EQ(E8M0::encode(0.0f), 127);  // an all-zero group
+  for (int e = -126; e <= 127; ++e) {
+    const float p = std::ldexp(1.0f, e);
+    ASSERT_EQ(E8M0::encode(std::nextafter(p, 0.0f)), 127 + e) << "just below 2^" << e;
+    ASSERT_EQ(E8M0::encode(std::nextafter(p, 2 * p)), 128 + e) << "just above 2^" << e;
+    ASSERT_EQ(E8M0::encode(p * 1.5f), 128 + e) << "1.5 * 2^" << e;
+  }
+  // mxfp4, amax 1.0: s = 1/6 -> 2^-2 (1.0 is then code 4.0, exact), not rint's 2^-3.
+  EXPECT_EQ(E8M0::encode(1.0f / 6.0f), 127 - 2);
+  // Subnormal s: 2^-127 exactly, and just above it.
+  EXPECT_EQ(E8M0::encode(0x1p-127f), 0);
+  EXPECT_EQ(E8M0::encode(std::nextafter(0x1p-127f, 1.0f)), 1);
+  // At or below 2^-128 MLX's exponent wraps around modulo 256; we clamp to 2^-127.
+  EXPECT_EQ(E8M0::encode(0x1p-128f), 0);
+  EXPECT_EQ(E8M0::encode(0x1p-140f), 0);
+  EXPECT_EQ(E8M0::encode(std::numeric_limits<float>::denorm_min()), 0);
+  EXPECT_EQ(E8M0::encode(std::numeric_limits<float>::max()), 255);  // 2^128: infinity
 }
 
 }  // namespace

@@ -48,5 +48,40 @@ TEST(GoldenEveryIsa, AffineFilesReproduce) {
   set_isa(saved);
 }
 
+// The released MLX's float-mode files (tests/data/golden/mlx-0.32.4, every dtype) through
+// every instruction set: quantize's codes, scales and biases, dequantize, both products.
+TEST(GoldenEveryIsa, ReleaseFilesReproduce) {
+  std::vector<std::string> files;
+  for (const char* prefix : {"mxfp4_", "mxfp8_", "nvfp4_"}) {
+    for (const auto& f : golden_files(testing::kRelease + prefix)) files.push_back(f);
+  }
+  ASSERT_FALSE(files.empty());
+  const std::string saved(active_isa());
+  for (const std::string& isa : supported_isas()) {
+    set_isa(isa);
+    for (const std::string& stem : files) {
+      const GoldenFile g(stem);
+      const std::string what = isa + " " + stem;
+      const int gs = g.spec.group_size, bits = g.spec.bits;
+      const std::string mode(mode_name(g.spec.mode));
+      for (const std::string s : {"", "_nt"}) {
+        const Quantized q = quantize(g["w" + s], gs, bits, mode);
+        EXPECT_TRUE(q.wq.bit_equal(g["wq" + s])) << what << s;
+        EXPECT_TRUE(q.scales.bit_equal(g["scales" + s])) << what << s;
+        EXPECT_EQ(q.biases.has_value(), g.has("biases" + s)) << what << s;
+        if (q.biases) EXPECT_TRUE(q.biases->bit_equal(g["biases" + s])) << what << s;
+        const Tensor w_hat =
+            dequantize(q.wq, q.scales, q.biases, gs, bits, mode, g["w" + s].dtype());
+        if (s.empty()) EXPECT_TRUE(w_hat.bit_equal(g["w_hat"])) << what;
+        const bool transpose = s.empty();
+        expect_matmul_close(
+            quantized_matmul(g["x" + s], q.wq, q.scales, q.biases, transpose, gs, bits, mode),
+            g["y" + s], g["x" + s], w_hat.astype(Dtype::float32), transpose, what + s);
+      }
+    }
+  }
+  set_isa(saved);
+}
+
 }  // namespace
 }  // namespace qlinear
