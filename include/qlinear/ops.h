@@ -9,34 +9,15 @@
 #include <string>
 #include <string_view>
 
+#include "qlinear/quant_spec.h"
 #include "qlinear/tensor.h"
 
 namespace qlinear {
 
-enum class QuantMode { affine, mxfp4, mxfp8, nvfp4 };
-
-// "affine" -> QuantMode::affine ...; an unknown name throws "[op] Unknown quantization mode ...".
-QuantMode parse_quant_mode(std::string_view mode, std::string_view op);
-std::string_view mode_name(QuantMode mode);
-
-// One layer's quantization settings.
-struct QuantSpec {
-  int group_size = 64;
-  int bits = 4;
-  QuantMode mode = QuantMode::affine;
-
-  // The defaults of a mode: affine (64, 4), mxfp4 (32, 4), mxfp8 (32, 8), nvfp4 (16, 4).
-  static QuantSpec defaults(QuantMode mode);
-  // Fills the unset values from the mode's defaults and validates the result for `op`.
-  static QuantSpec resolve(std::string_view op, QuantMode mode, std::optional<int> group_size,
-                           std::optional<int> bits);
-  bool operator==(const QuantSpec&) const = default;
-};
-
 struct Quantized {
   Tensor wq;                     // uint32, (..., K * bits / 32)
-  Tensor scales;                 // (..., K / group_size): w's dtype (affine) or uint8
-  std::optional<Tensor> biases;  // affine only, like scales
+  Tensor scales;                 // (..., K / group_size): ModeTraits::scale_dtype
+  std::optional<Tensor> biases;  // where ModeTraits::has_biases, like scales
 };
 
 // Quantizes w (float32/float16/bfloat16, ndim >= 2) group-wise along its last axis.

@@ -1,7 +1,9 @@
 // quantize, dequantize and quantized_matmul with mlx.core's argument names and defaults.
 // The GIL is released while they compute, so Python threads can run them in parallel.
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
+#include <nanobind/stl/vector.h>
 
 #include "bindings.h"
 #include "numpy_bridge.h"
@@ -57,6 +59,28 @@ void bind_ops(nb::module_& m) {
       "x"_a, "w"_a, "scales"_a, "biases"_a = nb::none(), "transpose"_a = true,
       "group_size"_a = nb::none(), "bits"_a = nb::none(), "mode"_a = "affine",
       "x @ dequantize(w).T (transpose=True) or x @ dequantize(w), as mlx.core.quantized_matmul.");
+
+  m.def(
+      "quant_modes",
+      [] {
+        nb::list out;
+        for (const ModeTraits& t : kQuantModes) {
+          nb::dict mode;
+          mode["name"] = std::string(t.name);
+          mode["default_group_size"] = t.default_group_size;
+          mode["default_bits"] = t.default_bits;
+          mode["bits"] = nb::tuple(nb::cast(std::vector<int>(t.bits.begin(), t.bits.end())));
+          mode["group_sizes"] =
+              nb::tuple(nb::cast(std::vector<int>(t.group_sizes.begin(), t.group_sizes.end())));
+          mode["has_biases"] = t.has_biases();
+          mode["has_global_scale"] = t.has_global_scale;
+          out.append(mode);
+        }
+        return out;
+      },
+      "The catalogue of quantization modes: per mode a dict of its name, default group size\n"
+      "and bits, the bits and group sizes it accepts, whether it has biases (and scales in\n"
+      "w's dtype; else uint8 scales) and whether it takes a global scale.");
 }
 
 }  // namespace qlinear::python

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 import qlinear
-from conftest import GOLDEN, RELEASE_GOLDEN
+from conftest import FLOAT_MODES, GOLDEN, RELEASE_GOLDEN
 from helpers import assert_close_to_mlx_product
 
 AFFINE_FILES = sorted(p.name for p in GOLDEN.glob("affine_*.safetensors"))
 EDGE_FILES = sorted(p.name for p in GOLDEN.glob("edge_*.safetensors") if "nonfinite" not in p.name)
 SHAPE_FILES = sorted(p.name for p in GOLDEN.glob("shape_*.safetensors"))
-FLOAT_MODE_FILES = sorted(p.name for f in ("mxfp4", "mxfp8", "nvfp4") for p in GOLDEN.glob(f"{f}_*.safetensors"))
+FLOAT_MODE_FILES = sorted(p.name for f in FLOAT_MODES for p in GOLDEN.glob(f"{f}_*.safetensors"))
 RELEASE_FILES = sorted(
-    f"{RELEASE_GOLDEN.name}/{p.name}" for f in ("mxfp4", "mxfp8", "nvfp4") for p in RELEASE_GOLDEN.glob(f"{f}_*.safetensors")
+    f"{RELEASE_GOLDEN.name}/{p.name}" for f in FLOAT_MODES for p in RELEASE_GOLDEN.glob(f"{f}_*.safetensors")
 )
 
 

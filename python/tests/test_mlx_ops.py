@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import qlinear
-from conftest import AFFINE_BITS, GROUP_SIZES
+from conftest import AFFINE_BITS, FLOAT_MODES, GROUP_SIZES
 from helpers import FLOAT_DTYPES, assert_close_to_mlx_product, from_mx, to_mx
 
 AFFINE_CASES = list(itertools.product(AFFINE_BITS, GROUP_SIZES, FLOAT_DTYPES))
@@ -46,7 +46,7 @@ def test_affine_matches_mlx(mx, rng, bits, group_size, dtype):
         assert_close_to_mlx_product(y, y_mlx, xs, w_hat if transpose else np.swapaxes(w_hat, -1, -2))
 
 
-FLOAT_MODE_CASES = list(itertools.product(["mxfp4", "mxfp8", "nvfp4"], FLOAT_DTYPES))
+FLOAT_MODE_CASES = list(itertools.product(FLOAT_MODES, FLOAT_DTYPES))
 
 
 @pytest.mark.parametrize("mode,dtype", FLOAT_MODE_CASES)
@@ -89,9 +89,12 @@ def test_mx_scale_rule_matches_mlx_on_edge_groups(mx, mode, dtype):
     theirs = [from_mx(mx, a) for a in mx.quantize(to_mx(mx, w), mode=mode)]
     for name, a, b in zip(("wq", "scales"), ours, theirs):
         np.testing.assert_array_equal(a, b, err_msg=name)
-    # The largest element is never clipped: amax <= maxq * scale.
-    scales = np.ldexp(1.0, ours[1].astype(np.int32) - 127)[:, 0]
-    assert np.all(np.abs(w.astype(np.float64)).max(axis=1) <= MAXQ[mode] * scales)
+    # In float32 the largest element is never clipped: amax <= maxq * scale. (In float16
+    # and bfloat16 MLX rounds amax / maxq to the weights' dtype first, which for subnormal
+    # quotients can fall below the next power of two; the bytes above still agree.)
+    if dtype == np.float32:
+        scales = np.ldexp(1.0, ours[1].astype(np.int32) - 127)[:, 0]
+        assert np.all(np.abs(w.astype(np.float64)).max(axis=1) <= MAXQ[mode] * scales)
 
 
 @pytest.mark.parametrize("mode,dtype", FLOAT_MODE_CASES)

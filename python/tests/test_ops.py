@@ -97,3 +97,17 @@ def test_threads_running_at_once_get_the_serial_results(rng):
         t.join()
     for got, want in zip(results, expected):
         np.testing.assert_array_equal(got, want)
+
+
+def test_the_catalogue_of_modes_is_the_one_the_ops_enforce():
+    """quant_modes() lists what quantize accepts: each mode at its defaults and every
+    allowed setting works; one past the widths is refused."""
+    w = np.ones((2, 256), np.float32)
+    for mode in qlinear.quant_modes():
+        assert mode["default_bits"] in mode["bits"] and mode["default_group_size"] in mode["group_sizes"]
+        assert len(qlinear.quantize(w, mode=mode["name"])) == (3 if mode["has_biases"] else 2)
+        for bits in mode["bits"]:
+            for group_size in mode["group_sizes"]:
+                qlinear.quantize(w, group_size=group_size, bits=bits, mode=mode["name"])
+        with pytest.raises(ValueError, match=r"^\[quantize\]"):
+            qlinear.quantize(w, bits=max(mode["bits"]) + 1, mode=mode["name"])

@@ -9,8 +9,6 @@
 
 namespace qlinear::formats::affine {
 
-inline constexpr int kSupportedBits[] = {2, 3, 4, 5, 6, 8};
-inline constexpr int kSupportedGroupSizes[] = {32, 64, 128};
 inline constexpr float kScaleFloor = 1e-7f;
 
 constexpr std::uint32_t max_code(int bits) {

@@ -51,13 +51,11 @@ bool is_weight_file(const std::filesystem::path& path) {
 std::vector<TensorInfo> quantized_outputs(const std::string& path, const Shape& shape, Dtype dtype,
                                           const QuantSpec& spec) {
   const std::int64_t N = shape[0], K = shape[1];
-  std::vector<TensorInfo> out{{path + ".weight", Dtype::uint32, {N, K * spec.bits / 32}}};
-  if (spec.mode == QuantMode::affine) {
-    out.push_back({path + ".scales", dtype, {N, K / spec.group_size}});
-    out.push_back({path + ".biases", dtype, {N, K / spec.group_size}});
-  } else {
-    out.push_back({path + ".scales", Dtype::uint8, {N, K / spec.group_size}});
-  }
+  const Dtype scale_dtype = spec.traits().scale_dtype(dtype);
+  std::vector<TensorInfo> out{{path + ".weight", Dtype::uint32, {N, spec.packed_words(K)}},
+                              {path + ".scales", scale_dtype, {N, spec.groups(K)}}};
+  if (spec.traits().has_biases())
+    out.push_back({path + ".biases", scale_dtype, {N, spec.groups(K)}});
   return out;
 }
 
@@ -116,7 +114,7 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
       }
       layer.input_spec = entry ? **entry : input_quantization->defaults;
       layer.float_dtype = dequantized_dtype(weights.at(path + ".scales"));
-      layer.shape[1] = tensor.dim(1) * 32 / layer.input_spec->bits;
+      layer.shape[1] = layer.input_spec->codes_in(tensor.dim(1));
       if (!options.dequantize) layer.output_spec = layer.input_spec;
     } else if (!is_floating(tensor.dtype())) {
       continue;

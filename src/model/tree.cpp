@@ -171,7 +171,7 @@ void save_model(const std::filesystem::path& folder, const nn::Module& model,
     for (const auto& [name, value] : module->parameters()) {
       if (!spec || name == "bias") parameters += static_cast<std::uint64_t>(value.size());
       if (spec && name == "weight")
-        parameters += static_cast<std::uint64_t>(value.size()) * 32 / spec->bits;
+        parameters += static_cast<std::uint64_t>(spec->codes_in(value.size()));
     }
   }
   TensorMap tensors;

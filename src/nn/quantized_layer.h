@@ -21,7 +21,7 @@ std::string settings_repr(const QuantSpec& spec);
 
 // The float width of a packed weight's last dimension.
 inline std::int64_t unpacked_dims(const Tensor& packed, const QuantSpec& spec) {
-  return packed.dim(-1) * 32 / spec.bits;
+  return spec.codes_in(packed.dim(-1));
 }
 
 }  // namespace qlinear::nn::detail

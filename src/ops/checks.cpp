@@ -40,8 +40,7 @@ std::int64_t check_packed(std::string_view op, const QuantSpec& spec, const Tens
     fail(op, "The weight matrix must have at least 2 dimensions but has shape " +
                  shape_string(wq.shape()) + ".");
   }
-  const bool affine = spec.mode == QuantMode::affine;
-  if (affine) {
+  if (spec.traits().affine_scales) {
     check_compute_dtype(op, "scales", scales);
     if (!biases) fail(op, "Biases must be provided for affine quantization.");
     if (biases->dtype() != scales.dtype() || biases->shape() != scales.shape()) {
@@ -66,8 +65,9 @@ std::int64_t check_packed(std::string_view op, const QuantSpec& spec, const Tens
                  shape_string(wq.shape()) + " and scales with shape " +
                  shape_string(scales.shape()) + ".");
   }
-  const std::int64_t codes = wq.dim(-1) * 32 / spec.bits;
-  if (wq.dim(-1) * 32 % spec.bits != 0 || scales.dim(-1) * spec.group_size != codes) {
+  const std::int64_t codes = spec.codes_in(wq.dim(-1));
+  if (spec.packed_words(codes) != wq.dim(-1) || spec.groups(codes) != scales.dim(-1) ||
+      codes % spec.group_size != 0) {
     fail(op,
          "The shapes of the weight and scales are incompatible based on bits and "
          "group_size. w.shape() == " +

@@ -1,64 +1,52 @@
 #include <algorithm>
+#include <span>
 #include <stdexcept>
 #include <string>
 
-#include "formats/affine.h"
-#include "qlinear/ops.h"
+#include "qlinear/quant_spec.h"
 
 namespace qlinear {
 namespace {
 
-template <std::size_t N>
-std::string join(const int (&values)[N]) {
+// "1, 2 and 3"; or "a, b or c" with `last` = " or ".
+template <class Range, class Str>
+std::string join(const Range& values, Str&& str, const char* last = " and ") {
   std::string s;
-  for (std::size_t i = 0; i < N; ++i) {
-    if (i > 0) s += i + 1 == N ? " and " : ", ";
-    s += std::to_string(values[i]);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) s += i + 1 == values.size() ? last : ", ";
+    s += str(values[i]);
   }
   return s;
 }
 
-template <std::size_t N>
-bool contains(const int (&values)[N], int v) {
-  return std::find(std::begin(values), std::end(values), v) != std::end(values);
+std::string join_ints(std::span<const int> values) {
+  return join(values, [](int v) { return std::to_string(v); });
+}
+
+bool contains(std::span<const int> values, int v) {
+  return std::find(values.begin(), values.end(), v) != values.end();
 }
 
 }  // namespace
 
 QuantMode parse_quant_mode(std::string_view mode, std::string_view op) {
-  for (QuantMode m : {QuantMode::affine, QuantMode::mxfp4, QuantMode::mxfp8, QuantMode::nvfp4}) {
-    if (mode == mode_name(m)) return m;
+  for (const ModeTraits& t : kQuantModes) {
+    if (mode == t.name) return t.mode;
   }
-  throw std::invalid_argument("[" + std::string(op) + "] Unknown quantization mode '" +
-                              std::string(mode) + "'; expected affine, mxfp4, mxfp8 or nvfp4.");
+  throw std::invalid_argument(
+      "[" + std::string(op) + "] Unknown quantization mode '" + std::string(mode) + "'; expected " +
+      join(
+          kQuantModes, [](const ModeTraits& t) { return std::string(t.name); }, " or ") +
+      ".");
 }
 
 std::string_view mode_name(QuantMode mode) {
-  switch (mode) {
-    case QuantMode::affine:
-      return "affine";
-    case QuantMode::mxfp4:
-      return "mxfp4";
-    case QuantMode::mxfp8:
-      return "mxfp8";
-    case QuantMode::nvfp4:
-      return "nvfp4";
-  }
-  throw std::logic_error("mode_name: unknown mode");
+  return qlinear::traits(mode).name;
 }
 
 QuantSpec QuantSpec::defaults(QuantMode mode) {
-  switch (mode) {
-    case QuantMode::affine:
-      return {64, 4, mode};
-    case QuantMode::mxfp4:
-      return {32, 4, mode};
-    case QuantMode::mxfp8:
-      return {32, 8, mode};
-    case QuantMode::nvfp4:
-      return {16, 4, mode};
-  }
-  throw std::logic_error("QuantSpec::defaults: unknown mode");
+  const ModeTraits& t = qlinear::traits(mode);
+  return {t.default_group_size, t.default_bits, mode};
 }
 
 QuantSpec QuantSpec::resolve(std::string_view op, QuantMode mode, std::optional<int> group_size,
@@ -66,34 +54,32 @@ QuantSpec QuantSpec::resolve(std::string_view op, QuantMode mode, std::optional<
   QuantSpec spec = defaults(mode);
   spec.group_size = group_size.value_or(spec.group_size);
   spec.bits = bits.value_or(spec.bits);
+  const ModeTraits& t = qlinear::traits(mode);
   const std::string prefix = "[" + std::string(op) + "] ";
-  if (mode != QuantMode::affine) {
-    // Each float mode has exactly one group size and one width.
-    const QuantSpec fixed = defaults(mode);
-    const std::string name(mode_name(mode));
-    if (spec.group_size != fixed.group_size) {
+  if (t.bits.size() == 1 && t.group_sizes.size() == 1) {
+    // MLX's messages for a mode with exactly one group size and one width.
+    const std::string name(t.name);
+    if (spec.group_size != t.default_group_size) {
       throw std::invalid_argument(prefix + name + " quantization requires group size " +
-                                  std::to_string(fixed.group_size) + " but got " +
+                                  std::to_string(t.default_group_size) + " but got " +
                                   std::to_string(spec.group_size) + ".");
     }
-    if (spec.bits != fixed.bits) {
+    if (spec.bits != t.default_bits) {
       throw std::invalid_argument(prefix + name + " quantization requires bits to be " +
-                                  std::to_string(fixed.bits) + " but got " +
+                                  std::to_string(t.default_bits) + " but got " +
                                   std::to_string(spec.bits) + ".");
     }
     return spec;
   }
-  namespace affine = formats::affine;
-  if (!contains(affine::kSupportedGroupSizes, spec.group_size)) {
-    throw std::invalid_argument(prefix + "The requested group size " +
-                                std::to_string(spec.group_size) +
-                                " is not supported. The supported group sizes are " +
-                                join(affine::kSupportedGroupSizes) + ".");
+  if (!contains(t.group_sizes, spec.group_size)) {
+    throw std::invalid_argument(
+        prefix + "The requested group size " + std::to_string(spec.group_size) +
+        " is not supported. The supported group sizes are " + join_ints(t.group_sizes) + ".");
   }
-  if (!contains(affine::kSupportedBits, spec.bits)) {
+  if (!contains(t.bits, spec.bits)) {
     throw std::invalid_argument(
         prefix + "The requested number of bits " + std::to_string(spec.bits) +
-        " is not supported. The supported bits are " + join(affine::kSupportedBits) + ".");
+        " is not supported. The supported bits are " + join_ints(t.bits) + ".");
   }
   return spec;
 }

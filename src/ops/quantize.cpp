@@ -75,12 +75,11 @@ std::int64_t quantize_checked(const kernels::QuantizeArgs& args, const Tensor& w
     kernels::QuantizeArgs block = args;
     block.rows = r1 - r0;
     block.w = static_cast<const char*>(args.w) + r0 * row_bytes;
-    block.wq += r0 * args.cols * args.spec.bits / 32;
-    const std::int64_t groups = r0 * (args.cols / args.spec.group_size);
-    const bool affine = args.spec.mode == QuantMode::affine;
-    const std::size_t scale_size = affine ? size_of(w.dtype()) : 1;
+    block.wq += args.spec.packed_words(r0 * args.cols);
+    const std::int64_t groups = args.spec.groups(r0 * args.cols);
+    const std::size_t scale_size = args.spec.traits().scale_bytes(w.dtype());
     block.scales = static_cast<char*>(args.scales) + groups * scale_size;
-    if (affine) block.biases = static_cast<char*>(args.biases) + groups * scale_size;
+    if (args.biases) block.biases = static_cast<char*>(args.biases) + groups * scale_size;
     kernel.quantize(block);  // its own parallel_for runs inline here
   });
   const std::int64_t bad = first_bad.load();
@@ -114,13 +113,14 @@ Quantized quantize(const Tensor& w, std::optional<int> group_size, std::optional
   }
 
   Shape packed_shape = w.shape();
-  packed_shape.back() = cols * spec.bits / 32;
+  packed_shape.back() = spec.packed_words(cols);
   Shape group_shape = w.shape();
-  group_shape.back() = cols / spec.group_size;
-  const bool affine = spec.mode == QuantMode::affine;
-  Quantized out{Tensor::zeros(packed_shape, Dtype::uint32),
-                Tensor::zeros(group_shape, affine ? w.dtype() : Dtype::uint8),
-                affine ? std::optional(Tensor::zeros(group_shape, w.dtype())) : std::nullopt};
+  group_shape.back() = spec.groups(cols);
+  const ModeTraits& mode_traits = spec.traits();
+  const Dtype scale_dtype = mode_traits.scale_dtype(w.dtype());
+  Quantized out{Tensor::zeros(packed_shape, Dtype::uint32), Tensor::zeros(group_shape, scale_dtype),
+                mode_traits.has_biases() ? std::optional(Tensor::zeros(group_shape, scale_dtype))
+                                         : std::nullopt};
   const kernels::QuantizeArgs args{spec,
                                    w.data(),
                                    w.dtype(),
@@ -128,7 +128,7 @@ Quantized quantize(const Tensor& w, std::optional<int> group_size, std::optional
                                    cols,
                                    out.wq.mutable_data<std::uint32_t>(),
                                    out.scales.mutable_data(),
-                                   affine ? out.biases->mutable_data() : nullptr,
+                                   out.biases ? out.biases->mutable_data() : nullptr,
                                    global};
   if (const std::int64_t bad = quantize_checked(args, w); bad >= 0) {
     const float v = w.to_floats()[static_cast<std::size_t>(bad)];

@@ -69,10 +69,14 @@ TEST(GoldenEveryIsa, ReleaseFilesReproduce) {
         EXPECT_TRUE(q.wq.bit_equal(g["wq" + s])) << what << s;
         EXPECT_TRUE(q.scales.bit_equal(g["scales" + s])) << what << s;
         EXPECT_EQ(q.biases.has_value(), g.has("biases" + s)) << what << s;
-        if (q.biases) EXPECT_TRUE(q.biases->bit_equal(g["biases" + s])) << what << s;
+        if (q.biases) {
+          EXPECT_TRUE(q.biases->bit_equal(g["biases" + s])) << what << s;
+        }
         const Tensor w_hat =
             dequantize(q.wq, q.scales, q.biases, gs, bits, mode, g["w" + s].dtype());
-        if (s.empty()) EXPECT_TRUE(w_hat.bit_equal(g["w_hat"])) << what;
+        if (s.empty()) {
+          EXPECT_TRUE(w_hat.bit_equal(g["w_hat"])) << what;
+        }
         const bool transpose = s.empty();
         expect_matmul_close(
             quantized_matmul(g["x" + s], q.wq, q.scales, q.biases, transpose, gs, bits, mode),

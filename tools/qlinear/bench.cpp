@@ -131,8 +131,8 @@ void print_header() {
             << std::setw(5) << "bits" << std::setw(6) << "group" << std::setw(10) << "dtype"
             << std::setw(6) << "M" << std::setw(7) << "K" << std::setw(7) << "N" << std::setw(3)
             << "T" << std::setw(4) << "thr" << std::setw(6) << "cache" << std::setw(13) << "isa"
-            << std::setw(10) << "precision" << std::setw(11) << "median_ms" << std::setw(9) << "GB/s"
-            << std::setw(9) << "GFLOP/s" << std::endl;
+            << std::setw(10) << "precision" << std::setw(11) << "median_ms" << std::setw(9)
+            << "GB/s" << std::setw(9) << "GFLOP/s" << std::endl;
 }
 
 bool wants(const std::vector<std::string>& list, const std::string& item) {
@@ -309,16 +309,15 @@ void run(const Options& opt) {
     for (const std::string& op : opt.ops) {
       for (const std::string& dtype : opt.dtypes) {
         for (const std::string& mode : opt.modes) {
-          const QuantSpec own = QuantSpec::defaults(parse_quant_mode(mode, "bench"));
-          const bool affine = own.mode == QuantMode::affine;
+          const ModeTraits& own = traits(parse_quant_mode(mode, "bench"));
           std::vector<int> bit_list = opt.bits;
-          if (bit_list.empty())
-            bit_list = affine ? std::vector<int>{2, 3, 4, 6, 8} : std::vector{own.bits};
+          if (bit_list.empty()) bit_list.assign(own.bits.begin(), own.bits.end());
           for (int bits : bit_list) {
+            // Every group size at the default width, the default group size at the others.
             std::vector<int> sizes = opt.group_sizes;
-            if (sizes.empty() && !affine) sizes = {own.group_size};
-            if (sizes.empty())
-              sizes = bits == 4 ? std::vector<int>{32, 64, 128} : std::vector<int>{64};
+            if (sizes.empty() && bits == own.default_bits)
+              sizes.assign(own.group_sizes.begin(), own.group_sizes.end());
+            if (sizes.empty()) sizes = {own.default_group_size};
             for (int gs : sizes) {
               for (auto [K, N] : shapes) {
                 Row base;
@@ -373,10 +372,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--k", opt->k, "inner dimension (with --n; default: the suite's shapes)")
       ->delimiter(',');
   cmd->add_option("--n", opt->n, "output columns")->delimiter(',');
-  cmd->add_option("--bits", opt->bits, "bits per weight (default 2,3,4,6,8; a float mode's own)")
+  cmd->add_option("--bits", opt->bits, "bits per weight (default: every width of the mode)")
       ->delimiter(',');
-  cmd->add_option("--group-size", opt->group_sizes,
-                  "group sizes (default 64, and 32/128 for 4 bits; a float mode's own)")
+  cmd->add_option(
+         "--group-size", opt->group_sizes,
+         "group sizes (default: the mode's at every width, all of them at its default width)")
       ->delimiter(',');
   cmd->add_option("--mode", opt->modes, "quantization modes")->delimiter(',');
   cmd->add_option("--dtype", opt->dtypes, "dtype of x, w and the scales")->delimiter(',');

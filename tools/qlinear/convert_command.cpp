@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "progress_bar.h"
 #include "qlinear/convert.h"
+#include "quant_metadata.h"
 #include "report.h"
 
 namespace qlinear::cli {
@@ -111,7 +112,7 @@ void add_convert_command(CLI::App& app) {
   command->add_option("--q-group-size", args->options.group_size,
                       "Group size (default: the mode's; 64 for affine)");
   command->add_option("--q-mode", args->mode, "Quantization mode")
-      ->check(CLI::IsMember({"affine", "mxfp4", "nvfp4", "mxfp8"}));
+      ->check(CLI::IsMember(quant_mode_names()));
   command->add_option("--quant-predicate", args->recipe, "Mixed-bit quantization recipe")
       ->check(CLI::IsMember(recipe_names()));
   command

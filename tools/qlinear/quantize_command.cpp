@@ -97,13 +97,11 @@ void add_quantize_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("output", options->output, "output .safetensors file")->required();
-  cmd->add_option("--bits,-b", options->bits,
-                  "bits per weight: affine 2, 3, 4 (default), 5, 6 or 8; mxfp4 and nvfp4 4; "
-                  "mxfp8 8");
+  cmd->add_option("--bits,-b", options->bits, "bits per weight: " + describe_mode_choices(true));
   cmd->add_option("--group-size,-g", options->group_size,
-                  "weights per scale: affine 32, 64 (default) or 128; mxfp4 and mxfp8 32; "
-                  "nvfp4 16");
-  cmd->add_option("--mode", options->mode, "quantization mode: affine, mxfp4, mxfp8 or nvfp4")
+                  "weights per scale: " + describe_mode_choices(false));
+  cmd->add_option("--mode", options->mode, "quantization mode")
+      ->check(CLI::IsMember(quant_mode_names()))
       ->capture_default_str();
   cmd->callback([options] { run(*options); });
 }

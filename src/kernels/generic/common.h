@@ -4,31 +4,26 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <utility>
 
 #include "kernels/float_dispatch.h"
 #include "qlinear/dtype.h"
+#include "qlinear/quant_spec.h"
 
 namespace qlinear::kernels::generic {
 
-// Calls fn(std::integral_constant<int, bits>{}) for the packed widths.
+// Calls fn(std::integral_constant<int, bits>{}) for `bits`, one of the catalogue's
+// affine widths (which include the float modes' 4 and 8): every kernel is instantiated
+// for each of them, so a width a kernel cannot serve fails to compile.
 template <class Fn>
-decltype(auto) with_bits(int bits, Fn&& fn) {
-  switch (bits) {
-    case 2:
-      return fn(std::integral_constant<int, 2>{});
-    case 3:
-      return fn(std::integral_constant<int, 3>{});
-    case 4:
-      return fn(std::integral_constant<int, 4>{});
-    case 5:
-      return fn(std::integral_constant<int, 5>{});
-    case 6:
-      return fn(std::integral_constant<int, 6>{});
-    case 8:
-      return fn(std::integral_constant<int, 8>{});
-    default:
-      throw std::logic_error("kernel called with unsupported bits");
+void with_bits(int bits, Fn&& fn) {
+  constexpr auto& kWidths = modes::kAffineBits;
+  const bool served = [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return ((bits == kWidths[I] ? (fn(std::integral_constant<int, kWidths[I]>{}), true) : false) ||
+            ...);
   }
+  (std::make_index_sequence<std::size(kWidths)>{});
+  if (!served) throw std::logic_error("kernel called with unsupported bits");
 }
 
 // Simd::kLanes codes of a packed row from code `first` (a multiple of kLanes) on, as

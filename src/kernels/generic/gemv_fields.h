@@ -21,9 +21,13 @@
 
 namespace qlinear::kernels::generic {
 
+// How a lane holds its codes: a word of them where 32 is a multiple of bits, three bytes
+// where 24 is (3, 6), half of five bytes for 5 bits. Another width has no layout, and
+// instantiating the field kernel for it fails to compile.
 template <int bits>
 struct FieldLayout {
-  static constexpr int kFields = bits == 2 ? 16 : bits <= 4 ? 8 : 4;  // codes per lane
+  static_assert(32 % bits == 0 || 24 % bits == 0 || bits == 5, "no lane layout for this width");
+  static constexpr int kFields = 32 % bits == 0 ? 32 / bits : bits == 5 ? 4 : 24 / bits;
   static constexpr int kLow = 23 / bits;          // fields read in place (below bit 23)
   static constexpr int kHighShift = kLow * bits;  // the rest, after one shift right
   static constexpr int position(int field) { return field < kLow ? field : field - kLow; }
@@ -34,11 +38,12 @@ struct FieldLayout {
 // One block of packed codes as kLanes lanes of kFields codes.
 template <class Simd, int bits>
 typename Simd::I load_lanes(const std::uint8_t* p) {
-  if constexpr (bits == 2 || bits == 4) {
+  if constexpr (32 % bits == 0) {
     return Simd::load_words(p);
   } else if constexpr (bits == 5) {
     return Simd::load_quintets(p);
   } else {
+    static_assert(24 % bits == 0);
     return Simd::load_triples(p);
   }
 }
