@@ -4,6 +4,7 @@
 // serial one bit for bit (or, where a setting changes the arithmetic, one of the results
 // each setting gives on its own).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "nn/model_fixture.h"
 #include "nn/test_util.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"
@@ -54,16 +56,9 @@ class Workload {
  public:
   Workload() {
     folder_ = std::filesystem::temp_directory_path() /
-              ("qlinear_concurrency_" +
-               std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-               std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    SyntheticModelShape shape;
-    shape.hidden = 64;
-    shape.intermediate = 128;
-    shape.vocab = 96;
+              ("qlinear_concurrency_" + std::to_string(::getpid()));
+    SyntheticModelShape shape = testing::small_shape();
     shape.blocks = 2;
-    shape.heads = 4;
-    shape.kv_heads = 4;
     shape.dtype = Dtype::float32;
     write_synthetic_model(folder_, shape, 3);
     model_ = load_model(folder_).model;
