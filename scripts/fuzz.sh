@@ -36,12 +36,13 @@ cmake --build "$BUILD_DIR" -j "$(nproc)" --target "${TARGET}_fuzzer" >/dev/null
 if [[ $# -eq 3 ]]; then
   CORPUS="$3"
   mkdir -p "$CORPUS"
+  SCRATCH=""
 else
   CORPUS="$(mktemp -d)"
-  trap 'rm -rf "$CORPUS"' EXIT
+  SCRATCH="$CORPUS"
 fi
 LOG="$(mktemp)"
-trap 'rm -f "$LOG"; [[ $# -eq 3 ]] || rm -rf "$CORPUS"' EXIT
+trap 'rm -f "$LOG"; [[ -z "$SCRATCH" ]] || rm -rf "$SCRATCH"' EXIT
 
 # The new corpus comes first: libFuzzer writes new inputs to its first folder.
 status=0
