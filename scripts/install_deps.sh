@@ -9,6 +9,7 @@ packages=(
   libbenchmark-dev     # Google Benchmark target for developers
   libopenblas-dev      # dense float32 baseline in `qlinear bench` only
   python3 python3-venv # the Python package and its tests
+  clang libclang-rt-14-dev  # libFuzzer targets (scripts/fuzz.sh, .ci/run)
 )
 missing=()
 for p in "${packages[@]}"; do

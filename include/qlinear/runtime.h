@@ -1,5 +1,14 @@
 // Run-time settings of the compute kernels: how many threads, which instruction set, how
 // precisely quantized_matmul treats its activations.
+//
+// Threads: the ops (quantize, dequantize, quantized_matmul) and the layers' forward calls
+// may be made from any number of threads at once; one thread pool serves one caller at a
+// time and the others run on their own thread, with bit-identical results. Every setter
+// here is safe to call at any time, also while other threads run ops: the settings are
+// atomic, and an op reads each one once when it starts, so it finishes with the kernels,
+// precision and thread count it began with (tests/nn/concurrency_test.cpp, run under
+// ThreadSanitizer). Not safe: changing a module (load_weights, update_modules, freeze)
+// while another thread runs or reads it, as with any C++ object.
 #pragma once
 
 #include <string>

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 
 #include "formats/mxfp.h"
@@ -65,6 +66,10 @@ GroupScale group_scale(float amax, float encode_factor) {
 // The code of weight w in a group with scale g.
 template <class Mode, class T>
 std::uint8_t element_code(float w, const GroupScale& g, float encode_factor) {
+  // A zero scale (nvfp4, amax / 6 below E4M3's smallest step) makes w / 0 infinite or NaN,
+  // which encodes as MLX encodes it; without the division, which would raise
+  // FE_DIVBYZERO or FE_INVALID.
+  if (g.divisor == 0.0f) return Mode::Element::encode(std::numeric_limits<float>::infinity());
   return Mode::Element::encode(round_to<T>(w / g.divisor) * encode_factor);
 }
 

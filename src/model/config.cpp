@@ -1,5 +1,7 @@
 // config.json's "quantization" block, read and written as mlx-lm does.
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "qlinear/model.h"
@@ -11,6 +13,12 @@ using Json = nlohmann::ordered_json;
 
 constexpr const char* kSettingKeys[] = {"group_size", "bits", "mode"};
 
+// A value for an error message. Containers are named, not dumped: dumping recurses, and a
+// downloaded file can nest arrays deeper than the stack.
+std::string brief(const Json& value) {
+  return value.is_structured() ? std::string("an ") + value.type_name() : value.dump();
+}
+
 bool is_setting_key(const std::string& key) {
   return std::find(std::begin(kSettingKeys), std::end(kSettingKeys), key) != std::end(kSettingKeys);
 }
@@ -18,6 +26,16 @@ bool is_setting_key(const std::string& key) {
 std::optional<int> optional_int(const Json& object, const char* key) {
   const auto found = object.find(key);
   if (found == object.end() || found->is_null()) return std::nullopt;
+  // get<int> would convert 1e21 (undefined behaviour) or wrap 2^32 + 4 to 4.
+  const bool fits = found->is_number_integer() &&
+                    (found->is_number_unsigned()
+                         ? found->get<std::uint64_t>() <= std::numeric_limits<int>::max()
+                         : found->get<std::int64_t>() >= std::numeric_limits<int>::min() &&
+                               found->get<std::int64_t>() <= std::numeric_limits<int>::max());
+  if (!fits) {
+    throw std::invalid_argument(std::string(key) + " must be an integer that fits in int, not " +
+                                brief(*found));
+  }
   return found->get<int>();
 }
 
@@ -49,7 +67,7 @@ QuantizationConfig parse_block(const Json& block) {
       config.layers.emplace_back(key, parse_settings(value));
     } else {
       throw std::invalid_argument("the entry for '" + key +
-                                  "' must be a settings object or a boolean, not " + value.dump());
+                                  "' must be a settings object or a boolean, not " + brief(value));
     }
   }
   return config;

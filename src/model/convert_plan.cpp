@@ -154,7 +154,8 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
     ConvertStep step;
     step.source = name;
     step.input_bytes = tensor.nbytes();
-    const auto layer_at = [&](std::string_view suffix) -> LayerPlan* {
+    // (name captured explicitly: clang before 16 cannot capture a structured binding)
+    const auto layer_at = [&, &name = name](std::string_view suffix) -> LayerPlan* {
       const auto found = layer_index.find(layer_of(name, suffix));
       return found == layer_index.end() ? nullptr : &plan.layers[found->second];
     };

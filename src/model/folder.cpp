@@ -58,7 +58,14 @@ std::vector<std::filesystem::path> weight_files(const std::filesystem::path& fol
     try {
       const auto index = nlohmann::json::parse(model::read_text_file(index_path));
       for (const auto& [name, file] : index.at("weight_map").items()) {
-        files.insert(folder / file.get<std::string>());
+        const auto& file_name = file.get_ref<const std::string&>();
+        // A downloaded index must not reach files outside its folder ("../x", "/x").
+        if (file_name.empty() || file_name == "." || file_name == ".." ||
+            file_name.find('/') != std::string::npos) {
+          throw FileError(index_path.string() + ": the weight file of '" + name + "', '" +
+                          file_name + "', is not a file name in the folder");
+        }
+        files.insert(folder / file_name);
       }
     } catch (const nlohmann::json::exception& e) {
       throw FileError(index_path.string() + ": malformed index: " + e.what());

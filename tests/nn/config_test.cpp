@@ -42,6 +42,32 @@ TEST(QuantizationConfig, BadSettingsNameTheSource) {
   EXPECT_THROW(parse_quantization("{not json"), FileError);
 }
 
+// Found by fuzz/config_fuzzer: 1e21 went through get<int> (undefined behaviour).
+TEST(QuantizationConfig, SettingsOutsideIntAreRefused) {
+  const auto reason = [](const std::string& block) {
+    try {
+      parse_quantization(R"({"quantization": )" + block + "}", "config.json");
+      return std::string("accepted");
+    } catch (const FileError& e) {
+      return std::string(e.what());
+    }
+  };
+  const std::string prefix = "config.json: bad quantization settings: ";
+  EXPECT_EQ(reason(R"({"group_size": 1844674407370955161532})"),
+            prefix + "group_size must be an integer that fits in int, not 1.8446744073709552e+21");
+  EXPECT_EQ(reason(R"({"bits": 4294967300})"),
+            prefix + "bits must be an integer that fits in int, not 4294967300");
+  EXPECT_EQ(reason(R"({"bits": -4294967292})"),
+            prefix + "bits must be an integer that fits in int, not -4294967292");
+  EXPECT_EQ(reason(R"({"group_size": 64.0})"),
+            prefix + "group_size must be an integer that fits in int, not 64.0");
+  EXPECT_EQ(reason(R"({"lm_head": {"bits": [[4]]}})"),
+            prefix + "bits must be an integer that fits in int, not an array");
+  EXPECT_EQ(
+      reason(R"({"lm_head": [[[[]]]]})"),
+      prefix + "the entry for 'lm_head' must be a settings object or a boolean, not an array");
+}
+
 TEST(QuantizationConfig, WrittenAsMlxLmSaveConfigWritesIt) {
   QuantizationConfig quantization{
       {64, 4, QuantMode::affine},

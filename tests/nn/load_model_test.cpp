@@ -1,3 +1,5 @@
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "model/text_file.h"
@@ -103,6 +105,26 @@ TEST_F(LoadModelTest, MissingFilesAreFileErrors) {
     FAIL() << "expected an error";
   } catch (const FileError& e) {
     EXPECT_STREQ(e.what(), (dir("empty").string() + ": no model*.safetensors files found").c_str());
+  }
+}
+
+// Found by fuzz/index_fuzzer: an index could name any file on the machine.
+TEST_F(LoadModelTest, IndexNamingAFileOutsideTheFolderIsRefused) {
+  const auto folder = dir("escaping");
+  std::filesystem::create_directories(folder);
+  std::filesystem::copy(float_dir() / "config.json", folder / "config.json");
+  const auto index = folder / "model.safetensors.index.json";
+  // "../float/model.safetensors" is a real, valid file: only its path is wrong.
+  for (const std::string file :
+       {"../float/model.safetensors", "/etc/passwd", "sub/model.safetensors", "..", ""}) {
+    std::ofstream(index) << R"({"weight_map": {"lm_head.weight": ")" << file << R"("}})";
+    try {
+      load_model(folder);
+      FAIL() << "loaded an index naming '" << file << "'";
+    } catch (const FileError& e) {
+      EXPECT_EQ(std::string(e.what()), index.string() + ": the weight file of 'lm_head.weight', '" +
+                                           file + "', is not a file name in the folder");
+    }
   }
 }
 

@@ -44,9 +44,11 @@ GroupParamsV<Simd> group_params(typename Simd::F w_min, typename Simd::F w_max) 
   scale = Simd::select(min_is_edge, scale, Simd::sub(zero, scale));  // exact: scale > 0
   const F edge = Simd::select(min_is_edge, w_min, w_max);
   const F q0 = Simd::round_even(Simd::div(edge, scale));
-  // Lanes with q0 == 0 divide by zero here and are replaced.
+  // Lanes with q0 == 0 keep scale; they divide by 1, not 0, so that no lane raises a
+  // floating-point exception the scalar branch does not.
   const auto q0_is_zero = Simd::equal(q0, zero);
-  return {Simd::select(q0_is_zero, scale, Simd::div(edge, q0)),
+  const F divisor = Simd::select(q0_is_zero, Simd::set1(1.0f), q0);
+  return {Simd::select(q0_is_zero, scale, Simd::div(edge, divisor)),
           Simd::select(q0_is_zero, zero, edge)};
 }
 

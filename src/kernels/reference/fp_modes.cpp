@@ -1,6 +1,7 @@
 // The float modes (mxfp4, mxfp8, nvfp4) in plain scalar code, step by step as MLX's
 // fp_quantize / fp_dequantize / quantized_matmul do it (formats/fp_modes.h).
 #include <algorithm>
+#include <cfenv>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -117,12 +118,18 @@ void fp_tables(QuantMode mode, Dtype dtype, const float* global_scale, FpTables&
     using Mode = decltype(m);
     tables.values = Mode::Element::kValues.data();
     const float factor = formats::decode_factor<Mode>(global_scale);
+    // Scale bytes no group uses may overflow dtype (2^127 as float16 is inf, as it would be
+    // in a dequantize that met it); computing them must not raise FE_OVERFLOW in the
+    // caller's floating-point state, nor trap: exceptions are held and discarded.
+    fenv_t caller;
+    feholdexcept(&caller);
     with_float_type(dtype, [&](auto o) {
       for (int code = 0; code < 256; ++code) {
         tables.scales[code] =
             formats::scale_value<Mode, decltype(o)>(static_cast<std::uint8_t>(code), factor);
       }
     });
+    fesetenv(&caller);
   });
 }
 

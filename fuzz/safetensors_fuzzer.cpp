@@ -1,0 +1,58 @@
+// libFuzzer target: a whole safetensors file (length field, JSON header, data section)
+// through load_safetensors from a real file. A file that loads must have every tensor
+// readable within its mapping (ASan checks each byte) and must survive save_safetensors
+// and a second load unchanged.
+#include <cstdint>
+#include <cstring>
+
+#include "qlinear/io.h"
+#include "scratch_folder.h"
+
+namespace {
+
+const qlinear::fuzz::ScratchFolder& scratch() {
+  static const qlinear::fuzz::ScratchFolder folder;
+  return folder;
+}
+
+// Reads every byte, so that a view outside its mapping is an ASan report.
+std::uint64_t checksum(const qlinear::Tensor& tensor) {
+  const auto* bytes = static_cast<const unsigned char*>(tensor.data());
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < tensor.nbytes(); ++i) sum = sum * 31 + bytes[i];
+  return sum;
+}
+
+bool same(const qlinear::SafetensorsFile& a, const qlinear::SafetensorsFile& b) {
+  if (a.metadata != b.metadata || a.tensors.size() != b.tensors.size()) return false;
+  for (const auto& [name, tensor] : a.tensors) {
+    const auto other = b.tensors.find(name);
+    if (other == b.tensors.end()) return false;
+    const qlinear::Tensor& t = other->second;
+    if (t.dtype() != tensor.dtype() || t.shape() != tensor.shape()) return false;
+    if (tensor.nbytes() > 0 && std::memcmp(t.data(), tensor.data(), tensor.nbytes()) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto input = scratch().write("input.safetensors", data, size);
+  qlinear::SafetensorsFile loaded;
+  try {
+    loaded = qlinear::load_safetensors(input);
+  } catch (const qlinear::FileError&) {
+    return 0;  // refused with a reason: the expected outcome for most inputs
+  }
+  std::uint64_t sum = 0;
+  for (const auto& [name, tensor] : loaded.tensors) sum += checksum(tensor);
+  asm volatile("" : : "r"(sum));  // keep the reads
+
+  const auto copy = scratch().path() / "copy.safetensors";
+  qlinear::save_safetensors(copy, loaded.tensors, loaded.metadata);
+  QLINEAR_FUZZ_CHECK(same(loaded, qlinear::load_safetensors(copy)));
+  return 0;
+}
