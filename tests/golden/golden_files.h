@@ -15,13 +15,15 @@ inline std::filesystem::path golden_dir() {
   return std::filesystem::path(QLINEAR_TEST_DATA) / "golden";
 }
 
-// Stems ("affine_b4_g64_f32") of the golden files whose name starts with prefix, sorted.
-inline std::vector<std::string> golden_files(const std::string& prefix) {
+// Stems ("affine_b4_g64_f32") of the golden files whose name starts with prefix, sorted;
+// in a subdirectory ("mlx-0.32.4") the stems start with it ("mlx-0.32.4/gather_...").
+inline std::vector<std::string> golden_files(const std::string& prefix,
+                                             const std::string& subdir = "") {
   std::vector<std::string> stems;
-  for (const auto& entry : std::filesystem::directory_iterator(golden_dir())) {
+  for (const auto& entry : std::filesystem::directory_iterator(golden_dir() / subdir)) {
     const std::string stem = entry.path().stem().string();
     if (entry.path().extension() == ".safetensors" && stem.rfind(prefix, 0) == 0) {
-      stems.push_back(stem);
+      stems.push_back(subdir.empty() ? stem : subdir + "/" + stem);
     }
   }
   std::sort(stems.begin(), stems.end());
