@@ -308,9 +308,18 @@ void run_gather(Row base, const Options& opt) {
     x = xs;
     chosen = experts_sorted;
   }
-  const Tensor rhs =
-      Tensor::from_values<std::uint32_t>(sorted ? Shape{pairs} : Shape{base.tokens, base.top_k},
-                                         Dtype::uint32, std::span<const std::uint32_t>(chosen));
+  // Cold: the calls also rotate the experts (each index shifted by a multiple of top_k,
+  // modulo the experts) so that every expert of every copy is read in turn.
+  std::vector<Tensor> routings;
+  const std::int64_t shifts = base.cold ? (base.experts + base.top_k - 1) / base.top_k : 1;
+  for (std::int64_t r = 0; r < shifts; ++r) {
+    std::vector<std::uint32_t> shifted = chosen;
+    for (std::uint32_t& e : shifted)
+      e = static_cast<std::uint32_t>((e + r * base.top_k) % base.experts);
+    routings.push_back(
+        Tensor::from_values<std::uint32_t>(sorted ? Shape{pairs} : Shape{base.tokens, base.top_k},
+                                           Dtype::uint32, std::span<const std::uint32_t>(shifted)));
+  }
   std::vector<Quantized> copies = {q};
   const std::size_t all_bytes =
       q.wq.nbytes() + q.scales.nbytes() + (q.biases ? q.biases->nbytes() : 0);
@@ -326,8 +335,9 @@ void run_gather(Row base, const Options& opt) {
   const double bytes = static_cast<double>(all_bytes) * used.size() / base.experts;
   auto call = [&](int i) {
     const Quantized& c = copies[static_cast<std::size_t>(i) % copies.size()];
+    const Tensor& rhs = routings[static_cast<std::size_t>(i) / copies.size() % routings.size()];
     gather_qmm(x, c.wq, c.scales, c.biases, std::nullopt, rhs, true, base.group_size, base.bits,
-               base.mode, sorted);
+               base.mode, sorted && !base.cold);
   };
   auto report = [&](Row row, double ms) {
     row.median_ms = ms;
