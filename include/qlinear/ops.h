@@ -47,4 +47,20 @@ Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
                         std::optional<int> group_size = std::nullopt,
                         std::optional<int> bits = std::nullopt, std::string_view mode = "affine");
 
+// mlx.core.gather_qmm: out[i] = x[lhs[i]] @ W[rhs[i]] (.T when transpose), where lhs and
+// rhs index the flattened batches of x (..., M, K) and w (E..., packed) and broadcast
+// against each other; the result has shape broadcast(lhs, rhs).shape + (M, N). A missing
+// index array means every matrix of its batch in order; with neither, this is
+// quantized_matmul. Indices may have any integer type; one outside its batch is an error.
+// Dtypes as quantized_matmul. sorted_indices (rhs sorted, as mlx-lm passes it) is a hint
+// only: the kernels group the pairs by expert whatever the order, and the result does not
+// depend on it.
+Tensor gather_qmm(const Tensor& x, const Tensor& w, const Tensor& scales,
+                  const std::optional<Tensor>& biases,
+                  const std::optional<Tensor>& lhs_indices = std::nullopt,
+                  const std::optional<Tensor>& rhs_indices = std::nullopt, bool transpose = true,
+                  std::optional<int> group_size = std::nullopt,
+                  std::optional<int> bits = std::nullopt, std::string_view mode = "affine",
+                  bool sorted_indices = false);
+
 }  // namespace qlinear

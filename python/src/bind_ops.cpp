@@ -1,5 +1,5 @@
-// quantize, dequantize and quantized_matmul with mlx.core's argument names and defaults.
-// The GIL is released while they compute, so Python threads can run them in parallel.
+// quantize, dequantize, quantized_matmul and gather_qmm with mlx.core's argument names and
+// defaults. The GIL is released while they compute, so Python threads can run them in parallel.
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
@@ -81,6 +81,22 @@ void bind_ops(nb::module_& m) {
       "The catalogue of quantization modes: per mode a dict of its name, default group size\n"
       "and bits, the bits and group sizes it accepts, whether it has biases (and scales in\n"
       "w's dtype; else uint8 scales) and whether it takes a global scale.");
+
+  m.def(
+      "gather_qmm",
+      [](const Tensor& x, const Tensor& w, const Tensor& scales,
+         const std::optional<Tensor>& biases, const std::optional<Tensor>& lhs_indices,
+         const std::optional<Tensor>& rhs_indices, bool transpose, std::optional<int> group_size,
+         std::optional<int> bits, std::string_view mode, bool sorted_indices) {
+        nb::gil_scoped_release released;
+        return gather_qmm(x, w, scales, biases, lhs_indices, rhs_indices, transpose, group_size,
+                          bits, mode, sorted_indices);
+      },
+      "x"_a, "w"_a, "scales"_a, "biases"_a = nb::none(), "lhs_indices"_a = nb::none(),
+      "rhs_indices"_a = nb::none(), "transpose"_a = true, "group_size"_a = nb::none(),
+      "bits"_a = nb::none(), "mode"_a = "affine", "sorted_indices"_a = false,
+      "quantized_matmul of x's matrices lhs_indices with w's matrices rhs_indices (the\n"
+      "flattened batch dims of each; the index arrays broadcast), as mlx.core.gather_qmm.");
 }
 
 }  // namespace qlinear::python

@@ -58,11 +58,23 @@ struct MatmulArgs {
   MatmulPrecision precision = MatmulPrecision::exact;  // how x may be rounded
 };
 
+// out[p] (M, N) = x[lhs[p]] (M, K) @ W[rhs[p]] for every pair p < pairs (gather_qmm).
+// `matmul` describes the first matrix of x, of the weights (wq, scales, biases) and of
+// out; the others follow contiguously at the sizes M, K, N give. Every index is in range.
+struct GatherArgs {
+  MatmulArgs matmul;
+  std::int64_t pairs;
+  const std::uint32_t* lhs;  // the x matrix of each pair
+  const std::uint32_t* rhs;  // the weight matrix (expert) of each pair
+  std::int64_t experts;      // weight matrices in the batch: every rhs[p] < experts
+};
+
 struct KernelTable {
   std::string_view isa;
   void (*quantize)(const QuantizeArgs&);
   void (*dequantize)(const DequantizeArgs&);
   void (*quantized_matmul)(const MatmulArgs&);
+  void (*gather_qmm)(const GatherArgs&);
 };
 
 // The scalar code every fast path is tested against.

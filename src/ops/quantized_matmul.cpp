@@ -1,46 +1,13 @@
 #include <algorithm>
 
 #include "kernels/kernels.h"
+#include "ops/broadcast.h"
 #include "ops/checks.h"
 
 namespace qlinear {
 namespace {
 
 constexpr std::string_view kOp = "quantized_matmul";
-
-// numpy broadcasting of two batch shapes.
-Shape broadcast_batch(const Shape& a, const Shape& b, const Tensor& x, const Tensor& wq) {
-  const std::size_t n = std::max(a.size(), b.size());
-  Shape out(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    const std::int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    if (da != db && da != 1 && db != 1) {
-      ops::fail(kOp, "The batch dimensions of x with shape " + shape_string(x.shape()) +
-                         " and of the quantized matrix with shape " + shape_string(wq.shape()) +
-                         " cannot be broadcast together.");
-    }
-    out[i] = std::max(da, db);
-  }
-  return out;
-}
-
-// Flat offset, in matrices, of batch index `flat` of `out_batch` inside a batch of
-// shape `batch` that broadcasts to it.
-std::int64_t broadcast_offset(const Shape& batch, const Shape& out_batch, std::int64_t flat) {
-  std::int64_t offset = 0;
-  std::int64_t stride = 1;
-  for (std::size_t i = out_batch.size(); i-- > 0;) {
-    const std::int64_t index = flat % out_batch[i];
-    flat /= out_batch[i];
-    const std::size_t lead = out_batch.size() - batch.size();
-    if (i < lead) continue;
-    const std::int64_t dim = batch[i - lead];
-    if (dim != 1) offset += index * stride;
-    stride *= dim;
-  }
-  return offset;
-}
 
 }  // namespace
 
@@ -71,7 +38,13 @@ Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
   const Shape x_batch =
       batched_w && !vector_x ? Shape(x.shape().begin(), x.shape().end() - 2) : Shape{};
   const Shape w_batch(wq.shape().begin(), wq.shape().end() - 2);
-  const Shape out_batch = broadcast_batch(x_batch, w_batch, x, wq);
+  const std::optional<Shape> out_batch_or = ops::broadcast_shapes(x_batch, w_batch);
+  if (!out_batch_or) {
+    ops::fail(kOp, "The batch dimensions of x with shape " + shape_string(x.shape()) +
+                       " and of the quantized matrix with shape " + shape_string(wq.shape()) +
+                       " cannot be broadcast together.");
+  }
+  const Shape& out_batch = *out_batch_or;
 
   Shape out_shape;
   if (batched_w) {
@@ -93,8 +66,8 @@ Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
   const auto& kernel = kernels::active_table();
   const MatmulPrecision precision = matmul_precision();
   for (std::int64_t b = 0; b < batches; ++b) {
-    const std::int64_t xb = broadcast_offset(x_batch, out_batch, b);
-    const std::int64_t wb = broadcast_offset(w_batch, out_batch, b);
+    const std::int64_t xb = ops::broadcast_offset(x_batch, out_batch, b);
+    const std::int64_t wb = ops::broadcast_offset(w_batch, out_batch, b);
     kernel.quantized_matmul(
         {spec, static_cast<const char*>(x.data()) + xb * x_bytes, x.dtype(), M, K, N, transpose,
          wq.data<std::uint32_t>() + wb * words,

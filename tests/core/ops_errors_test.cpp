@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <span>
 #include <string>
 
 #include "core/random.h"
@@ -187,6 +188,79 @@ TEST(DequantizeErrors, NonFloatOutputDtype) {
   const Packed p;
   expect_invalid([&] { dequantize(p.q.wq, p.q.scales, p.q.biases, {}, {}, "affine", Dtype::int8); },
                  "dequantize", {"int8"});
+}
+
+// gather_qmm: 4 experts of (8, 128), x of 3 matrices (1, 128).
+struct Experts {
+  Quantized q = quantize(random_normal({4, 8, 128}, Dtype::float32, 9), 64, 4);
+  Tensor x = random_normal({3, 1, 128}, Dtype::float32, 10);
+};
+
+Tensor u32(Shape shape, std::initializer_list<std::uint32_t> values) {
+  return Tensor::from_values<std::uint32_t>(std::move(shape), Dtype::uint32,
+                                            std::span<const std::uint32_t>(values));
+}
+
+TEST(GatherErrors, IndexOutsideItsBatch) {
+  const Experts e;
+  expect_invalid(
+      [&] {
+        gather_qmm(e.x, e.q.wq, e.q.scales, e.q.biases, {}, u32({3}, {0, 4, 1}));
+      },
+      "gather_qmm", {"rhs_indices", "holds 4", "position 1", "4 matrices", "(4, 8, 16)"});
+  expect_invalid(
+      [&] {
+        gather_qmm(e.x, e.q.wq, e.q.scales, e.q.biases, u32({2}, {3, 0}));
+      },
+      "gather_qmm", {"lhs_indices", "holds 3", "position 0", "3 matrices", "(3, 1, 128)"});
+  const std::int32_t negative[] = {0, -1, 2};
+  const Tensor rhs = Tensor::from_values<std::int32_t>({3}, Dtype::int32, negative);
+  expect_invalid([&] { gather_qmm(e.x, e.q.wq, e.q.scales, e.q.biases, {}, rhs); }, "gather_qmm",
+                 {"rhs_indices", "holds -1", "position 1"});
+}
+
+TEST(GatherErrors, IndicesMustBeIntegers) {
+  const Experts e;
+  const Tensor rhs = Tensor::zeros({3}, Dtype::float32);
+  expect_invalid([&] { gather_qmm(e.x, e.q.wq, e.q.scales, e.q.biases, {}, rhs); }, "gather_qmm",
+                 {"Indices must be integral"});
+  const Tensor flags = Tensor::zeros({3}, Dtype::bool_);
+  expect_invalid([&] { gather_qmm(e.x, e.q.wq, e.q.scales, e.q.biases, flags); }, "gather_qmm",
+                 {"Indices must be integral"});
+}
+
+TEST(GatherErrors, IndexShapesDoNotBroadcast) {
+  const Experts e;
+  // lhs defaults to the 3 matrices of x, shape (3,): 2 experts do not broadcast with it.
+  expect_invalid(
+      [&] {
+        gather_qmm(e.x, e.q.wq, e.q.scales, e.q.biases, {}, u32({2}, {0, 1}));
+      },
+      "gather_qmm", {"(3,)", "(2,)", "broadcast"});
+}
+
+TEST(GatherErrors, InputsOfTooFewDims) {
+  const Experts e;
+  const Tensor x1 = random_normal({128}, Dtype::float32, 11);
+  expect_invalid([&] { gather_qmm(x1, e.q.wq, e.q.scales, e.q.biases, {}, u32({1}, {0})); },
+                 "gather_qmm", {"at least two dimensions", "(128,)"});
+}
+
+TEST(GatherErrors, ShapesAndSettings) {
+  const Experts e;
+  const Tensor rhs = u32({3}, {0, 1, 3});
+  expect_invalid([&] { gather_qmm(e.x, e.q.wq, e.q.scales, e.q.biases, {}, rhs, false); },
+                 "gather_qmm", {"(3, 1, 128)", "(8, 128)", "(4, 8, 16)", "transpose=false"});
+  expect_invalid([&] { gather_qmm(e.x, e.q.wq, e.q.scales, std::nullopt, {}, rhs); }, "gather_qmm",
+                 {"Biases must be provided"});
+  expect_invalid([&] { gather_qmm(e.x, e.q.wq, e.q.scales, e.q.biases, {}, rhs, true, 32); },
+                 "gather_qmm", {"group_size=32"});
+  expect_invalid(
+      [&] { gather_qmm(e.x, e.q.wq, e.q.scales, e.q.biases, {}, rhs, true, {}, {}, "mxfp5"); },
+      "gather_qmm", {"mxfp5"});
+  const Tensor xi = Tensor::zeros({3, 1, 128}, Dtype::int32);
+  expect_invalid([&] { gather_qmm(xi, e.q.wq, e.q.scales, e.q.biases, {}, rhs); }, "gather_qmm",
+                 {"int32"});
 }
 
 }  // namespace

@@ -32,10 +32,13 @@ inline void expect_bit_equal(const Tensor& ours, const Tensor& golden, const std
                    << ours.to_floats()[i] << ", MLX " << golden.to_floats()[i];
 }
 
-// MLX accumulates in x's dtype; the golden README measured its f16/bf16 results to be
-// within 2e-3 (f16) and 1.1e-2 (bf16) of the exact product, relative to sum |x| |w_hat|.
-inline double mlx_relative_error(Dtype dtype) {
-  return dtype == Dtype::float16 ? 2e-3 : dtype == Dtype::bfloat16 ? 1.1e-2 : 0.0;
+// MLX accumulates in x's dtype: for float16/bfloat16 its error relative to sum |x| |w_hat|
+// is taken as the probabilistic bound sqrt(K) u (Higham and Mary 2019; the Python suite
+// uses the same). The golden README measured 2e-3 (f16) and 1.1e-2 (bf16) on its files;
+// MLX 0.32.4's gather files reach 1.14e-2 in bfloat16 at K = 256 (sqrt(K) u = 6.3e-2).
+inline double mlx_relative_error(Dtype dtype, std::int64_t K) {
+  if (dtype != Dtype::float16 && dtype != Dtype::bfloat16) return 0.0;
+  return std::sqrt(static_cast<double>(K)) * unit_roundoff(dtype);
 }
 
 // Ours accumulates in float32: within (K + 3) u32 of the exact product. Both results are
@@ -56,7 +59,7 @@ inline void expect_matmul_close(const Tensor& ours, const Tensor& golden, const 
         magnitude += std::fabs(xv[m * K + k] * (transpose ? wv[n * K + k] : wv[k * N + n]));
       }
       const double tolerance =
-          (2 * (K + 3) * unit_roundoff(Dtype::float32) + mlx_relative_error(golden.dtype())) *
+          (2 * (K + 3) * unit_roundoff(Dtype::float32) + mlx_relative_error(golden.dtype(), K)) *
               magnitude +
           2 * unit_roundoff(golden.dtype()) * std::fabs(gv[m * N + n]);
       ASSERT_NEAR(yv[m * N + n], gv[m * N + n], tolerance) << what << " m=" << m << " n=" << n;

@@ -1,5 +1,5 @@
-// `qlinear bench`: times quantize / dequantize / quantized_matmul on this machine next to
-// what bounds them (memory bandwidth, OpenBLAS's dense float32 product) and to the scalar
+// `qlinear bench`: times quantize / dequantize / quantized_matmul / gather_qmm on this machine next
+// to what bounds them (memory bandwidth, OpenBLAS's dense float32 product) and to the scalar
 // reference, and prints a table or one JSON object per line.
 #include <unistd.h>
 #include <algorithm>
@@ -7,10 +7,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <numeric>
+#include <random>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -38,6 +42,7 @@ struct Options {
   std::vector<std::string> precisions = {"exact"};
   std::vector<std::string> dtypes = {"float32"};
   std::vector<std::string> ops = {"quantized_matmul"};
+  std::vector<std::int64_t> experts = {128}, top_k = {8}, tokens = {1};  // gather_qmm
   std::vector<int> threads;   // empty: 1 and the default count
   std::string cold = "auto";  // auto: warm, plus cold for M = 1
   std::vector<std::string> baselines = {"dense_f32", "stream", "reference"};
@@ -50,6 +55,7 @@ struct Row {
   std::string op, mode = "affine", dtype = "float32", precision = "exact", isa;
   int bits = 0, group_size = 0, threads = 1;
   std::int64_t M = 0, K = 0, N = 0;
+  std::int64_t experts = 0, top_k = 0, tokens = 0;  // gather_qmm rows only
   bool transpose = true, cold = false;
   double median_ms = 0, gbps = 0, gflops = 0;
 };
@@ -113,17 +119,27 @@ void print_row(const Row& r, bool json) {
                         {"median_ms", r.median_ms},
                         {"gbps", r.gbps},
                         {"gflops", r.gflops}};
+    if (r.experts > 0) {
+      j.erase("M");
+      j.erase("K");
+      j.erase("N");
+      j.update({{"experts", r.experts},
+                {"top_k", r.top_k},
+                {"tokens", r.tokens},
+                {"k", r.K},
+                {"n", r.N}});
+    }
     std::cout << j.dump() << std::endl;
     return;
   }
   std::cout << std::left << std::setw(17) << r.op << std::setw(7) << r.mode << std::right
             << std::setw(5) << (r.bits ? std::to_string(r.bits) : "-") << std::setw(6)
             << (r.group_size ? std::to_string(r.group_size) : "-") << std::setw(10) << r.dtype
-            << std::setw(6) << r.M << std::setw(7) << r.K << std::setw(7) << r.N << std::setw(3)
-            << (r.transpose ? "T" : "N") << std::setw(4) << r.threads << std::setw(6)
-            << (r.cold ? "cold" : "warm") << std::setw(13) << r.isa << std::setw(10) << r.precision
-            << std::setw(11) << fixed(r.median_ms, 3) << std::setw(9) << fixed(r.gbps, 1)
-            << std::setw(9) << fixed(r.gflops, 1) << std::endl;
+            << std::setw(6) << (r.experts > 0 ? r.tokens * r.top_k : r.M) << std::setw(7) << r.K
+            << std::setw(7) << r.N << std::setw(3) << (r.transpose ? "T" : "N") << std::setw(4)
+            << r.threads << std::setw(6) << (r.cold ? "cold" : "warm") << std::setw(13) << r.isa
+            << std::setw(10) << r.precision << std::setw(11) << fixed(r.median_ms, 3)
+            << std::setw(9) << fixed(r.gbps, 1) << std::setw(9) << fixed(r.gflops, 1) << std::endl;
 }
 
 void print_header() {
@@ -259,6 +275,89 @@ void run_matmul(Row base, const Options& opt) {
 #endif
 }
 
+// gather_qmm as mlx-lm's SwitchGLU calls it: `tokens` rows of x, each to `top_k` distinct
+// experts of `experts` at random; with 64 or more pairs mlx-lm sorts them by expert first
+// (the sort is not timed). GB/s counts the weights of the selected experts once per call.
+void run_gather(Row base, const Options& opt) {
+  const Dtype dtype = parse_dtype_name(base.dtype);
+  const Tensor w = random_normal({base.experts, base.N, base.K}, dtype, 1);
+  const Quantized q = quantize(w, base.group_size, base.bits, base.mode);
+  std::mt19937 rng(3);
+  std::vector<std::uint32_t> all(static_cast<std::size_t>(base.experts)), chosen;
+  std::iota(all.begin(), all.end(), 0u);
+  for (std::int64_t t = 0; t < base.tokens; ++t) {
+    std::shuffle(all.begin(), all.end(), rng);
+    chosen.insert(chosen.end(), all.begin(), all.begin() + base.top_k);
+  }
+  const std::int64_t pairs = base.tokens * base.top_k;
+  const bool sorted = pairs >= 64;
+  Tensor x = random_normal({base.tokens, 1, 1, base.K}, dtype, 2);
+  if (sorted) {
+    std::vector<std::uint32_t> order(chosen.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::uint32_t a, std::uint32_t b) { return chosen[a] < chosen[b]; });
+    Tensor xs = Tensor::zeros({pairs, 1, base.K}, dtype);
+    std::vector<std::uint32_t> experts_sorted;
+    const std::size_t row = static_cast<std::size_t>(base.K) * size_of(dtype);
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      std::memcpy(static_cast<char*>(xs.mutable_data()) + i * row,
+                  static_cast<const char*>(x.data()) + order[i] / base.top_k * row, row);
+      experts_sorted.push_back(chosen[order[i]]);
+    }
+    x = xs;
+    chosen = experts_sorted;
+  }
+  // Cold: the calls also rotate the experts (each index shifted by a multiple of top_k,
+  // modulo the experts) so that every expert of every copy is read in turn.
+  std::vector<Tensor> routings;
+  const std::int64_t shifts = base.cold ? (base.experts + base.top_k - 1) / base.top_k : 1;
+  for (std::int64_t r = 0; r < shifts; ++r) {
+    std::vector<std::uint32_t> shifted = chosen;
+    for (std::uint32_t& e : shifted)
+      e = static_cast<std::uint32_t>((e + r * base.top_k) % base.experts);
+    routings.push_back(
+        Tensor::from_values<std::uint32_t>(sorted ? Shape{pairs} : Shape{base.tokens, base.top_k},
+                                           Dtype::uint32, std::span<const std::uint32_t>(shifted)));
+  }
+  std::vector<Quantized> copies = {q};
+  const std::size_t all_bytes =
+      q.wq.nbytes() + q.scales.nbytes() + (q.biases ? q.biases->nbytes() : 0);
+  if (base.cold) {
+    for (int i = 1; i < cold_copies(all_bytes); ++i) {
+      copies.push_back({q.wq.copy(), q.scales.copy(),
+                        q.biases ? std::optional(q.biases->copy()) : std::nullopt});
+    }
+  }
+  std::vector<std::uint32_t> used = chosen;
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+  const double bytes = static_cast<double>(all_bytes) * used.size() / base.experts;
+  auto call = [&](int i) {
+    const Quantized& c = copies[static_cast<std::size_t>(i) % copies.size()];
+    const Tensor& rhs = routings[static_cast<std::size_t>(i) / copies.size() % routings.size()];
+    gather_qmm(x, c.wq, c.scales, c.biases, std::nullopt, rhs, true, base.group_size, base.bits,
+               base.mode, sorted && !base.cold);
+  };
+  auto report = [&](Row row, double ms) {
+    row.median_ms = ms;
+    row.gbps = bytes / (ms * 1e6);
+    row.gflops = 2.0 * pairs * base.K * base.N / (ms * 1e6);
+    print_row(row, opt.json);
+  };
+  Row row = base;
+  row.isa = std::string(active_isa());
+  report(row, median_ms(call, opt.min_seconds));
+  if (wants(opt.baselines, "reference")) {
+    const std::string saved(active_isa());
+    set_isa("scalar");
+    row.op = "reference";
+    row.isa = "scalar";
+    report(row, median_ms(call, 0.0));
+    set_isa(saved);
+  }
+}
+
 // quantize: float input bytes per second; dequantize: packed bytes read per second.
 void run_quantize_ops(Row base, const Options& opt) {
   const Dtype dtype = parse_dtype_name(base.dtype);
@@ -330,6 +429,24 @@ void run(const Options& opt) {
                 base.K = K;
                 base.N = N;
                 base.transpose = opt.transpose;
+                if (op == "gather_qmm") {
+                  for (std::int64_t e : opt.experts) {
+                    for (std::int64_t k : opt.top_k) {
+                      for (std::int64_t t : opt.tokens) {
+                        base.experts = e;
+                        base.top_k = k;
+                        base.tokens = t;
+                        for (bool cold : {false, true}) {
+                          if ((cold && opt.cold == "off") || (!cold && opt.cold == "on")) continue;
+                          if (cold && opt.cold == "auto" && t > 1) continue;
+                          base.cold = cold;
+                          run_gather(base, opt);
+                        }
+                      }
+                    }
+                  }
+                  continue;
+                }
                 if (op != "quantized_matmul") {
                   run_quantize_ops(base, opt);
                   continue;
@@ -367,7 +484,12 @@ void add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "bench",
       "Time the kernels on this machine against memory bandwidth, OpenBLAS and the reference");
-  cmd->add_option("--op", opt->ops, "quantized_matmul, quantize, dequantize")->delimiter(',');
+  cmd->add_option("--op", opt->ops, "quantized_matmul, gather_qmm, quantize, dequantize")
+      ->delimiter(',');
+  cmd->add_option("--experts", opt->experts, "gather_qmm: experts in the weight batch (128)")
+      ->delimiter(',');
+  cmd->add_option("--top-k", opt->top_k, "gather_qmm: experts per token (8)")->delimiter(',');
+  cmd->add_option("--tokens", opt->tokens, "gather_qmm: rows of x (1)")->delimiter(',');
   cmd->add_option("--m", opt->m, "rows of x")->delimiter(',');
   cmd->add_option("--k", opt->k, "inner dimension (with --n; default: the suite's shapes)")
       ->delimiter(',');

@@ -1,9 +1,11 @@
 // The kernel-table entries of one instruction set: the affine kernels (quantize.h,
-// dequantize.h, matmul.h) or the float-mode ones (fp_modes.h), by the spec's mode.
+// dequantize.h, matmul.h) or the float-mode ones (fp_modes.h), by the spec's mode, and
+// gather_qmm through them (kernels/gather.h).
 #pragma once
 
 #include <string_view>
 
+#include "kernels/gather.h"
 #include "kernels/generic/dequantize.h"
 #include "kernels/generic/fp_modes.h"
 #include "kernels/generic/matmul.h"
@@ -29,10 +31,16 @@ void quantized_matmul_by_mode(const MatmulArgs& a) {
   fp_quantized_matmul<Simd>(a);
 }
 
+template <class Simd>
+void gather_qmm_by_mode(const GatherArgs& a) {
+  gather_by_expert(a, quantized_matmul_by_mode<Simd>);
+}
+
 // The kernel table of one instruction set: the entries above with its Simd traits.
 template <class Simd>
 constexpr KernelTable table_of(std::string_view isa) {
-  return {isa, quantize_by_mode<Simd>, dequantize_by_mode<Simd>, quantized_matmul_by_mode<Simd>};
+  return {isa, quantize_by_mode<Simd>, dequantize_by_mode<Simd>, quantized_matmul_by_mode<Simd>,
+          gather_qmm_by_mode<Simd>};
 }
 
 }  // namespace qlinear::kernels::generic

@@ -8,6 +8,7 @@ namespace qlinear::kernels::reference {
 void quantize(const QuantizeArgs& args);
 void dequantize(const DequantizeArgs& args);
 void quantized_matmul(const MatmulArgs& args);
+void gather_qmm(const GatherArgs& args);
 
 // The float modes (fp_modes.cpp); the entry points above hand them over.
 void quantize_fp(const QuantizeArgs& args);

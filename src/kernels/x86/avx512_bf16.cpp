@@ -2,6 +2,7 @@
 // apply, the AVX-512 kernels for everything else.
 #include "kernels/x86/avx512_bf16.h"
 
+#include "kernels/gather.h"
 #include "kernels/tables.h"
 
 namespace qlinear::kernels {
@@ -13,11 +14,15 @@ void quantized_matmul(const MatmulArgs& a) {
   avx512_table().quantized_matmul(a);
 }
 
+void gather_qmm(const GatherArgs& a) {
+  gather_by_expert(a, quantized_matmul);
+}
+
 }  // namespace
 
 const KernelTable& avx512_bf16_table() {
   static const KernelTable table{"avx512_bf16", avx512_table().quantize, avx512_table().dequantize,
-                                 quantized_matmul};
+                                 quantized_matmul, gather_qmm};
   return table;
 }
 
