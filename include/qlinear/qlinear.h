@@ -3,6 +3,7 @@
 
 #include "qlinear/convert.h"
 #include "qlinear/dtype.h"
+#include "qlinear/float_ops.h"
 #include "qlinear/io.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"

@@ -18,7 +18,7 @@ namespace qlinear::kernels {
 namespace {
 
 constexpr KernelTable kReference{"scalar", reference::quantize, reference::dequantize,
-                                 reference::quantized_matmul};
+                                 reference::quantized_matmul, &reference::float_kernels};
 
 // Tables in order of preference, worst first; each only if this CPU runs it.
 std::vector<const KernelTable*> detect_supported() {

@@ -1,10 +1,12 @@
 // The kernel-table entries of one instruction set: the affine kernels (quantize.h,
-// dequantize.h, matmul.h) or the float-mode ones (fp_modes.h), by the spec's mode.
+// dequantize.h, matmul.h) or the float-mode ones (fp_modes.h), by the spec's mode, and
+// the float kernels (float_ops.h).
 #pragma once
 
 #include <string_view>
 
 #include "kernels/generic/dequantize.h"
+#include "kernels/generic/float_ops.h"
 #include "kernels/generic/fp_modes.h"
 #include "kernels/generic/matmul.h"
 #include "kernels/generic/quantize.h"
@@ -32,7 +34,8 @@ void quantized_matmul_by_mode(const MatmulArgs& a) {
 // The kernel table of one instruction set: the entries above with its Simd traits.
 template <class Simd>
 constexpr KernelTable table_of(std::string_view isa) {
-  return {isa, quantize_by_mode<Simd>, dequantize_by_mode<Simd>, quantized_matmul_by_mode<Simd>};
+  return {isa, quantize_by_mode<Simd>, dequantize_by_mode<Simd>, quantized_matmul_by_mode<Simd>,
+          &kFloatKernels<Simd>};
 }
 
 }  // namespace qlinear::kernels::generic

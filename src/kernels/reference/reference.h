@@ -8,6 +8,8 @@ namespace qlinear::kernels::reference {
 void quantize(const QuantizeArgs& args);
 void dequantize(const DequantizeArgs& args);
 void quantized_matmul(const MatmulArgs& args);
+// RMSNorm, RoPE, softmax, attention, SiLU and the float Linear (float_ops.cpp).
+extern const FloatKernels float_kernels;
 
 // The float modes (fp_modes.cpp); the entry points above hand them over.
 void quantize_fp(const QuantizeArgs& args);

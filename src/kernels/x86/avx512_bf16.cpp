@@ -17,7 +17,7 @@ void quantized_matmul(const MatmulArgs& a) {
 
 const KernelTable& avx512_bf16_table() {
   static const KernelTable table{"avx512_bf16", avx512_table().quantize, avx512_table().dequantize,
-                                 quantized_matmul};
+                                 quantized_matmul, avx512_table().floats};
   return table;
 }
 
