@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
       add_bench_command,
       add_convert_command,
       add_demo_command,
+      add_generate_command,
   };
   for (CommandRegistrar add : commands) add(app);
   try {
