@@ -10,13 +10,15 @@ raw uint16 (uint8) bits with a tagged dtype, ``qlinear.bfloat16``; arrays of tha
 dtype go back in as bfloat16. Mark raw bits yourself with ``a.view(qlinear.bfloat16)``.
 """
 
-from qlinear import nn, utils
+from qlinear import lm, nn, utils
 from qlinear._qlinear import (
     BFLOAT16_AS_UINT16,
     active_isa,
     bfloat16,
     convert,
     dequantize,
+    fast,
+    linear,
     load,
     matmul_precision,
     num_threads,
@@ -26,7 +28,10 @@ from qlinear._qlinear import (
     set_isa,
     set_matmul_precision,
     set_num_threads,
+    silu,
+    softmax,
     supported_isas,
+    swiglu,
 )
 
 __all__ = [
@@ -35,6 +40,9 @@ __all__ = [
     "bfloat16",
     "convert",
     "dequantize",
+    "fast",
+    "linear",
+    "lm",
     "load",
     "matmul_precision",
     "nn",
@@ -45,6 +53,9 @@ __all__ = [
     "set_isa",
     "set_matmul_precision",
     "set_num_threads",
+    "silu",
+    "softmax",
     "supported_isas",
+    "swiglu",
     "utils",
 ]
