@@ -3,7 +3,9 @@
 
 #include "qlinear/convert.h"
 #include "qlinear/dtype.h"
+#include "qlinear/float_ops.h"
 #include "qlinear/io.h"
+#include "qlinear/lm.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"
 #include "qlinear/ops.h"

@@ -10,14 +10,19 @@ raw uint16 (uint8) bits with a tagged dtype, ``qlinear.bfloat16``; arrays of tha
 dtype go back in as bfloat16. Mark raw bits yourself with ``a.view(qlinear.bfloat16)``.
 """
 
-from qlinear import nn, utils
+from qlinear import lm, nn, utils
 from qlinear._qlinear import (
     BFLOAT16_AS_UINT16,
     active_isa,
     bfloat16,
     convert,
     dequantize,
+<<<<<<< HEAD
     gather_qmm,
+=======
+    fast,
+    linear,
+>>>>>>> models
     load,
     matmul_precision,
     num_threads,
@@ -28,7 +33,10 @@ from qlinear._qlinear import (
     set_isa,
     set_matmul_precision,
     set_num_threads,
+    silu,
+    softmax,
     supported_isas,
+    swiglu,
 )
 
 __all__ = [
@@ -37,7 +45,13 @@ __all__ = [
     "bfloat16",
     "convert",
     "dequantize",
+<<<<<<< HEAD
     "gather_qmm",
+=======
+    "fast",
+    "linear",
+    "lm",
+>>>>>>> models
     "load",
     "matmul_precision",
     "nn",
@@ -49,6 +63,9 @@ __all__ = [
     "set_isa",
     "set_matmul_precision",
     "set_num_threads",
+    "silu",
+    "softmax",
     "supported_isas",
+    "swiglu",
     "utils",
 ]

@@ -10,4 +10,5 @@ NB_MODULE(_qlinear, m) {
   qlinear::python::bind_nn(m);
   qlinear::python::bind_model(m);
   qlinear::python::bind_runtime(m);
+  qlinear::python::bind_lm(m);
 }

@@ -58,6 +58,7 @@ struct MatmulArgs {
   MatmulPrecision precision = MatmulPrecision::exact;  // how x may be rounded
 };
 
+<<<<<<< HEAD
 // out[p] (M, N) = x[lhs[p]] (M, K) @ W[rhs[p]] for every pair p < pairs (gather_qmm).
 // `matmul` describes the first matrix of x, of the weights (wq, scales, biases) and of
 // out; the others follow contiguously at the sizes M, K, N give. Every index is in range.
@@ -67,6 +68,77 @@ struct GatherArgs {
   const std::uint32_t* lhs;  // the x matrix of each pair
   const std::uint32_t* rhs;  // the weight matrix (expert) of each pair
   std::int64_t experts;      // weight matrices in the batch: every rhs[p] < experts
+=======
+// --- float kernels: float32 rows in and out (the ops convert other dtypes) -----------
+
+// out (rows, dims) = x * rsqrt(mean(x^2) + eps) * weight (weight may be null: 1).
+struct RmsNormArgs {
+  const float* x;
+  const float* weight;
+  float eps;
+  std::int64_t rows, dims;
+  float* out;
+};
+
+// Rotary embedding of x (batch, T, head_dim) at positions offset + t: the first `dims`
+// features are rotated by angle (position * scale) * inv_freqs[i], pairs (i, i + dims/2)
+// or, traditional, (2i, 2i + 1); the rest pass through.
+struct RopeArgs {
+  const float* x;
+  std::int64_t batch, T, head_dim, dims;
+  bool traditional;
+  const float* inv_freqs;  // dims / 2
+  float scale;
+  std::int64_t offset;
+  float* out;
+};
+
+// out (rows, n) = softmax of each row, computed in float32.
+struct SoftmaxArgs {
+  const float* x;
+  std::int64_t rows, n;
+  float* out;
+};
+
+// Scaled dot-product attention of one batch element: q (heads, Tq, D); k and v
+// (kv_heads, kv_stride, D) of which the first Tk rows are used; query head h reads kv
+// head h / (heads / kv_heads). Causal: query i sees keys j <= i + Tk - Tq. out (heads, Tq, D).
+struct AttentionArgs {
+  const float* q;
+  const float* k;
+  const float* v;
+  std::int64_t heads, kv_heads, Tq, Tk, kv_stride, D;
+  float scale;
+  bool causal;
+  float* out;
+};
+
+// out = silu(gate) * up (up may be null: silu alone), silu(x) = x / (1 + exp(-x)).
+struct SiluArgs {
+  const float* gate;
+  const float* up;
+  std::int64_t n;
+  float* out;
+};
+
+// out (M, N) = x (M, K) @ w.T + bias, w (N, K) float32, float16 or bfloat16.
+struct LinearArgs {
+  const float* x;
+  const void* w;
+  Dtype w_dtype;
+  const float* bias;  // N, or null
+  std::int64_t M, K, N;
+  float* out;
+};
+
+struct FloatKernels {
+  void (*rms_norm)(const RmsNormArgs&);
+  void (*rope)(const RopeArgs&);
+  void (*softmax)(const SoftmaxArgs&);
+  void (*attention)(const AttentionArgs&);
+  void (*silu)(const SiluArgs&);
+  void (*linear)(const LinearArgs&);
+>>>>>>> models
 };
 
 struct KernelTable {
@@ -74,7 +146,11 @@ struct KernelTable {
   void (*quantize)(const QuantizeArgs&);
   void (*dequantize)(const DequantizeArgs&);
   void (*quantized_matmul)(const MatmulArgs&);
+<<<<<<< HEAD
   void (*gather_qmm)(const GatherArgs&);
+=======
+  const FloatKernels* floats;
+>>>>>>> models
 };
 
 // The scalar code every fast path is tested against.

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "nn/float_ops.h"
+#include "ops/float_ops.h"
 #include "qlinear/nn/layers.h"
 
 namespace qlinear::nn {
@@ -24,7 +25,7 @@ Tensor Embedding::operator()(const Tensor& ids) const {
 }
 
 Tensor Embedding::as_linear(const Tensor& x) const {
-  return detail::linear("Embedding.as_linear", x, parameter("weight"), nullptr);
+  return ops::linear("Embedding.as_linear", x, parameter("weight"), nullptr);
 }
 
 ModulePtr Embedding::to_quantized(const QuantSpec& spec) const {

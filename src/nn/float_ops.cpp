@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "core/thread_pool.h"
 #include "kernels/float_dispatch.h"
 #include "qlinear/nn/layers.h"
 
@@ -21,26 +20,6 @@ std::mt19937& generator() {
 
 [[noreturn]] void fail(std::string_view op, const std::string& message) {
   throw std::invalid_argument("[" + std::string(op) + "] " + message);
-}
-
-// Sixteen independent partial sums: a loop the compiler vectorises without reordering
-// any single sum, so the result does not depend on the instruction set.
-float dot(const float* a, const float* b, std::int64_t n) {
-  constexpr int kLanes = 16;
-  float partial[kLanes] = {};
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) partial[j] += a[i + j] * b[i + j];
-  }
-  float sum = 0.0f;
-  for (float p : partial) sum += p;
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-template <class T>
-void row_to_floats(const T* row, std::int64_t n, float* out) {
-  for (std::int64_t i = 0; i < n; ++i) out[i] = to_float(row[i]);
 }
 
 template <class T>
@@ -90,42 +69,6 @@ void seed(std::uint32_t value) {
 }
 
 namespace detail {
-
-Tensor linear(std::string_view op, const Tensor& x, const Tensor& weight, const Tensor* bias) {
-  if (!is_floating(x.dtype()) || x.ndim() < 1) {
-    fail(op, "x must be a floating point tensor with at least 1 dimension, got " +
-                 std::string(name_of(x.dtype())) + " with shape " + shape_string(x.shape()) + ".");
-  }
-  const std::int64_t K = weight.dim(1);
-  const std::int64_t N = weight.dim(0);
-  if (x.dim(-1) != K) {
-    fail(op, "Last dimension of x with shape " + shape_string(x.shape()) + " must be " +
-                 std::to_string(K) + " to match the weight with shape " +
-                 shape_string(weight.shape()) + ".");
-  }
-  const std::int64_t M = x.size() / std::max<std::int64_t>(K, 1);
-  const std::vector<float> xs = x.to_floats();
-  const std::vector<float> bs = bias ? bias->to_floats() : std::vector<float>(N, 0.0f);
-  std::vector<float> out(static_cast<std::size_t>(M * N));
-  kernels::with_float_type(weight.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    // Each weight row is widened to float once and used for every row of x.
-    core::parallel_for(N, 16, [&](std::int64_t begin, std::int64_t end) {
-      std::vector<float> row(static_cast<std::size_t>(K));
-      for (std::int64_t n = begin; n < end; ++n) {
-        row_to_floats(weight.data<T>() + n * K, K, row.data());
-        for (std::int64_t m = 0; m < M; ++m) {
-          out[m * N + n] = dot(xs.data() + m * K, row.data(), K) + bs[n];
-        }
-      }
-    });
-  });
-  Dtype dtype = promote_types(x.dtype(), weight.dtype());
-  if (bias) dtype = promote_types(dtype, bias->dtype());
-  Shape shape(x.shape().begin(), x.shape().end() - 1);
-  shape.push_back(N);
-  return from_float32(std::move(shape), dtype, out);
-}
 
 Tensor add_bias(const Tensor& y, const Tensor& bias) {
   std::vector<float> values = y.to_floats();

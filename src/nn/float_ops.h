@@ -1,5 +1,5 @@
-// The few float operations the float layers need, in plain C++: a matrix product with
-// a transposed weight, a broadcast bias add, a row gather, and random initialisers.
+// The few plain helpers the layers need beside the float ops (ops/float_ops.h): a
+// broadcast bias add, a row gather, and random initialisers.
 #pragma once
 
 #include <string_view>
@@ -7,10 +7,6 @@
 #include "qlinear/tensor.h"
 
 namespace qlinear::nn::detail {
-
-// x (..., K) @ weight.T with weight (N, K), plus bias (N) if given. Accumulates in
-// float32; the result has the promoted dtype of the inputs and shape (..., N).
-Tensor linear(std::string_view op, const Tensor& x, const Tensor& weight, const Tensor* bias);
 
 // y + bias along the last axis, rounded once to the promoted dtype (MLX's add).
 Tensor add_bias(const Tensor& y, const Tensor& bias);

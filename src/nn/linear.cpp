@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "nn/float_ops.h"
+#include "ops/float_ops.h"
 #include "qlinear/nn/layers.h"
 
 namespace qlinear::nn {
@@ -24,7 +25,7 @@ std::string Linear::extra_repr() const {
 }
 
 Tensor Linear::operator()(const Tensor& x) const {
-  return detail::linear("Linear", x, parameter("weight"), find_parameter("bias"));
+  return ops::linear("Linear", x, parameter("weight"), find_parameter("bias"));
 }
 
 ModulePtr Linear::to_quantized(const QuantSpec& spec) const {

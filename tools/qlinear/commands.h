@@ -14,5 +14,6 @@ void add_inspect_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
 
 }  // namespace qlinear::cli

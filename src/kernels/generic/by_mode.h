@@ -1,12 +1,17 @@
 // The kernel-table entries of one instruction set: the affine kernels (quantize.h,
 // dequantize.h, matmul.h) or the float-mode ones (fp_modes.h), by the spec's mode, and
+<<<<<<< HEAD
 // gather_qmm through them (kernels/gather.h).
+=======
+// the float kernels (float_ops.h).
+>>>>>>> models
 #pragma once
 
 #include <string_view>
 
 #include "kernels/gather.h"
 #include "kernels/generic/dequantize.h"
+#include "kernels/generic/float_ops.h"
 #include "kernels/generic/fp_modes.h"
 #include "kernels/generic/matmul.h"
 #include "kernels/generic/quantize.h"
@@ -40,7 +45,11 @@ void gather_qmm_by_mode(const GatherArgs& a) {
 template <class Simd>
 constexpr KernelTable table_of(std::string_view isa) {
   return {isa, quantize_by_mode<Simd>, dequantize_by_mode<Simd>, quantized_matmul_by_mode<Simd>,
+<<<<<<< HEAD
           gather_qmm_by_mode<Simd>};
+=======
+          &kFloatKernels<Simd>};
+>>>>>>> models
 }
 
 }  // namespace qlinear::kernels::generic

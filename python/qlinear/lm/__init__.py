@@ -1,0 +1,74 @@
+"""Language models from mlx-lm folders, shaped like ``mlx_lm.load`` / ``mlx_lm.generate``.
+
+``load(path)`` returns ``(model, tokenizer)``: ``model(ids)`` with ids of shape [1, T]
+gives numpy logits [1, T, vocab] (float32); the tokenizer is Hugging Face's
+``transformers.AutoTokenizer`` for the folder, as mlx-lm uses. Generation is greedy
+(temperature 0) with mlx-lm's float KV cache.
+"""
+
+import sys
+
+import numpy as np
+
+from qlinear._qlinear.lm import SUPPORTED_MODEL_TYPES, Cache, Model, load_model
+
+__all__ = ["SUPPORTED_MODEL_TYPES", "Cache", "Model", "load", "load_model", "generate",
+           "make_prompt_cache"]
+
+
+def load(path_or_hf_repo, tokenizer_config=None):
+    """(model, tokenizer) from a local mlx-lm model folder."""
+    from transformers import AutoTokenizer
+
+    model, _config = load_model(str(path_or_hf_repo))
+    tokenizer = AutoTokenizer.from_pretrained(str(path_or_hf_repo), **(tokenizer_config or {}))
+    return model, tokenizer
+
+
+def make_prompt_cache(model):
+    """One KV cache per layer, for ``model(ids, cache)``."""
+    return model.make_cache()
+
+
+def _prompt_ids(tokenizer, prompt):
+    """Token ids of a prompt (text or ids); text gets the tokenizer's special tokens
+    unless it already starts with BOS, as mlx_lm.generate decides."""
+    if not isinstance(prompt, str):
+        return [int(t) for t in np.asarray(prompt).reshape(-1)]
+    bos = tokenizer.bos_token
+    return tokenizer.encode(prompt, add_special_tokens=bos is None or not prompt.startswith(bos))
+
+
+def _eos_ids(tokenizer):
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        return []
+    return list(eos) if isinstance(eos, (list, tuple, set)) else [int(eos)]
+
+
+def generate(model, tokenizer, prompt, max_tokens=256, verbose=False, on_token=None, temp=0.0):
+    """The generated text, as ``mlx_lm.generate`` (greedy); verbose prints it and the
+    summary lines. on_token(id) is called as each token is generated."""
+    if temp != 0:
+        raise ValueError("[qlinear.lm.generate] only greedy decoding (temp 0) is implemented")
+    tokens = []
+
+    def collect(token):
+        tokens.append(token)
+        if on_token is not None:
+            on_token(token)
+        return True
+
+    stats = model.generate_tokens(_prompt_ids(tokenizer, prompt), max_tokens, _eos_ids(tokenizer),
+                                  collect)
+    text = tokenizer.decode(tokens)
+    if verbose:
+        print("=" * 10)
+        print(text)
+        print("=" * 10)
+        print(f"Prompt: {stats['prompt_tokens']} tokens, {stats['prompt_tps']:.3f} tokens-per-sec")
+        print(f"Generation: {stats['generation_tokens']} tokens, "
+              f"{stats['generation_tps']:.3f} tokens-per-sec")
+        print(f"Peak memory: {stats['peak_memory_mb'] / 1024:.3f} GB")
+        sys.stdout.flush()
+    return text

@@ -1,0 +1,151 @@
+// Language models (qlinear/lm.h) and the float ops (qlinear/float_ops.h). Forward passes
+// and generation run without the GIL; a generation callback takes it back per token.
+#include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/function.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
+#include <nanobind/stl/vector.h>
+
+#include "bindings.h"
+#include "numpy_bridge.h"
+#include "qlinear/float_ops.h"
+#include "qlinear/lm.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace qlinear::python {
+namespace {
+
+// One KVCache per layer, as a Python object.
+struct LmCache {
+  lm::Cache layers;
+};
+
+// What qlinear.lm.load returns.
+struct LmModel {
+  std::shared_ptr<const lm::Model> model;
+  lm::ModelArgs args;
+};
+
+template <class Fn>
+Tensor without_gil(Fn&& fn) {
+  nb::gil_scoped_release released;
+  return fn();
+}
+
+void bind_float_ops(nb::module_& m) {
+  nb::module_ fast = m.def_submodule("fast", "mlx.core.fast's float ops (float32 arithmetic)");
+  fast.def(
+      "rms_norm",
+      [](const Tensor& x, const std::optional<Tensor>& weight, float eps) {
+        return without_gil([&] { return rms_norm(x, weight, eps); });
+      },
+      "x"_a, "weight"_a.none(), "eps"_a, "As mx.fast.rms_norm.");
+  fast.def(
+      "rope",
+      [](const Tensor& x, int dims, bool traditional, std::optional<float> base, float scale,
+         std::int64_t offset, const std::optional<Tensor>& freqs) {
+        return without_gil([&] { return rope(x, dims, traditional, base, scale, offset, freqs); });
+      },
+      "a"_a, "dims"_a, nb::kw_only(), "traditional"_a, "base"_a.none(), "scale"_a, "offset"_a,
+      "freqs"_a = nb::none(), "As mx.fast.rope.");
+  fast.def(
+      "scaled_dot_product_attention",
+      [](const Tensor& q, const Tensor& k, const Tensor& v, float scale, std::string_view mask) {
+        return without_gil([&] { return scaled_dot_product_attention(q, k, v, scale, mask); });
+      },
+      "q"_a, "k"_a, "v"_a, nb::kw_only(), "scale"_a, "mask"_a = "",
+      "As mx.fast.scaled_dot_product_attention with mask None (\"\") or \"causal\".");
+  m.def(
+      "softmax", [](const Tensor& x) { return without_gil([&] { return softmax(x); }); }, "x"_a,
+      "Softmax along the last axis, in float32 (mx.softmax(x, axis=-1, precise=True)).");
+  m.def(
+      "silu", [](const Tensor& x) { return without_gil([&] { return silu(x); }); }, "x"_a,
+      "x * sigmoid(x) (mlx.nn.silu).");
+  m.def(
+      "swiglu",
+      [](const Tensor& gate, const Tensor& up) {
+        return without_gil([&] { return swiglu(gate, up); });
+      },
+      "gate"_a, "up"_a, "silu(gate) * up (mlx-lm's swiglu).");
+  m.def(
+      "linear",
+      [](const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias) {
+        return without_gil([&] { return linear(x, weight, bias); });
+      },
+      "x"_a, "weight"_a, "bias"_a = nb::none(), "x @ weight.T + bias with float32 sums.");
+}
+
+}  // namespace
+
+void bind_lm(nb::module_& m) {
+  bind_float_ops(m);
+  nb::module_ lm_module = m.def_submodule("lm", "Language models from mlx-lm folders");
+
+  nb::class_<LmCache>(lm_module, "Cache", "One KVCache per layer (mlx-lm's make_prompt_cache)")
+      .def_prop_ro("offset",
+                   [](const LmCache& c) { return c.layers.empty() ? 0 : c.layers[0].offset(); })
+      .def_prop_ro("nbytes", [](const LmCache& c) {
+        std::size_t n = 0;
+        for (const lm::KVCache& layer : c.layers) n += layer.nbytes();
+        return n;
+      });
+
+  nb::class_<LmModel>(lm_module, "Model")
+      .def(
+          "__call__",
+          [](const LmModel& self, const Tensor& ids, LmCache* cache) {
+            return without_gil(
+                [&] { return (*self.model)(ids, cache ? &cache->layers : nullptr); });
+          },
+          "inputs"_a, "cache"_a = nb::none(),
+          "Logits (1, T, vocab) float32 for ids (1, T); appends to the cache if given.")
+      .def("make_cache", [](const LmModel& self) { return LmCache{self.model->make_cache()}; })
+      .def(
+          "generate_tokens",
+          [](const LmModel& self, const std::vector<std::int64_t>& prompt, std::int64_t max_tokens,
+             const std::vector<std::int64_t>& eos_tokens,
+             const std::function<bool(std::int64_t)>& on_token) {
+            lm::GenerationStats stats;
+            {
+              nb::gil_scoped_release released;
+              stats = lm::generate(*self.model, prompt, {max_tokens, eos_tokens},
+                                   [&](std::int64_t token) {
+                                     nb::gil_scoped_acquire acquired;
+                                     return on_token(token);
+                                   });
+            }
+            nb::dict out;
+            out["prompt_tokens"] = stats.prompt_tokens;
+            out["prompt_tps"] = stats.prompt_tps;
+            out["generation_tokens"] = stats.generation_tokens;
+            out["generation_tps"] = stats.generation_tps;
+            out["peak_memory_mb"] = stats.peak_memory_mb;
+            return out;
+          },
+          "prompt"_a, "max_tokens"_a, "eos_tokens"_a, "on_token"_a,
+          "Greedy generation (prefill, then one token at a time); on_token(id) -> bool\n"
+          "(False stops). Returns the statistics as a dict.")
+      .def_prop_ro("model_type", [](const LmModel& self) { return self.args.model_type; })
+      .def_prop_ro("vocab_size", [](const LmModel& self) { return self.args.vocab_size; })
+      .def_prop_ro("num_layers", [](const LmModel& self) { return self.args.num_hidden_layers; });
+
+  lm_module.def(
+      "load_model",
+      [](const std::filesystem::path& path) {
+        lm::LoadedLm loaded;
+        {
+          nb::gil_scoped_release released;
+          loaded = lm::load(path);
+        }
+        return nb::make_tuple(LmModel{loaded.model, loaded.args},
+                              nb::module_::import_("json").attr("loads")(loaded.config));
+      },
+      "path"_a, "(model, config) from an mlx-lm folder (llama, mistral, qwen2, qwen3).");
+  lm_module.attr("SUPPORTED_MODEL_TYPES") = lm::supported_model_types();
+}
+
+}  // namespace qlinear::python

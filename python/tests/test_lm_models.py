@@ -1,0 +1,220 @@
+"""qlinear.lm against mlx-lm: tiny llama, qwen2 and qwen3 models built and saved by mlx-lm
+itself (float32, 4-bit, and the mixed_3_6 recipe), with a tokenizer trained here with
+Hugging Face `tokenizers`. Logits agree within a float32 bound, greedy generation gives
+the same 32 tokens and the same text, and bad folders are clear errors."""
+
+import importlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import qlinear
+from qlinear import lm
+
+mlx_lm_utils = pytest.importorskip("mlx_lm.utils", exc_type=ImportError)
+mlx_lm_convert = pytest.importorskip("mlx_lm.convert", exc_type=ImportError)
+tokenizers = pytest.importorskip("tokenizers")
+pytest.importorskip("transformers")
+
+VOCAB = 128
+BASE = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-5,
+    "vocab_size": VOCAB,
+    "max_position_embeddings": 512,
+    "eos_token_id": 1,
+}
+CONFIGS = {
+    # Llama 3.1's rope_scaling, an untied head.
+    "llama": dict(BASE, model_type="llama", tie_word_embeddings=False, rope_theta=500000.0,
+                  rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
+    # q/k/v biases, tied head.
+    "qwen2": dict(BASE, model_type="qwen2", tie_word_embeddings=True, rope_theta=1000000.0),
+    # q/k norms, head_dim that is not hidden / heads.
+    "qwen3": dict(BASE, model_type="qwen3", tie_word_embeddings=True, head_dim=32,
+                  rope_theta=1000000.0),
+}
+QUANTIZATIONS = ["float32", "4bit", "mixed_3_6"]
+PROMPT = [2, 17, 33, 5, 90, 61, 7]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant:{% endif %}"
+)
+CORPUS = ["the quick brown fox jumps over the lazy dog", "hello world, hello model",
+          "quantized models run on ordinary cpus", "assistant user system said"] * 20
+U = 2.0**-24
+
+
+def _write_tokenizer(folder):
+    """A BPE tokenizer trained offline on a tiny corpus, saved as transformers reads it."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<unk>", "</s>", "<s>"])
+    tokenizer.train_from_iterator(CORPUS, trainer)
+    assert tokenizer.get_vocab_size() <= VOCAB
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
+        "unk_token": "<unk>", "chat_template": CHAT_TEMPLATE}))
+
+
+def _mlx_model(mx, arch):
+    module = importlib.import_module(f"mlx_lm.models.{arch}")
+    mx.random.seed(7)
+    model = module.Model(module.ModelArgs.from_dict(CONFIGS[arch]))
+    # mlx's initial embedding (unit normal) dominates a tied head's logits and makes a
+    # random model repeat one token; a smaller one gives varied greedy continuations.
+    embed = model.model.embed_tokens
+    embed.weight = embed.weight * 0.1
+    mx.eval(model.parameters())
+    return model
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, mx):
+    """{(arch, quantization): folder}, each written by mlx-lm."""
+    root = tmp_path_factory.mktemp("lm")
+    out = {}
+    for arch in CONFIGS:
+        for quantization in QUANTIZATIONS:
+            model = _mlx_model(mx, arch)
+            config = dict(CONFIGS[arch])
+            if quantization != "float32":
+                predicate = None
+                if quantization.startswith("mixed"):
+                    predicate = mlx_lm_convert.mixed_quant_predicate_builder(quantization, model, 64)
+                model, config = mlx_lm_utils.quantize_model(model, config, 64, 4,
+                                                            quant_predicate=predicate)
+            folder = root / f"{arch}-{quantization}"
+            mlx_lm_utils.save_model(folder, model)
+            mlx_lm_utils.save_config(config, folder / "config.json")
+            _write_tokenizer(folder)
+            out[arch, quantization] = folder
+    return out
+
+
+def _mlx_greedy(mx, model, prompt, n):
+    from mlx_lm.generate import generate_step
+
+    return [int(t) for t, _ in zip((t for t, _ in generate_step(mx.array(prompt), model,
+                                                                  max_tokens=n)), range(n))]
+
+
+CASES = [(a, q) for a in CONFIGS for q in QUANTIZATIONS]
+
+
+@pytest.mark.parametrize("arch,quantization", CASES)
+def test_logits_match_mlx_lm(folders, mx, arch, quantization):
+    folder = folders[arch, quantization]
+    theirs_model, _ = mlx_lm_utils.load_model(folder)
+    theirs = np.array(theirs_model(mx.array([PROMPT])))
+    model, tokenizer = lm.load(folder)
+    ours = model(np.array([PROMPT]))
+    assert isinstance(ours, np.ndarray) and ours.dtype == np.float32
+    assert ours.shape == (1, len(PROMPT), VOCAB)
+    # Both compute in float32 (mlx-lm: float32 weights or float32 scales); each sum of K
+    # <= 128 products is off by at most K u of its magnitude, and the layers pass such
+    # errors on with a gain of order one: a bound of (layers + 1) * 2 K u relative to the
+    # largest logit, with a factor 8 for the softmax, norms and rope between.
+    bound = 8 * (CONFIGS[arch]["num_hidden_layers"] + 1) * 2 * 128 * U * np.abs(theirs).max()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=bound)
+
+
+@pytest.mark.parametrize("arch,quantization", CASES)
+def test_greedy_tokens_match_mlx_lm(folders, mx, arch, quantization):
+    folder = folders[arch, quantization]
+    theirs_model, _ = mlx_lm_utils.load_model(folder)
+    expected = _mlx_greedy(mx, theirs_model, PROMPT, 32)
+    model, _ = lm.load(folder)
+    tokens = []
+    stats = model.generate_tokens(PROMPT, 32, [], lambda t: tokens.append(t) is None)
+    assert tokens == expected
+    assert stats["generation_tokens"] == 32 and stats["prompt_tokens"] == len(PROMPT)
+    assert stats["prompt_tps"] > 0 and stats["generation_tps"] > 0 and stats["peak_memory_mb"] > 0
+    # A cache fed one token at a time gives the same logits as the whole sequence.
+    cache = lm.make_prompt_cache(model)
+    steps = [model(np.array([PROMPT[:4]]), cache)] + [
+        model(np.array([[t]]), cache) for t in PROMPT[4:]]
+    assert cache.offset == len(PROMPT)
+    full = model(np.array([PROMPT]))
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=0,
+                               atol=1e-4 * np.abs(full).max())
+
+
+@pytest.mark.parametrize("arch", list(CONFIGS))
+def test_generate_text_matches_mlx_lm(folders, mx, arch):
+    import mlx_lm
+
+    folder = folders[arch, "4bit"]
+    their_model, their_tokenizer = mlx_lm.load(str(folder))
+    prompt = "hello model"
+    expected = mlx_lm.generate(their_model, their_tokenizer, prompt, max_tokens=24)
+    model, tokenizer = lm.load(folder)
+    assert lm.generate(model, tokenizer, prompt, max_tokens=24) == expected
+
+
+def test_command_line_prints_the_text_and_mlx_lm_summary(folders, mx):
+    import mlx_lm
+
+    folder = folders["llama", "4bit"]
+    their_model, their_tokenizer = mlx_lm.load(str(folder))
+    messages = [{"role": "user", "content": "the quick fox"}]
+    chat = their_tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    expected = mlx_lm.generate(their_model, their_tokenizer, chat, max_tokens=12)
+    result = subprocess.run(
+        [sys.executable, "-m", "qlinear.lm.generate", "--model", str(folder), "--prompt",
+         "the quick fox", "--max-tokens", "12"], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "=" * 10
+    assert "\n".join(lines[1:-4]) == expected
+    assert lines[-4] == "=" * 10
+    assert lines[-3].startswith("Prompt: ") and lines[-3].endswith(" tokens-per-sec")
+    assert lines[-2].startswith("Generation: 12 tokens, ")
+    assert lines[-1].startswith("Peak memory: ") and lines[-1].endswith(" GB")
+
+
+def test_bad_folders_are_clear_errors(folders, tmp_path, mx):
+    import shutil
+
+    source = folders["qwen2", "float32"]
+    unknown = tmp_path / "unknown"
+    shutil.copytree(source, unknown)
+    config = json.loads((unknown / "config.json").read_text())
+    (unknown / "config.json").write_text(json.dumps(dict(config, model_type="gpt9")))
+    with pytest.raises(RuntimeError, match=r'has model_type "gpt9", which qlinear does not '
+                                           r"support; supported: llama, mistral, qwen2, qwen3"):
+        lm.load(unknown)
+
+    missing = tmp_path / "missing"
+    shutil.copytree(source, missing)
+    weights = {k: v for k, v in mx.load(str(missing / "model.safetensors")).items()
+               if k != "model.layers.1.mlp.up_proj.weight"}
+    (missing / "model.safetensors.index.json").unlink()
+    mx.save_safetensors(str(missing / "model.safetensors"), weights, metadata={"format": "mlx"})
+    with pytest.raises(RuntimeError, match=r"needs model.layers.1.mlp.up_proj, which the "
+                                           r"weights lack"):
+        lm.load(missing)
+
+    truncated = tmp_path / "truncated"
+    shutil.copytree(source, truncated)
+    data = (truncated / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(Exception, match=r"model.safetensors"):
+        lm.load(truncated)
+
+    model, _ = lm.load(source)
+    with pytest.raises(ValueError, match=r"\[lm.Model\] ids must have shape \(1, T\)"):
+        model(np.array([1, 2, 3]))
+    with pytest.raises(ValueError, match=r"out of range"):
+        model(np.array([[VOCAB + 5]]))

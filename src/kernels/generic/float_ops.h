@@ -1,0 +1,164 @@
+// The float kernels of one instruction set: dot products and row updates in Simd
+// vectors, rows spread over the thread pool. Transcendentals stay scalar (libm).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "core/thread_pool.h"
+#include "kernels/float_dispatch.h"
+#include "kernels/kernels.h"
+#include "kernels/scratch.h"
+
+namespace qlinear::kernels::generic {
+
+// sum a[i] * b[i], with b float32, float16 or bfloat16.
+template <class Simd, class T>
+float dot(const float* a, const T* b, std::int64_t n) {
+  constexpr int L = Simd::kLanes;
+  auto s0 = Simd::zero(), s1 = Simd::zero();
+  std::int64_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    s0 = Simd::fmadd(Simd::load(a + i), Simd::load(b + i), s0);
+    s1 = Simd::fmadd(Simd::load(a + i + L), Simd::load(b + i + L), s1);
+  }
+  for (; i + L <= n; i += L) s0 = Simd::fmadd(Simd::load(a + i), Simd::load(b + i), s0);
+  float sum = Simd::reduce_add(Simd::add(s0, s1));
+  for (; i < n; ++i) sum += a[i] * to_float(b[i]);
+  return sum;
+}
+
+// y[i] += alpha * x[i]
+template <class Simd>
+void add_scaled(float* y, float alpha, const float* x, std::int64_t n) {
+  constexpr int L = Simd::kLanes;
+  const auto va = Simd::set1(alpha);
+  std::int64_t i = 0;
+  for (; i + L <= n; i += L)
+    Simd::store(y + i, Simd::fmadd(va, Simd::load(x + i), Simd::load(y + i)));
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+// out[i] = x[i] * alpha * (w ? w[i] : 1)
+template <class Simd>
+void scale_row(const float* x, float alpha, const float* w, std::int64_t n, float* out) {
+  constexpr int L = Simd::kLanes;
+  const auto va = Simd::set1(alpha);
+  std::int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto y = Simd::mul(Simd::load(x + i), va);
+    Simd::store(out + i, w ? Simd::mul(y, Simd::load(w + i)) : y);
+  }
+  for (; i < n; ++i) out[i] = x[i] * alpha * (w ? w[i] : 1.0f);
+}
+
+// Softmax of one row in place (x may equal out).
+inline void softmax_row(const float* x, std::int64_t n, float* out) {
+  float max = -INFINITY;
+  for (std::int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
+  float sum = 0.0f;
+  for (std::int64_t i = 0; i < n; ++i) sum += out[i] = std::exp(x[i] - max);
+  const float inv = 1.0f / sum;
+  for (std::int64_t i = 0; i < n; ++i) out[i] *= inv;
+}
+
+template <class Simd>
+void rms_norm(const RmsNormArgs& a) {
+  core::parallel_for(a.rows, 4, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      const float* x = a.x + r * a.dims;
+      const float mean = dot<Simd>(x, x, a.dims) / static_cast<float>(a.dims);
+      scale_row<Simd>(x, 1.0f / std::sqrt(mean + a.eps), a.weight, a.dims, a.out + r * a.dims);
+    }
+  });
+}
+
+template <class Simd>
+void rope(const RopeArgs& a) {
+  const std::int64_t half = a.dims / 2;
+  // Each position's angles once, applied to every row of the batch at that position.
+  core::parallel_for(a.T, 1, [&](std::int64_t begin, std::int64_t end) {
+    float* cs = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(2 * half));
+    for (std::int64_t t = begin; t < end; ++t) {
+      const float position = static_cast<float>(a.offset + t) * a.scale;
+      for (std::int64_t i = 0; i < half; ++i) {
+        const float theta = position * a.inv_freqs[i];
+        cs[i] = std::cos(theta);
+        cs[half + i] = std::sin(theta);
+      }
+      for (std::int64_t b = 0; b < a.batch; ++b) {
+        const float* x = a.x + (b * a.T + t) * a.head_dim;
+        float* out = a.out + (b * a.T + t) * a.head_dim;
+        for (std::int64_t i = 0; i < half; ++i) {
+          const std::int64_t i0 = a.traditional ? 2 * i : i;
+          const std::int64_t i1 = a.traditional ? 2 * i + 1 : i + half;
+          const float x0 = x[i0], x1 = x[i1];
+          out[i0] = x0 * cs[i] - x1 * cs[half + i];
+          out[i1] = x0 * cs[half + i] + x1 * cs[i];
+        }
+        for (std::int64_t i = a.dims; i < a.head_dim; ++i) out[i] = x[i];
+      }
+    }
+  });
+}
+
+template <class Simd>
+void softmax(const SoftmaxArgs& a) {
+  core::parallel_for(a.rows, 4, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) softmax_row(a.x + r * a.n, a.n, a.out + r * a.n);
+  });
+}
+
+template <class Simd>
+void attention(const AttentionArgs& a) {
+  const std::int64_t repeats = a.heads / a.kv_heads;
+  core::parallel_for(a.heads * a.Tq, 1, [&](std::int64_t begin, std::int64_t end) {
+    float* scores = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(a.Tk));
+    for (std::int64_t unit = begin; unit < end; ++unit) {
+      const std::int64_t h = unit / a.Tq, i = unit % a.Tq;
+      const float* k = a.k + (h / repeats) * a.kv_stride * a.D;
+      const float* v = a.v + (h / repeats) * a.kv_stride * a.D;
+      const float* q = a.q + unit * a.D;
+      const std::int64_t seen = a.causal ? std::min(a.Tk, i + a.Tk - a.Tq + 1) : a.Tk;
+      for (std::int64_t j = 0; j < seen; ++j) scores[j] = dot<Simd>(q, k + j * a.D, a.D) * a.scale;
+      softmax_row(scores, seen, scores);
+      float* out = a.out + unit * a.D;
+      std::fill(out, out + a.D, 0.0f);
+      for (std::int64_t j = 0; j < seen; ++j) add_scaled<Simd>(out, scores[j], v + j * a.D, a.D);
+    }
+  });
+}
+
+template <class Simd>
+void silu(const SiluArgs& a) {
+  core::parallel_for(a.n, 4096, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      const float g = a.gate[i];
+      a.out[i] = g / (1.0f + std::exp(-g)) * (a.up ? a.up[i] : 1.0f);
+    }
+  });
+}
+
+template <class Simd>
+void linear(const LinearArgs& a) {
+  with_float_type(a.w_dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const auto* w = static_cast<const T*>(a.w);
+    // Chunks of weight rows: each row is read once from memory and reused for every x row.
+    core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t m = 0; m < a.M; ++m) {
+        const float* x = a.x + m * a.K;
+        for (std::int64_t n = begin; n < end; ++n) {
+          a.out[m * a.N + n] = dot<Simd>(x, w + n * a.K, a.K) + (a.bias ? a.bias[n] : 0.0f);
+        }
+      }
+    });
+  });
+}
+
+template <class Simd>
+inline constexpr FloatKernels kFloatKernels{rms_norm<Simd>,  rope<Simd>, softmax<Simd>,
+                                            attention<Simd>, silu<Simd>, linear<Simd>};
+
+}  // namespace qlinear::kernels::generic

@@ -1,0 +1,74 @@
+// load(folder): config.json's model_type picks the architecture's ModelArgs reader; the
+// weights load through qlinear::load_model (float, quantized or mixed).
+#include <fstream>
+#include <sstream>
+
+#include "models/config_reader.h"
+#include "models/decoder.h"
+#include "qlinear/io.h"
+#include "qlinear/model.h"
+
+namespace qlinear::lm {
+namespace {
+
+struct Architecture {
+  std::string model_type;
+  ModelArgs (*args)(const detail::ConfigReader&);
+};
+
+const std::vector<Architecture>& architectures() {
+  static const std::vector<Architecture> table = {
+      {"llama", detail::llama_args},
+      {"mistral", detail::llama_args},  // mlx-lm's MODEL_REMAPPING: mistral -> llama
+      {"qwen2", detail::qwen2_args},
+      {"qwen3", detail::qwen3_args},
+  };
+  return table;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FileError("[lm.load] cannot read " + path.string() + ".");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+const std::vector<std::string>& supported_model_types() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const Architecture& a : architectures()) out.push_back(a.model_type);
+    return out;
+  }();
+  return names;
+}
+
+LoadedLm load(const std::filesystem::path& folder) {
+  const std::filesystem::path config_path = folder / "config.json";
+  LoadedLm out;
+  out.config = read_text(config_path);
+  detail::Json json;
+  try {
+    json = detail::Json::parse(out.config);
+  } catch (const detail::Json::exception& e) {
+    throw FileError("[lm.load] " + config_path.string() + " is not valid JSON: " + e.what());
+  }
+  const detail::ConfigReader reader(json, config_path.string());
+  const std::string type = reader.required<std::string>("model_type");
+  const auto& table = architectures();
+  const auto arch = std::find_if(table.begin(), table.end(),
+                                 [&](const Architecture& a) { return a.model_type == type; });
+  if (arch == table.end()) {
+    std::string names;
+    for (const std::string& n : supported_model_types()) names += (names.empty() ? "" : ", ") + n;
+    reader.fail("has model_type \"" + type +
+                "\", which qlinear does not support; supported: " + names);
+  }
+  out.args = arch->args(reader);
+  out.model = detail::make_decoder(out.args, load_model(folder, /*strict=*/true), folder.string());
+  return out;
+}
+
+}  // namespace qlinear::lm
