@@ -17,12 +17,9 @@ from qlinear._qlinear import (
     bfloat16,
     convert,
     dequantize,
-<<<<<<< HEAD
     gather_qmm,
-=======
     fast,
     linear,
->>>>>>> models
     load,
     matmul_precision,
     num_threads,
@@ -45,13 +42,10 @@ __all__ = [
     "bfloat16",
     "convert",
     "dequantize",
-<<<<<<< HEAD
     "gather_qmm",
-=======
     "fast",
     "linear",
     "lm",
->>>>>>> models
     "load",
     "matmul_precision",
     "nn",

@@ -18,11 +18,8 @@ namespace qlinear::kernels {
 namespace {
 
 constexpr KernelTable kReference{"scalar", reference::quantize, reference::dequantize,
-<<<<<<< HEAD
-                                 reference::quantized_matmul, reference::gather_qmm};
-=======
-                                 reference::quantized_matmul, &reference::float_kernels};
->>>>>>> models
+                                 reference::quantized_matmul, reference::gather_qmm,
+                                 &reference::float_kernels};
 
 // Tables in order of preference, worst first; each only if this CPU runs it.
 std::vector<const KernelTable*> detect_supported() {

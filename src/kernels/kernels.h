@@ -58,7 +58,6 @@ struct MatmulArgs {
   MatmulPrecision precision = MatmulPrecision::exact;  // how x may be rounded
 };
 
-<<<<<<< HEAD
 // out[p] (M, N) = x[lhs[p]] (M, K) @ W[rhs[p]] for every pair p < pairs (gather_qmm).
 // `matmul` describes the first matrix of x, of the weights (wq, scales, biases) and of
 // out; the others follow contiguously at the sizes M, K, N give. Every index is in range.
@@ -68,7 +67,8 @@ struct GatherArgs {
   const std::uint32_t* lhs;  // the x matrix of each pair
   const std::uint32_t* rhs;  // the weight matrix (expert) of each pair
   std::int64_t experts;      // weight matrices in the batch: every rhs[p] < experts
-=======
+};
+
 // --- float kernels: float32 rows in and out (the ops convert other dtypes) -----------
 
 // out (rows, dims) = x * rsqrt(mean(x^2) + eps) * weight (weight may be null: 1).
@@ -138,7 +138,6 @@ struct FloatKernels {
   void (*attention)(const AttentionArgs&);
   void (*silu)(const SiluArgs&);
   void (*linear)(const LinearArgs&);
->>>>>>> models
 };
 
 struct KernelTable {
@@ -146,11 +145,8 @@ struct KernelTable {
   void (*quantize)(const QuantizeArgs&);
   void (*dequantize)(const DequantizeArgs&);
   void (*quantized_matmul)(const MatmulArgs&);
-<<<<<<< HEAD
   void (*gather_qmm)(const GatherArgs&);
-=======
   const FloatKernels* floats;
->>>>>>> models
 };
 
 // The scalar code every fast path is tested against.

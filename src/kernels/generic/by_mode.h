@@ -1,10 +1,6 @@
 // The kernel-table entries of one instruction set: the affine kernels (quantize.h,
 // dequantize.h, matmul.h) or the float-mode ones (fp_modes.h), by the spec's mode, and
-<<<<<<< HEAD
-// gather_qmm through them (kernels/gather.h).
-=======
-// the float kernels (float_ops.h).
->>>>>>> models
+// gather_qmm through them (kernels/gather.h), and the float kernels (float_ops.h).
 #pragma once
 
 #include <string_view>
@@ -45,11 +41,7 @@ void gather_qmm_by_mode(const GatherArgs& a) {
 template <class Simd>
 constexpr KernelTable table_of(std::string_view isa) {
   return {isa, quantize_by_mode<Simd>, dequantize_by_mode<Simd>, quantized_matmul_by_mode<Simd>,
-<<<<<<< HEAD
-          gather_qmm_by_mode<Simd>};
-=======
-          &kFloatKernels<Simd>};
->>>>>>> models
+          gather_qmm_by_mode<Simd>, &kFloatKernels<Simd>};
 }
 
 }  // namespace qlinear::kernels::generic

@@ -8,12 +8,9 @@ namespace qlinear::kernels::reference {
 void quantize(const QuantizeArgs& args);
 void dequantize(const DequantizeArgs& args);
 void quantized_matmul(const MatmulArgs& args);
-<<<<<<< HEAD
 void gather_qmm(const GatherArgs& args);
-=======
 // RMSNorm, RoPE, softmax, attention, SiLU and the float Linear (float_ops.cpp).
 extern const FloatKernels float_kernels;
->>>>>>> models
 
 // The float modes (fp_modes.cpp); the entry points above hand them over.
 void quantize_fp(const QuantizeArgs& args);

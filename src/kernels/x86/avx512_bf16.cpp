@@ -22,11 +22,7 @@ void gather_qmm(const GatherArgs& a) {
 
 const KernelTable& avx512_bf16_table() {
   static const KernelTable table{"avx512_bf16", avx512_table().quantize, avx512_table().dequantize,
-<<<<<<< HEAD
-                                 quantized_matmul, gather_qmm};
-=======
-                                 quantized_matmul, avx512_table().floats};
->>>>>>> models
+                                 quantized_matmul, gather_qmm, avx512_table().floats};
   return table;
 }
 
