@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "common/death_tests.h"
 #include "nn/model_fixture.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"
@@ -136,6 +137,7 @@ TEST_F(Exhaustion, SaveWeightsOnAFullDiskThrowsAndLeavesNothing) {
   set_up_work();
   const auto before = snapshot(work());
   const fs::path target = work() / "out.safetensors";
+  if (!testing::can_reexecute_self()) GTEST_SKIP() << testing::kCannotReexecute;
   const LoadedModel loaded = load_model(float_dir());
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(exit_with_file_error(RLIMIT_FSIZE, kFileLimitBlocks * 512,
@@ -215,6 +217,7 @@ TEST(HugeTensorHeader, IsRefusedBeforeAnythingIsAllocated) {
 #ifdef QLINEAR_SANITIZED
   GTEST_SKIP() << "an address-space limit cannot hold a sanitizer's shadow memory";
 #else
+  if (!testing::can_reexecute_self()) GTEST_SKIP() << testing::kCannotReexecute;
   const fs::path folder = fs::temp_directory_path() / ("qlinear_huge_" + std::to_string(getpid()));
   fs::create_directories(folder);
   const std::map<std::string, std::string> headers = {
