@@ -9,6 +9,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/random.h"
@@ -141,6 +142,7 @@ struct MatmulCase {
   bool transpose;
   int bits, gs;
   Dtype x_dtype, scale_dtype;
+  std::string mode = "affine";  // float modes: no biases, E8M0/E4M3 scales
 };
 
 // The fast kernels sum the K products in another order than the reference and use the
@@ -154,33 +156,36 @@ void expect_matmul_agrees(const std::string& isa, const MatmulCase& c) {
   const auto seed = static_cast<std::uint32_t>(c.M * 131 + c.K * 7 + c.N + c.bits * 3 + c.gs);
   const Tensor w = random_normal(w_shape, c.scale_dtype, seed);
   const Tensor x = random_normal({c.M, c.K}, c.x_dtype, seed + 1);
-  const Quantized q = with_isa("scalar", 1, [&] { return quantize(w, c.gs, c.bits); });
+  const Quantized q = with_isa("scalar", 1, [&] { return quantize(w, c.gs, c.bits, c.mode); });
   auto run = [&] {
-    return quantized_matmul(x, q.wq, q.scales, q.biases, c.transpose, c.gs, c.bits);
+    return quantized_matmul(x, q.wq, q.scales, q.biases, c.transpose, c.gs, c.bits, c.mode);
   };
   const Tensor ref = with_isa("scalar", 1, run);
   const Tensor fast1 = with_isa(isa, 1, run);
   const Tensor fast2 = with_isa(isa, 2, run);
   const Tensor fast3 = with_isa(isa, 3, run);
-  const std::string what =
-      isa + " M=" + std::to_string(c.M) + " K=" + std::to_string(c.K) +
-      " N=" + std::to_string(c.N) + " transpose=" + std::to_string(c.transpose) +
-      " bits=" + std::to_string(c.bits) + " gs=" + std::to_string(c.gs) +
-      " x=" + std::string(name_of(c.x_dtype)) + " scales=" + std::string(name_of(c.scale_dtype));
+  const std::string what = isa + " M=" + std::to_string(c.M) + " K=" + std::to_string(c.K) +
+                           " N=" + std::to_string(c.N) +
+                           " transpose=" + std::to_string(c.transpose) +
+                           " bits=" + std::to_string(c.bits) + " gs=" + std::to_string(c.gs) +
+                           " x=" + std::string(name_of(c.x_dtype)) +
+                           " scales=" + std::string(name_of(c.scale_dtype)) + " mode=" + c.mode;
   ASSERT_TRUE(fast1.bit_equal(fast2)) << "thread count changed the result: " << what;
   ASSERT_TRUE(fast1.bit_equal(fast3)) << "thread count changed the result: " << what;
 
   const std::vector<float> xs = x.to_floats();
-  const std::vector<float> biases = q.biases->to_floats();
+  const std::int64_t groups_per_row = (c.transpose ? c.K : c.N) / c.gs;
+  const std::vector<float> biases = q.biases ? q.biases->to_floats()
+                                             : std::vector<float>(static_cast<std::size_t>(
+                                                   (c.transpose ? c.N : c.K) * groups_per_row));
   const std::vector<float> w_hat =
       with_isa("scalar", 1, [&] {
-        return dequantize(q.wq, q.scales, q.biases, c.gs, c.bits, "affine", Dtype::float32);
+        return dequantize(q.wq, q.scales, q.biases, c.gs, c.bits, c.mode, Dtype::float32);
       }).to_floats();
   const std::vector<float> got = fast1.to_floats();
   const std::vector<float> want = ref.to_floats();
   const double eps = std::numeric_limits<float>::epsilon() / 2;
   const double out_eps = output_roundoff(fast1.dtype());
-  const std::int64_t groups_per_row = (c.transpose ? c.K : c.N) / c.gs;
   int failures = 0;
   for (std::int64_t m = 0; m < c.M; ++m) {
     for (std::int64_t n = 0; n < c.N; ++n) {
@@ -246,6 +251,26 @@ TEST_P(KernelAgreement, MatmulFieldKernel) {
         expect_matmul_agrees(GetParam(),
                              {M, 1024, 37, true, bits, gs, Dtype::bfloat16, Dtype::float16});
       }
+    }
+  }
+}
+
+// The float modes (every ISA's few-rows kernel for M <= 4 and K a multiple of its block of
+// 2 kLanes FP4 / kLanes FP8 codes, the row-by-row one for other K, the decoded-block one
+// for more rows): K of 7 groups (not a multiple of any block for nvfp4) and of 128 codes,
+// N not a multiple of the 4 weight rows taken at once, both transposes.
+TEST_P(KernelAgreement, MatmulFloatModes) {
+  for (const auto& [mode, bits, gs] :
+       {std::tuple<std::string, int, int>{"mxfp4", 4, 32}, {"nvfp4", 4, 16}, {"mxfp8", 8, 32}}) {
+    for (std::int64_t K : {7 * gs, 4096}) {
+      for (std::int64_t M : {1, 2, 3, 4, 5}) {
+        for (Dtype x_dtype : kFloatTypes) {
+          MatmulCase c{M, K, 37, true, bits, gs, x_dtype, Dtype::float32, mode};
+          expect_matmul_agrees(GetParam(), c);
+        }
+      }
+      expect_matmul_agrees(GetParam(),
+                           {2, K, 2 * gs, false, bits, gs, Dtype::float32, Dtype::float16, mode});
     }
   }
 }

@@ -187,6 +187,26 @@ struct Simd {
     return vreinterpretq_f32_u8(vqtbl4q_u8(table, vreinterpretq_u8_u32(bytes)));
   }
 
+  // kLanes bytes at p (2 kLanes 4-bit codes) mapped through the 16 floats at `values`:
+  // `even` gets the low nibbles (codes 2l), `odd` the high ones (one TBL each, as lookup16).
+  static void lookup16_pairs(const std::uint8_t* p, const float* values, F& even, F& odd) {
+    std::uint32_t raw;
+    std::memcpy(&raw, p, 4);
+    static constexpr std::int32_t kShifts[kLanes] = {0, -8, -16, -24};
+    const I bytes = vandq_u32(vshlq_u32(vdupq_n_u32(raw), vld1q_s32(kShifts)), vdupq_n_u32(255));
+    uint8x16x4_t table;
+    table.val[0] = vreinterpretq_u8_f32(vld1q_f32(values));
+    table.val[1] = vreinterpretq_u8_f32(vld1q_f32(values + 4));
+    table.val[2] = vreinterpretq_u8_f32(vld1q_f32(values + 8));
+    table.val[3] = vreinterpretq_u8_f32(vld1q_f32(values + 12));
+    auto pick = [&](I idx) {
+      const I picks = vmlaq_n_u32(vdupq_n_u32(0x03020100u), idx, 0x04040404u);
+      return vreinterpretq_f32_u8(vqtbl4q_u8(table, vreinterpretq_u8_u32(picks)));
+    };
+    even = pick(vandq_u32(bytes, vdupq_n_u32(15)));
+    odd = pick(vshrq_n_u32(bytes, 4));
+  }
+
   // kLanes bytes at p, each a sign bit over a small float with E exponent (bias
   // 2^(E-1) - 1) and M mantissa bits, subnormals and no special values, as float32 (see
   // simd_avx2.h). Needs FPCR.FZ clear (the AArch64 Linux default) for subnormal codes.

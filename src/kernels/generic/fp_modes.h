@@ -39,6 +39,14 @@ decltype(auto) with_fp_bits(int bits, Fn&& fn) {
   return fn(std::integral_constant<int, 8>{});
 }
 
+// Calls fn(std::integral_constant<int, gs>{}) for the group size of a float mode of that
+// width: 16 (nvfp4) or 32 (mxfp4, mxfp8), the only ones the catalogue allows.
+template <int bits, class Fn>
+void with_fp_group(int group_size, Fn&& fn) {
+  if (bits == 4 && group_size == 16) return fn(std::integral_constant<int, 16>{});
+  fn(std::integral_constant<int, 32>{});
+}
+
 // count values (whole groups) of packed row `row` from code `first` on, times the scale
 // of their group, into out (float32, float16 or bfloat16: rounded once, to nearest even).
 template <class Simd, int bits, class O>
@@ -84,7 +92,8 @@ void fp_dequantize(const DequantizeArgs& a) {
 }
 
 // W (N, K), groups along K, for R <= 4 rows of x: each code vector is looked up once and
-// used for every row; the dot products of a group are scaled once, as MLX does.
+// used for every row; the dot products of a group are scaled once, as MLX does. Serves
+// the rows that fp_gemv_block cannot (K not a multiple of its block of codes).
 template <class Simd, int bits, int R>
 void fp_gemv_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                   std::int64_t n_begin, std::int64_t n_end) {
@@ -109,6 +118,122 @@ void fp_gemv_rows(const MatmulArgs& a, const reference::FpTables& t, const float
     }
     for (int r = 0; r < R; ++r) y[r * a.N + n] = Simd::reduce_add(acc[r]);
   }
+}
+
+// The few-rows kernel's unit of codes: 2 kLanes FP4 codes (kLanes bytes, looked up as
+// their low and high nibbles) or kLanes FP8 codes.
+template <class Simd, int bits>
+constexpr int kFpBlock = bits == 4 ? 2 * Simd::kLanes : Simd::kLanes;
+
+// x as fp_gemv_block reads it: per block of 2 kLanes FP4 codes the x of the even codes,
+// then of the odd ones (the order Simd::lookup16_pairs returns the values in).
+template <class Simd>
+void split_pairs(const float* x, std::int64_t count, float* out) {
+  constexpr int L = Simd::kLanes;
+  for (std::int64_t b = 0; b < count; b += 2 * L) {
+    for (int l = 0; l < L; ++l) {
+      out[b + l] = x[b + 2 * l];
+      out[b + L + l] = x[b + 2 * l + 1];
+    }
+  }
+}
+
+// Rows n .. n + W - 1 of W (N, K) with groups of gs along K (K a multiple of
+// kFpBlock), for R rows of x (FP4: split by split_pairs): each block of codes is looked
+// up once for every row of x, and the W rows' chains run side by side (one row alone waits
+// on its multiply-adds' latency). Each output is the same chain whatever W is.
+template <class Simd, int bits, int gs, int R, int W>
+void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
+                   std::int64_t n) {
+  using F = typename Simd::F;
+  constexpr int L = Simd::kLanes;
+  constexpr int kBlock = kFpBlock<Simd, bits>;
+  constexpr int kParts = kBlock / L;
+  static_assert(gs % kBlock == 0 || 2 * gs == kBlock, "a block spans whole groups");
+  const std::int64_t K = a.K;
+  const std::uint8_t* rows[W];
+  const std::uint8_t* scales[W];
+  for (int w = 0; w < W; ++w) {
+    rows[w] = reinterpret_cast<const std::uint8_t*>(a.wq) + (n + w) * K * bits / 8;
+    scales[w] = static_cast<const std::uint8_t*>(a.scales) + (n + w) * (K / gs);
+  }
+  auto values = [&](int w, std::int64_t k, F(&q)[kParts]) {
+    if constexpr (bits == 4) {
+      Simd::lookup16_pairs(rows[w] + k / 2, t.values, q[0], q[1]);
+    } else {
+      q[0] = fp_values<Simd, bits>(rows[w] + k, t.values);
+    }
+  };
+  F acc[W][R];
+  for (auto& row : acc) {
+    for (F& v : row) v = Simd::zero();
+  }
+  if constexpr (gs >= kBlock) {
+    for (std::int64_t k0 = 0; k0 < K; k0 += gs) {
+      F dot[W][R];
+      for (auto& row : dot) {
+        for (F& v : row) v = Simd::zero();
+      }
+      for (int v = 0; v < gs; v += kBlock) {
+        F xv[R][kParts];
+        for (int r = 0; r < R; ++r) {
+          for (int p = 0; p < kParts; ++p) xv[r][p] = Simd::load(x + r * K + k0 + v + p * L);
+        }
+        for (int w = 0; w < W; ++w) {
+          F q[kParts];
+          values(w, k0 + v, q);
+          for (int r = 0; r < R; ++r) {
+            for (int p = 0; p < kParts; ++p) dot[w][r] = Simd::fmadd(q[p], xv[r][p], dot[w][r]);
+          }
+        }
+      }
+      for (int w = 0; w < W; ++w) {
+        const F s = Simd::set1(t.scales[scales[w][k0 / gs]]);
+        for (int r = 0; r < R; ++r) acc[w][r] = Simd::fmadd(dot[w][r], s, acc[w][r]);
+      }
+    }
+  } else {
+    // Two groups per block (nvfp4's 16 codes, 32 FP4 codes per AVX-512 block): lanes
+    // below kLanes / 2 hold the first group's pairs.
+    for (std::int64_t k0 = 0; k0 < K; k0 += kBlock) {
+      F xv[R][kParts];
+      for (int r = 0; r < R; ++r) {
+        for (int p = 0; p < kParts; ++p) xv[r][p] = Simd::load(x + r * K + k0 + p * L);
+      }
+      for (int w = 0; w < W; ++w) {
+        F q[kParts];
+        values(w, k0, q);
+        const std::uint8_t* s = scales[w] + k0 / gs;
+        const F scale = Simd::set_halves(t.scales[s[0]], t.scales[s[1]]);
+        for (int r = 0; r < R; ++r) {
+          F dot = Simd::mul(q[0], xv[r][0]);
+          for (int p = 1; p < kParts; ++p) dot = Simd::fmadd(q[p], xv[r][p], dot);
+          acc[w][r] = Simd::fmadd(dot, scale, acc[w][r]);
+        }
+      }
+    }
+  }
+  for (int w = 0; w < W; ++w) {
+    for (int r = 0; r < R; ++r) y[r * a.N + n + w] = Simd::reduce_add(acc[w][r]);
+  }
+}
+
+// Few rows of x (R <= 4) against W (N, K), groups along K: blocks of 4 / R rows of W
+// (one for the last few), threaded over N.
+template <class Simd, int bits, int gs, int R>
+void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y) {
+  const float* xs = x;
+  if constexpr (bits == 4) {
+    float* split = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * a.K));
+    for (int r = 0; r < R; ++r) split_pairs<Simd>(x + r * a.K, a.K, split + r * a.K);
+    xs = split;
+  }
+  constexpr int W = R == 1 ? 4 : R == 2 ? 2 : 1;
+  core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
+    std::int64_t n = begin;
+    for (; n + W <= end; n += W) fp_gemv_block<Simd, bits, gs, R, W>(a, t, xs, y, n);
+    for (; n < end; ++n) fp_gemv_block<Simd, bits, gs, R, 1>(a, t, xs, y, n);
+  });
 }
 
 // W (N, K), groups along K, for more rows of x: a few rows of W are decoded into a float
@@ -190,12 +315,18 @@ void fp_quantized_matmul(const MatmulArgs& a) {
   with_fp_bits(a.spec.bits, [&](auto b) {
     constexpr int bits = decltype(b)::value;
     if (a.transpose && a.M <= 4) {
+      const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
       [&]<int... I>(std::integer_sequence<int, I...>) {
-        ((a.M == I + 1 ? core::parallel_for(a.N, 16,
-                                            [&](std::int64_t begin, std::int64_t end) {
-                                              fp_gemv_rows<Simd, bits, I + 1>(a, t, x, y, begin,
-                                                                              end);
-                                            })
+        ((a.M == I + 1 ? (blocks ? with_fp_group<bits>(
+                                       a.spec.group_size,
+                                       [&](auto g) {
+                                         fp_gemv<Simd, bits, decltype(g)::value, I + 1>(a, t, x, y);
+                                       })
+                                 : core::parallel_for(a.N, 16,
+                                                      [&](std::int64_t begin, std::int64_t end) {
+                                                        fp_gemv_rows<Simd, bits, I + 1>(a, t, x, y,
+                                                                                        begin, end);
+                                                      }))
                        : void()),
          ...);
       }

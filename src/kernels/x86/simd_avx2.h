@@ -226,6 +226,22 @@ struct Simd {
     return _mm256_blendv_ps(low, high, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
   }
 
+  // kLanes bytes at p (2 kLanes 4-bit codes) mapped through the 16 floats at `values`:
+  // `even` gets the low nibbles (codes 2l), `odd` the high ones. vpermps reads the low 3
+  // bits of an index; bit 3 picks the table's half by a blend on its sign bit.
+  static void lookup16_pairs(const std::uint8_t* p, const float* values, F& even, F& odd) {
+    const __m256i bytes =
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const F low = _mm256_loadu_ps(values), high = _mm256_loadu_ps(values + 8);
+    auto pick = [&](__m256i idx, __m256i bit3_on_top) {
+      return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx),
+                              _mm256_permutevar8x32_ps(high, idx),
+                              _mm256_castsi256_ps(bit3_on_top));
+    };
+    even = pick(bytes, _mm256_slli_epi32(bytes, 28));
+    odd = pick(_mm256_srli_epi32(bytes, 4), _mm256_slli_epi32(bytes, 24));
+  }
+
   // kLanes bytes at p, each a sign bit over a small float with E exponent (bias
   // 2^(E-1) - 1) and M mantissa bits, subnormals and no special values, as float32: the
   // fields move into float32's places and one exact multiply by 2^(127 - bias) rebiases
