@@ -157,7 +157,13 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
     rows[w] = reinterpret_cast<const std::uint8_t*>(a.wq) + (n + w) * K * bits / 8;
     scales[w] = static_cast<const std::uint8_t*>(a.scales) + (n + w) * (K / gs);
   }
+  // Rows of a few KiB are streams too short for the hardware prefetcher (as in
+  // gemv_fields.h): each block also prefetches the same codes of the next W rows, and
+  // their scales once per 64 groups. Prefetches past the end never fault.
+  const std::int64_t ahead = W * K * bits / 8;
   auto values = [&](int w, std::int64_t k, F(&q)[kParts]) {
+    __builtin_prefetch(rows[w] + ahead + k * bits / 8);
+    if (k % (64 * gs) == 0) __builtin_prefetch(scales[w] + W * (K / gs) + k / gs);
     if constexpr (bits == 4) {
       Simd::lookup16_pairs(rows[w] + k / 2, t.values, q[0], q[1]);
     } else {

@@ -249,11 +249,13 @@ struct Simd {
   template <int E, int M>
   static F minifloat8(const std::uint8_t* p) {
     constexpr float kRebias = formats::minifloat::Grid<E, M>::kRebias;
-    const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-    const __m256i fields = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x7F)), 23 - M);
-    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(c, _mm256_set1_epi32(0x80)), 24);
-    const F magnitude = _mm256_mul_ps(_mm256_castsi256_ps(fields), _mm256_set1_ps(kRebias));
-    return _mm256_or_ps(magnitude, _mm256_castsi256_ps(sign));
+    // The byte sign-extended and shifted: its E + M field bits land in float32's low
+    // exponent and high mantissa bits, copies of the sign above them; one mask keeps bit 31.
+    const __m256i c = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    const __m256i bits =
+        _mm256_and_si256(_mm256_slli_epi32(c, 23 - M),
+                         _mm256_set1_epi32(static_cast<int>(0x80000000u | (0x7Fu << (23 - M)))));
+    return _mm256_mul_ps(_mm256_castsi256_ps(bits), _mm256_set1_ps(kRebias));
   }
 };
 

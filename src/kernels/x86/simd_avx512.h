@@ -215,11 +215,13 @@ struct Simd {
   template <int E, int M>
   static F minifloat8(const std::uint8_t* p) {
     constexpr float kRebias = formats::minifloat::Grid<E, M>::kRebias;
-    const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    const __m512i fields = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x7F)), 23 - M);
-    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(c, _mm512_set1_epi32(0x80)), 24);
-    const F magnitude = _mm512_mul_ps(_mm512_castsi512_ps(fields), _mm512_set1_ps(kRebias));
-    return _mm512_or_ps(magnitude, _mm512_castsi512_ps(sign));
+    // The byte sign-extended and shifted: its E + M field bits land in float32's low
+    // exponent and high mantissa bits, copies of the sign above them; one mask keeps bit 31.
+    const __m512i c = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i bits =
+        _mm512_and_si512(_mm512_slli_epi32(c, 23 - M),
+                         _mm512_set1_epi32(static_cast<int>(0x80000000u | (0x7Fu << (23 - M)))));
+    return _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(kRebias));
   }
 
  private:
