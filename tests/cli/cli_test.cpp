@@ -12,6 +12,7 @@
 #include "core/random.h"
 #include "qlinear/io.h"
 #include "qlinear/ops.h"
+#include "qlinear/quant_spec.h"
 
 namespace qlinear {
 namespace {
@@ -68,26 +69,31 @@ class Cli : public ::testing::Test {
   fs::path dir_, input_;
 };
 
+// Every affine width of the catalogue, 1-bit included.
 TEST_F(Cli, QuantizeWritesMlxLayoutIdenticalToTheOps) {
-  const fs::path out = dir_ / "q.safetensors";
-  const Result r =
-      run("quantize " + input_.string() + " " + out.string() + " --bits 3 --group-size 32");
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("layers.0.proj.weight"), std::string::npos);
-  EXPECT_NE(r.out.find("odd.weight"), std::string::npos);  // reported as kept in float
   const auto in = load_safetensors(input_);
-  const auto q = load_safetensors(out);
-  const Quantized expected = quantize(in.tensors.at("layers.0.proj.weight"), 32, 3);
-  EXPECT_TRUE(q.tensors.at("layers.0.proj.weight").bit_equal(expected.wq));
-  EXPECT_TRUE(q.tensors.at("layers.0.proj.scales").bit_equal(expected.scales));
-  EXPECT_TRUE(q.tensors.at("layers.0.proj.biases").bit_equal(*expected.biases));
-  for (const char* kept : {"layers.0.proj.bias", "norm.weight", "odd.weight"}) {
-    EXPECT_TRUE(q.tensors.at(kept).bit_equal(in.tensors.at(kept))) << kept;
+  for (const int bits : modes::kAffineBits) {
+    SCOPED_TRACE("bits " + std::to_string(bits));
+    const fs::path out = dir_ / ("q" + std::to_string(bits) + ".safetensors");
+    const Result r = run("quantize " + input_.string() + " " + out.string() + " --bits " +
+                         std::to_string(bits) + " --group-size 32");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("layers.0.proj.weight"), std::string::npos);
+    EXPECT_NE(r.out.find("odd.weight"), std::string::npos);  // reported as kept in float
+    const auto q = load_safetensors(out);
+    const Quantized expected = quantize(in.tensors.at("layers.0.proj.weight"), 32, bits);
+    EXPECT_TRUE(q.tensors.at("layers.0.proj.weight").bit_equal(expected.wq));
+    EXPECT_TRUE(q.tensors.at("layers.0.proj.scales").bit_equal(expected.scales));
+    EXPECT_TRUE(q.tensors.at("layers.0.proj.biases").bit_equal(*expected.biases));
+    for (const char* kept : {"layers.0.proj.bias", "norm.weight", "odd.weight"}) {
+      EXPECT_TRUE(q.tensors.at(kept).bit_equal(in.tensors.at(kept))) << kept;
+    }
+    EXPECT_EQ(q.tensors.size(), 6u);
+    EXPECT_EQ(q.metadata.at("format"), "mlx");
+    EXPECT_EQ(q.metadata.at("source"), "test");
+    EXPECT_EQ(q.metadata.at("quantization"),
+              R"({"bits":)" + std::to_string(bits) + R"(,"group_size":32,"mode":"affine"})");
   }
-  EXPECT_EQ(q.tensors.size(), 6u);
-  EXPECT_EQ(q.metadata.at("format"), "mlx");
-  EXPECT_EQ(q.metadata.at("source"), "test");
-  EXPECT_EQ(q.metadata.at("quantization"), R"({"bits":3,"group_size":32,"mode":"affine"})");
 }
 
 TEST_F(Cli, DequantizeReversesQuantize) {
@@ -120,7 +126,7 @@ TEST_F(Cli, BadBitsFailWithOneLineAndNoOutput) {
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err,
             "qlinear: error: [quantize] The requested number of bits 7 is not supported. The "
-            "supported bits are 2, 3, 4, 5, 6 and 8.\n");
+            "supported bits are 1, 2, 3, 4, 5, 6 and 8.\n");
   EXPECT_FALSE(fs::exists(out));
 }
 

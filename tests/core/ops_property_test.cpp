@@ -8,6 +8,7 @@
 #include "core/random.h"
 #include "formats/packing.h"
 #include "qlinear/ops.h"
+#include "qlinear/quant_spec.h"
 
 namespace qlinear {
 namespace {
@@ -127,7 +128,7 @@ TEST_P(AffineProperties, MatmulWithoutTransposeMatchesDoubleProduct) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllSettings, AffineProperties,
-    ::testing::Combine(::testing::Values(2, 3, 4, 5, 6, 8), ::testing::Values(32, 64, 128),
+    ::testing::Combine(::testing::ValuesIn(modes::kAffineBits), ::testing::Values(32, 64, 128),
                        ::testing::Values(Dtype::float32, Dtype::float16, Dtype::bfloat16)),
     [](const auto& info) {
       return "b" + std::to_string(std::get<0>(info.param)) + "_g" +

@@ -25,7 +25,8 @@ using testing::output_roundoff;
 using testing::random_normal;
 using testing::with_isa;
 
-constexpr int kBits[] = {2, 3, 4, 5, 6, 8};
+// Every affine width of the catalogue.
+constexpr auto& kBits = modes::kAffineBits;
 constexpr int kGroupSizes[] = {32, 64, 128};
 constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16};
 
@@ -91,6 +92,9 @@ std::vector<float> edge_group(int kind, int gs, int bits, std::mt19937& rng) {
       g[gs - 2] = static_cast<float>(top - 2) * scale;
       break;
     }
+    case 7:  // zeros of both signs and positives: the 1-bit bias is the first zero
+      for (float& v : g) v = rng() % 2 ? std::fabs(v) : rng() % 2 ? -0.0f : 0.0f;
+      break;
     default:  // a plain random group
       break;
   }
@@ -100,7 +104,7 @@ std::vector<float> edge_group(int kind, int gs, int bits, std::mt19937& rng) {
 // Groups at every corner of the group parameters, shuffled along rows whose group count
 // is not a multiple of any vector width, for every dtype, width and group size.
 TEST_P(KernelAgreement, QuantizeEdgeGroupsAreBitExact) {
-  constexpr int kKinds = 8;
+  constexpr int kKinds = 9;
   constexpr std::int64_t kRows = 5, kGroups = 37;
   for (Dtype dtype : kFloatTypes) {
     for (int bits : kBits) {
@@ -238,9 +242,11 @@ TEST_P(KernelAgreement, MatmulEveryRowCountAndDtype) {
   }
 }
 
-// The field kernel (rows of whole blocks of lanes) for every width and group size it takes.
+// The field kernel (rows of whole blocks of lanes) for every width and group size it takes
+// (all but 8 bits, whose codes are bytes already).
 TEST_P(KernelAgreement, MatmulFieldKernel) {
-  for (int bits : {2, 3, 4, 5, 6}) {
+  for (int bits : kBits) {
+    if (bits == 8) continue;
     for (int gs : kGroupSizes) {
       for (std::int64_t M : {1, 2, 3, 5, 8}) {
         expect_matmul_agrees(GetParam(),

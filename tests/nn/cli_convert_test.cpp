@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "nn/model_fixture.h"
+#include "qlinear/model.h"
+#include "qlinear/nn.h"
 
 namespace qlinear {
 namespace {
@@ -61,6 +63,21 @@ TEST_F(ConvertCli, SaysWhichLayersItSkips) {
             std::string::npos)
       << r.out;
   EXPECT_EQ(r.out.find("Not quantizing model.layers.5.mlp.down_proj"), std::string::npos);
+}
+
+// --q-bits 1: every quantized layer at 1 bit, the same parameters as quantizing the float
+// model in memory.
+TEST_F(ConvertCli, OneBitConversionEqualsQuantizingTheFloatModel) {
+  const Result r = run("convert " + folders("b1") + " -q --q-bits 1 --q-group-size 32");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto config = nlohmann::json::parse(read_text(dir("b1") / "config.json"));
+  EXPECT_EQ(config["quantization"],
+            nlohmann::json({{"group_size", 32}, {"bits", 1}, {"mode", "affine"}}));
+  const LoadedModel loaded = load_model(dir("b1"));
+  LoadedModel direct = load_model(float_dir());
+  nn::quantize(*direct.model, 32, 1);
+  EXPECT_EQ(loaded.model->module_at("lm_head").quant_spec()->bits, 1);
+  testing::expect_same_parameters(*loaded.model, *direct.model);
 }
 
 TEST_F(ConvertCli, BadRequestsFailWithoutOutput) {

@@ -36,7 +36,7 @@ namespace {
 struct Options {
   std::vector<std::int64_t> m = {1, 4, 16, 64, 512};
   std::vector<std::int64_t> k, n;  // empty: the suite's (K, N) pairs
-  std::vector<int> bits;           // empty: 2, 3, 4, 6, 8 (affine) or the mode's own
+  std::vector<int> bits;           // empty: every width of the mode (kQuantModes)
   std::vector<int> group_sizes;    // empty: 64, and 32/128 for 4 bits, or the mode's own
   std::vector<std::string> modes = {"affine"};
   std::vector<std::string> precisions = {"exact"};
