@@ -133,7 +133,7 @@ TEST_F(LmTest, BadFoldersAreClearErrors) {
   EXPECT_EQ(load_error(float_dir()),
             "[lm.load] " + (float_dir() / "config.json").string() +
                 " has model_type \"gpt9\", which qlinear does not support; supported: llama, "
-                "mistral, qwen2, qwen3.");
+                "mistral, qwen2, qwen3, qwen3_moe.");
   edit_config(float_dir(), {{"model_type", "llama"}, {"num_hidden_layers", 9}});
   EXPECT_EQ(load_error(float_dir()), "[lm.load] " + float_dir().string() +
                                          ": the llama model needs model.layers.8.self_attn.q_proj, "

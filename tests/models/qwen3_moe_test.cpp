@@ -1,0 +1,193 @@
+// qwen3_moe on a folder built here: config read as mlx-lm's ModelArgs, sparse and dense
+// blocks where decoder_sparse_step / mlp_only_layers put them, the cache's one-token steps
+// (the unsorted expert path) giving the logits of a full pass (sorted from 64 pairs on),
+// a quantized folder computing its dequantized model, and clear errors. (Agreement with
+// mlx-lm itself: python/tests/test_lm_models.py.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "qlinear/convert.h"
+#include "qlinear/lm.h"
+
+namespace qlinear {
+namespace {
+
+constexpr std::int64_t kHidden = 64, kHeads = 4, kKvHeads = 2, kHeadDim = 32, kVocab = 96;
+constexpr std::int64_t kExperts = 8, kTopK = 4;
+
+const nlohmann::json kConfig = {
+    {"model_type", "qwen3_moe"}, {"hidden_size", kHidden},        {"num_hidden_layers", 3},
+    {"intermediate_size", 128},  {"num_attention_heads", kHeads}, {"num_key_value_heads", kKvHeads},
+    {"head_dim", kHeadDim},      {"rms_norm_eps", 1e-6},          {"vocab_size", kVocab},
+    {"rope_theta", 1000000.0},   {"tie_word_embeddings", false},  {"max_position_embeddings", 512},
+    {"num_experts", kExperts},   {"num_experts_per_tok", kTopK},  {"decoder_sparse_step", 1},
+    {"mlp_only_layers", {1}},    {"moe_intermediate_size", 64},   {"norm_topk_prob", true}};
+
+std::shared_ptr<nn::Container> norm(std::int64_t dims) {
+  auto module = std::make_shared<nn::Container>("RMSNorm");
+  module->set_parameter(
+      "weight", Tensor::from_floats({dims}, Dtype::float32, std::vector<float>(dims, 1.0f)));
+  return module;
+}
+
+// The module tree of kConfig: blocks 0 and 2 sparse, block 1 dense.
+std::shared_ptr<nn::Container> qwen3_moe_tree() {
+  nn::seed(11);
+  auto inner = std::make_shared<nn::Container>();
+  inner->set_module("embed_tokens", std::make_shared<nn::Embedding>(kVocab, kHidden));
+  nn::ModuleList blocks;
+  for (int b = 0; b < 3; ++b) {
+    auto attention = std::make_shared<nn::Container>();
+    attention->set_module("q_proj",
+                          std::make_shared<nn::Linear>(kHidden, kHeads * kHeadDim, false));
+    attention->set_module("k_proj",
+                          std::make_shared<nn::Linear>(kHidden, kKvHeads * kHeadDim, false));
+    attention->set_module("v_proj",
+                          std::make_shared<nn::Linear>(kHidden, kKvHeads * kHeadDim, false));
+    attention->set_module("o_proj",
+                          std::make_shared<nn::Linear>(kHeads * kHeadDim, kHidden, false));
+    attention->set_module("q_norm", norm(kHeadDim));
+    attention->set_module("k_norm", norm(kHeadDim));
+    auto mlp = std::make_shared<nn::Container>();
+    if (b == 1) {
+      mlp->set_module("gate_proj", std::make_shared<nn::Linear>(kHidden, 128, false));
+      mlp->set_module("up_proj", std::make_shared<nn::Linear>(kHidden, 128, false));
+      mlp->set_module("down_proj", std::make_shared<nn::Linear>(128, kHidden, false));
+    } else {
+      mlp->set_module("gate", std::make_shared<nn::Linear>(kHidden, kExperts, false));
+      mlp->set_module("switch_mlp", std::make_shared<nn::SwitchGLU>(kHidden, 64, kExperts));
+    }
+    auto block = std::make_shared<nn::Container>();
+    block->set_module("self_attn", attention);
+    block->set_module("mlp", mlp);
+    block->set_module("input_layernorm", norm(kHidden));
+    block->set_module("post_attention_layernorm", norm(kHidden));
+    blocks.push_back(block);
+  }
+  inner->set_modules("layers", blocks);
+  inner->set_module("norm", norm(kHidden));
+  auto model = std::make_shared<nn::Container>("Model");
+  model->set_module("model", inner);
+  model->set_module("lm_head", std::make_shared<nn::Linear>(kHidden, kVocab, false));
+  return model;
+}
+
+Tensor ids_of(const std::vector<std::int64_t>& tokens) {
+  return Tensor::from_values<std::int64_t>({1, static_cast<std::int64_t>(tokens.size())},
+                                           Dtype::int64, tokens);
+}
+
+float max_abs(const std::vector<float>& v) {
+  float m = 0;
+  for (float x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, float relative) {
+  ASSERT_EQ(a.size(), b.size());
+  const float bound = relative * max_abs(b);
+  for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], bound) << i;
+}
+
+class Qwen3MoeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() /
+            (std::string("qlinear_qwen3_moe_") +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(root_);
+    save_model(root_ / "float", *qwen3_moe_tree(), kConfig.dump(), std::nullopt);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  std::string load_error(const nlohmann::json& patch) {
+    nlohmann::json config = kConfig;
+    config.merge_patch(patch);
+    std::ofstream(root_ / "float" / "config.json") << config.dump();
+    try {
+      lm::load(root_ / "float");
+    } catch (const FileError& e) {
+      return e.what();
+    }
+    return "no error";
+  }
+
+  std::filesystem::path root_;
+};
+
+TEST_F(Qwen3MoeTest, ReadsTheConfigAsMlxLmDoes) {
+  const lm::LoadedLm loaded = lm::load(root_ / "float");
+  ASSERT_TRUE(loaded.args.experts);
+  const auto& e = *loaded.args.experts;
+  EXPECT_EQ(e.num_experts, kExperts);
+  EXPECT_EQ(e.num_experts_per_tok, kTopK);
+  EXPECT_EQ(e.moe_intermediate_size, 64);
+  EXPECT_EQ(e.mlp_only_layers, (std::vector<std::int64_t>{1}));
+  EXPECT_TRUE(e.norm_topk_prob);
+  EXPECT_TRUE(loaded.args.qk_norm);
+  EXPECT_EQ(loaded.args.head_dim, kHeadDim);
+}
+
+// 20 prompt tokens route 80 token-expert pairs (the sorted path); one token 4 (unsorted).
+TEST_F(Qwen3MoeTest, CachedStepsGiveTheFullPassLogits) {
+  const lm::LoadedLm loaded = lm::load(root_ / "float");
+  std::vector<std::int64_t> tokens;
+  for (int i = 0; i < 24; ++i) tokens.push_back((i * 37 + 5) % kVocab);
+  const std::vector<float> full = (*loaded.model)(ids_of(tokens)).to_floats();
+  lm::Cache cache = loaded.model->make_cache();
+  std::vector<float> stepwise =
+      (*loaded.model)(ids_of({tokens.begin(), tokens.begin() + 20}), &cache).to_floats();
+  for (std::size_t t = 20; t < tokens.size(); ++t) {
+    const std::vector<float> step = (*loaded.model)(ids_of({tokens[t]}), &cache).to_floats();
+    stepwise.insert(stepwise.end(), step.begin(), step.end());
+  }
+  // The same arithmetic but for the order of the attention's sums over the prefix.
+  expect_close(stepwise, full, 1e-4f);
+}
+
+// Quantized (experts 4-bit, routers at 8 bits as mlx-lm's qwen3_moe predicate asks) and
+// mixed folders compute what their dequantized float models compute.
+TEST_F(Qwen3MoeTest, QuantizedFoldersComputeTheirDequantizedModel) {
+  const std::vector<std::int64_t> tokens = {3, 17, 42, 5, 9};
+  for (const std::string name : {"q4", "mixed"}) {
+    ConvertOptions options{.quantize = true, .dtype = Dtype::float32};
+    if (name == "mixed") options.recipe = "mixed_3_6";
+    run_conversion(plan_conversion(root_ / "float", options), root_ / name);
+    run_conversion(plan_conversion(root_ / name, {.dtype = Dtype::float32, .dequantize = true}),
+                   root_ / (name + "-float"));
+    const lm::LoadedLm quantized = lm::load(root_ / name);
+    EXPECT_EQ(quantized.model->args().experts->num_experts, kExperts);
+    expect_close((*quantized.model)(ids_of(tokens)).to_floats(),
+                 (*lm::load(root_ / (name + "-float")).model)(ids_of(tokens)).to_floats(), 1e-4f);
+  }
+}
+
+TEST_F(Qwen3MoeTest, BadFoldersAreClearErrors) {
+  const std::string config = (root_ / "float" / "config.json").string();
+  const std::string folder = (root_ / "float").string();
+  EXPECT_EQ(load_error({{"num_experts", 6}}),
+            "[lm.load] " + folder +
+                ": model.layers.0.mlp.gate maps 64 to 8 features; the config says 64 to 6.");
+  EXPECT_EQ(load_error({{"num_experts", 8}, {"moe_intermediate_size", 32}}),
+            "[lm.load] " + folder +
+                ": model.layers.0.mlp.switch_mlp.gate_proj holds 8 experts mapping 64 to 64 "
+                "features; the config says 8 mapping 64 to 32 without.");
+  EXPECT_EQ(
+      load_error({{"moe_intermediate_size", 64}, {"mlp_only_layers", nlohmann::json::array()}}),
+      "[lm.load] " + folder +
+          ": the qwen3_moe model needs model.layers.1.mlp.gate, which the weights lack.");
+  EXPECT_EQ(load_error({{"mlp_only_layers", {1}}, {"decoder_sparse_step", 0}}),
+            "[lm.load] " + config + " has decoder_sparse_step 0; it must be positive.");
+  EXPECT_EQ(load_error({{"decoder_sparse_step", 1}, {"num_experts_per_tok", 9}}),
+            "[lm.load] " + config +
+                " has num_experts_per_tok 9 for 8 experts; it must be between 1 and num_experts.");
+  EXPECT_EQ(
+      load_error({{"num_experts_per_tok", 4}, {"norm_topk_prob", nullptr}}),
+      "[lm.load] " + config + " has no \"norm_topk_prob\", which model_type qwen3_moe requires.");
+}
+
+}  // namespace
+}  // namespace qlinear
