@@ -19,6 +19,13 @@ Quantized checked_quantized(std::string_view layer, const QuantSpec& spec, Quant
   return weight;
 }
 
+NamedParameters quantized_parameters(Quantized weight, std::optional<Tensor> bias) {
+  NamedParameters out{{"weight", std::move(weight.wq)}, {"scales", std::move(weight.scales)}};
+  if (weight.biases) out.emplace_back("biases", std::move(*weight.biases));
+  if (bias) out.emplace_back("bias", std::move(*bias));
+  return out;
+}
+
 std::string settings_repr(const QuantSpec& spec) {
   return "group_size=" + std::to_string(spec.group_size) + ", bits=" + std::to_string(spec.bits) +
          ", mode=" + std::string(mode_name(spec.mode));

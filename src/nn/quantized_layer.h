@@ -18,6 +18,9 @@ Quantized quantize_weight(const Tensor& weight, const QuantSpec& spec);
 Quantized checked_quantized(std::string_view layer, const QuantSpec& spec, Quantized weight,
                             int ndim = 2);
 
+// A quantized layer's parameters in MLX's order: weight, scales, biases (affine), bias.
+NamedParameters quantized_parameters(Quantized weight, std::optional<Tensor> bias = std::nullopt);
+
 // "group_size=64, bits=4, mode=affine"
 std::string settings_repr(const QuantSpec& spec);
 

@@ -11,24 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "models/lm_test_util.h"
 #include "nn/model_fixture.h"
 #include "qlinear/lm.h"
 
 namespace qlinear {
 namespace {
 
+using testing::ids_of;
+using testing::max_abs;
 using testing::ModelFolderTest;
-
-Tensor ids_of(const std::vector<std::int64_t>& tokens) {
-  return Tensor::from_values<std::int64_t>({1, static_cast<std::int64_t>(tokens.size())},
-                                           Dtype::int64, tokens);
-}
-
-float max_abs(const std::vector<float>& v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::abs(x));
-  return m;
-}
 
 void edit_config(const std::filesystem::path& folder, const nlohmann::json& patch) {
   std::ifstream in(folder / "config.json");

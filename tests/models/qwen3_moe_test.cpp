@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "models/lm_test_util.h"
 #include "models/qwen3_moe_fixture.h"
 #include "qlinear/convert.h"
 #include "qlinear/lm.h"
@@ -16,18 +17,10 @@
 namespace qlinear {
 namespace {
 
+using testing::ids_of;
+using testing::max_abs;
+
 using namespace testing::qwen3_moe;
-
-Tensor ids_of(const std::vector<std::int64_t>& tokens) {
-  return Tensor::from_values<std::int64_t>({1, static_cast<std::int64_t>(tokens.size())},
-                                           Dtype::int64, tokens);
-}
-
-float max_abs(const std::vector<float>& v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::abs(x));
-  return m;
-}
 
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, float relative) {
   ASSERT_EQ(a.size(), b.size());

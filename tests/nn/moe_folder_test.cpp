@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/text_file.h"
+#include "nn/test_util.h"
 #include "qlinear/convert.h"
 
 namespace qlinear {
@@ -125,13 +126,7 @@ TEST_F(MoeFolderTest, QuantizeKeepsTheRouterAtEightBits) {
                    if (path.ends_with("mlp.gate")) return QuantSpec{64, 8, QuantMode::affine};
                    return true;
                  });
-    const auto expected = direct.model->parameters();
-    const auto actual = loaded.model->parameters();
-    ASSERT_EQ(actual.size(), expected.size());
-    for (std::size_t i = 0; i < actual.size(); ++i) {
-      EXPECT_EQ(actual[i].first, expected[i].first);
-      EXPECT_TRUE(actual[i].second.bit_equal(expected[i].second)) << actual[i].first;
-    }
+    nn::testing::expect_same_parameters(loaded.model->parameters(), direct.model->parameters());
   }
 }
 

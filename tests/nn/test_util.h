@@ -51,4 +51,14 @@ inline void expect_linear_close(const Tensor& x, const Tensor& w, const Tensor* 
   }
 }
 
+// Two parameter lists with the same names in the same order and the same bits.
+template <class Named>
+void expect_same_parameters(const Named& actual, const Named& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    EXPECT_EQ(actual[i].first, expected[i].first);
+    EXPECT_TRUE(actual[i].second.bit_equal(expected[i].second)) << actual[i].first;
+  }
+}
+
 }  // namespace qlinear::nn::testing
