@@ -328,7 +328,16 @@ void bind_switch_layers(nb::module_& m) {
                     spec_from(group_size, bits, mode, "QuantizedSwitchLinear"));
               },
               "input_dims"_a, "output_dims"_a, "num_experts"_a, "bias"_a = true,
-              "group_size"_a = nb::none(), "bits"_a = nb::none(), "mode"_a = "affine");
+              "group_size"_a = nb::none(), "bits"_a = nb::none(), "mode"_a = "affine")
+          .def_static(
+              "from_switch_linear",
+              [](const nn::SwitchLinear& layer, std::optional<int> group_size,
+                 std::optional<int> bits, std::string_view mode) {
+                return nn::QuantizedSwitchLinear::from_switch_linear(
+                    layer, spec_from(group_size, bits, mode, "QuantizedSwitchLinear"));
+              },
+              "switch_linear"_a, "group_size"_a = nb::none(), "bits"_a = nb::none(),
+              "mode"_a = "affine");
   def_quant_settings(quantized);
 
   auto switch_call = [](const nn::SwitchMlpBase& self, const Tensor& x, const Tensor& indices) {

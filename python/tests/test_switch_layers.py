@@ -165,6 +165,9 @@ def test_quantized_switch_linear_matches_mlx_lm_sorted_and_not(mx, mnn, rng, set
     ours_float = nn.SwitchLinear(D, HIDDEN, EXPERTS)
     ours_float.load_weights([(k, from_mx(mx, v)) for k, v in tree_flatten(float_layer.parameters())])
     ours = ours_float.to_quantized(group_size, bits, mode)
+    same = nn.QuantizedSwitchLinear.from_switch_linear(ours_float, group_size, bits, mode)
+    for (name, a), (_, b) in zip(tree_flatten(ours.parameters()), tree_flatten(same.parameters())):
+        np.testing.assert_array_equal(a, b, err_msg=name)
     for name, value in tree_flatten(ours.parameters()):
         np.testing.assert_array_equal(value, from_mx(mx, theirs[name]), err_msg=name)
     assert ours.trainable_parameters() == {}
