@@ -1,5 +1,5 @@
 // Language models from mlx-lm model folders: the decoder architectures of mlx-lm's
-// models/ (llama, qwen2, qwen3), their KV cache, and a token generator. Activations are
+// models/ (llama, qwen2, qwen3, qwen3_moe), their KV cache, and a token generator. Activations are
 // float32 whatever the checkpoint's dtype; weights stay as stored (float or quantized).
 #pragma once
 
@@ -32,6 +32,16 @@ struct ModelArgs {
   bool o_proj_bias = false;
   bool mlp_bias = false;
   bool qk_norm = false;  // qwen3: RMSNorm of each head's queries and keys
+  // qwen3_moe's sparse blocks: block i routes each token to num_experts_per_tok of
+  // num_experts SwitchGLU experts unless i is in mlp_only_layers or (i + 1) is not a
+  // multiple of decoder_sparse_step (then it has the dense intermediate_size MLP).
+  struct Experts {
+    std::int64_t num_experts = 0, num_experts_per_tok = 0, decoder_sparse_step = 1;
+    std::int64_t moe_intermediate_size = 0;
+    std::vector<std::int64_t> mlp_only_layers;
+    bool norm_topk_prob = false;  // renormalise the top-k router probabilities to sum 1
+  };
+  std::optional<Experts> experts;
 };
 
 // The architectures load() knows, by model_type.

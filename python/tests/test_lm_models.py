@@ -1,7 +1,9 @@
-"""qlinear.lm against mlx-lm: tiny llama, qwen2 and qwen3 models built and saved by mlx-lm
-itself (float32, 4-bit, and the mixed_3_6 recipe), with a tokenizer trained here with
-Hugging Face `tokenizers`. Logits agree within a float32 bound, greedy generation gives
-the same 32 tokens and the same text, and bad folders are clear errors."""
+"""qlinear.lm against mlx-lm: tiny llama, qwen2, qwen3 and qwen3_moe models built and saved
+by mlx-lm itself (float32, 4-bit, and the mixed_3_6 recipe), with a tokenizer trained here
+with Hugging Face `tokenizers`. Logits agree within a float32 bound, greedy generation
+gives the same 32 tokens and the same text, and bad folders are clear errors. The MoE
+folders load with mlx-lm's exact parameters, and qwen3_moe folders converted by qlinear
+load in mlx-lm with the parameters mlx-lm's own conversion gives."""
 
 import importlib
 import json
@@ -41,6 +43,11 @@ CONFIGS = {
     # q/k norms, head_dim that is not hidden / heads.
     "qwen3": dict(BASE, model_type="qwen3", tie_word_embeddings=True, head_dim=32,
                   rope_theta=1000000.0),
+    # Sparse blocks 0 and 2 (8 experts, top 4, renormalised), dense block 1, untied head.
+    "qwen3_moe": dict(BASE, model_type="qwen3_moe", tie_word_embeddings=False, head_dim=32,
+                      rope_theta=1000000.0, num_hidden_layers=3, num_experts=8,
+                      num_experts_per_tok=4, decoder_sparse_step=1, mlp_only_layers=[1],
+                      moe_intermediate_size=64, norm_topk_prob=True),
 }
 QUANTIZATIONS = ["float32", "4bit", "mixed_3_6"]
 PROMPT = [2, 17, 33, 5, 90, 61, 7]
@@ -118,17 +125,19 @@ CASES = [(a, q) for a in CONFIGS for q in QUANTIZATIONS]
 def test_logits_match_mlx_lm(folders, mx, arch, quantization):
     folder = folders[arch, quantization]
     theirs_model, _ = mlx_lm_utils.load_model(folder)
-    theirs = np.array(theirs_model(mx.array([PROMPT])))
     model, tokenizer = lm.load(folder)
-    ours = model(np.array([PROMPT]))
-    assert isinstance(ours, np.ndarray) and ours.dtype == np.float32
-    assert ours.shape == (1, len(PROMPT), VOCAB)
-    # Both compute in float32 (mlx-lm: float32 weights or float32 scales); each sum of K
-    # <= 128 products is off by at most K u of its magnitude, and the layers pass such
-    # errors on with a gain of order one: a bound of (layers + 1) * 2 K u relative to the
-    # largest logit, with a factor 8 for the softmax, norms and rope between.
-    bound = 8 * (CONFIGS[arch]["num_hidden_layers"] + 1) * 2 * 128 * U * np.abs(theirs).max()
-    np.testing.assert_allclose(ours, theirs, rtol=0, atol=bound)
+    # qwen3_moe: 21 tokens route 84 token-expert pairs, mlx-lm's sorted path (>= 64).
+    for prompt in [PROMPT] + ([PROMPT * 3] if arch == "qwen3_moe" else []):
+        theirs = np.array(theirs_model(mx.array([prompt])))
+        ours = model(np.array([prompt]))
+        assert isinstance(ours, np.ndarray) and ours.dtype == np.float32
+        assert ours.shape == (1, len(prompt), VOCAB)
+        # Both compute in float32 (mlx-lm: float32 weights or float32 scales); each sum of K
+        # <= 128 products is off by at most K u of its magnitude, and the layers pass such
+        # errors on with a gain of order one: a bound of (layers + 1) * 2 K u relative to the
+        # largest logit, with a factor 8 for the softmax, norms and rope between.
+        bound = 8 * (CONFIGS[arch]["num_hidden_layers"] + 1) * 2 * 128 * U * np.abs(theirs).max()
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=bound)
 
 
 @pytest.mark.parametrize("arch,quantization", CASES)
@@ -193,7 +202,7 @@ def test_bad_folders_are_clear_errors(folders, tmp_path, mx):
     config = json.loads((unknown / "config.json").read_text())
     (unknown / "config.json").write_text(json.dumps(dict(config, model_type="gpt9")))
     with pytest.raises(RuntimeError, match=r'has model_type "gpt9", which qlinear does not '
-                                           r"support; supported: llama, mistral, qwen2, qwen3"):
+                                           r"support; supported: llama, mistral, qwen2, qwen3, qwen3_moe"):
         lm.load(unknown)
 
     missing = tmp_path / "missing"
@@ -218,3 +227,48 @@ def test_bad_folders_are_clear_errors(folders, tmp_path, mx):
         model(np.array([1, 2, 3]))
     with pytest.raises(ValueError, match=r"out of range"):
         model(np.array([[VOCAB + 5]]))
+
+
+def _assert_same_parameters(ours, theirs, mx):
+    """The same names, dtypes and bytes (either model qlinear's or mlx-lm's; all float32)."""
+    ours_flat = {k: np.array(v) for k, v in qlinear.utils.tree_flatten(ours.parameters())}
+    theirs_flat = {k: np.array(v) for k, v in qlinear.utils.tree_flatten(theirs.parameters())}
+    assert sorted(ours_flat) == sorted(theirs_flat)
+    for name, value in theirs_flat.items():
+        assert ours_flat[name].dtype == value.dtype, name
+        np.testing.assert_array_equal(ours_flat[name].view(np.uint8), value.view(np.uint8), err_msg=name)
+
+
+@pytest.mark.parametrize("quantization", QUANTIZATIONS)
+def test_moe_folder_written_by_mlx_lm_loads_with_its_parameters(folders, mx, quantization):
+    folder = folders["qwen3_moe", quantization]
+    theirs, config = mlx_lm_utils.load_model(folder)
+    ours, our_config = qlinear.nn.load_model(folder)
+    _assert_same_parameters(ours, theirs, mx)
+    experts = "model.layers.0.mlp.switch_mlp.down_proj"
+    kinds = {p: type(m).__name__ for p, m in ours.named_modules()}
+    assert kinds[experts] == ("SwitchLinear" if quantization == "float32" else "QuantizedSwitchLinear")
+    assert kinds["model.layers.1.mlp.down_proj"] == ("Linear" if quantization == "float32" else "QuantizedLinear")
+    if quantization == "4bit":  # qwen3_moe's quant_predicate: the routers at 8 bits
+        assert config["quantization"]["model.layers.0.mlp.gate"] == {"group_size": 64, "bits": 8}
+        assert dict(ours.named_modules())["model.layers.0.mlp.gate"].bits == 8
+
+
+def _with_mode(block):
+    """mlx-lm writes its model rules' entries without "mode" (to_quantized's default,
+    affine); qlinear writes it out."""
+    return {k: dict({"mode": "affine"}, **v) if isinstance(v, dict) else v for k, v in block.items()}
+
+
+@pytest.mark.parametrize("recipe,mode", [(None, "affine"), (None, "mxfp4"), ("mixed_3_6", "affine")])
+def test_moe_folder_converted_by_qlinear_loads_in_mlx_lm(folders, tmp_path, mx, recipe, mode):
+    source = folders["qwen3_moe", "float32"]
+    qlinear.convert(source, tmp_path / "out", quantize=True, q_mode=mode, quant_predicate=recipe)
+    loaded, config = mlx_lm_utils.load_model(tmp_path / "out")  # mlx-lm's loader, strict
+    model, expected_config = mlx_lm_utils.load_model(source)
+    predicate = recipe and mlx_lm_convert.mixed_quant_predicate_builder(recipe, model, 64)
+    expected, expected_config = mlx_lm_utils.quantize_model(model, expected_config, None, None, mode=mode,
+                                                            quant_predicate=predicate)
+    assert _with_mode(config["quantization"]) == _with_mode(expected_config["quantization"])
+    _assert_same_parameters(loaded, expected, mx)
+    _assert_same_parameters(qlinear.nn.load_model(tmp_path / "out")[0], expected, mx)

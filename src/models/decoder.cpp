@@ -35,14 +35,15 @@ void add_into(Tensor& h, const Tensor& r) {
 }
 
 struct Block {
-  const nn::Unary *q_proj, *k_proj, *v_proj, *o_proj, *gate_proj, *up_proj, *down_proj;
+  const nn::Unary *q_proj, *k_proj, *v_proj, *o_proj;
+  Mlp mlp;
   Tensor input_norm, post_attention_norm;
   std::optional<Tensor> q_norm, k_norm;
 };
 
-class Decoder final : public Model {
+class Decoder final : public Model, public LayerBinder {
  public:
-  Decoder(ModelArgs args, LoadedModel loaded, const std::string& source)
+  Decoder(ModelArgs args, LoadedModel loaded, const std::string& source, const MlpBinder& mlp)
       : args_(std::move(args)), loaded_(std::move(loaded)), source_(source) {
     const ModelArgs& a = args_;
     const std::int64_t q_dims = a.num_attention_heads * a.head_dim;
@@ -68,9 +69,8 @@ class Decoder final : public Model {
       b.k_proj = &linear(p + "self_attn.k_proj", a.hidden_size, kv_dims, a.attention_bias);
       b.v_proj = &linear(p + "self_attn.v_proj", a.hidden_size, kv_dims, a.attention_bias);
       b.o_proj = &linear(p + "self_attn.o_proj", q_dims, a.hidden_size, a.o_proj_bias);
-      b.gate_proj = &linear(p + "mlp.gate_proj", a.hidden_size, a.intermediate_size, a.mlp_bias);
-      b.up_proj = &linear(p + "mlp.up_proj", a.hidden_size, a.intermediate_size, a.mlp_bias);
-      b.down_proj = &linear(p + "mlp.down_proj", a.intermediate_size, a.hidden_size, a.mlp_bias);
+      b.mlp = mlp ? mlp(*this, a, i)
+                  : dense_mlp(*this, p + "mlp.", a.hidden_size, a.intermediate_size, a.mlp_bias);
       b.input_norm = norm(p + "input_layernorm", a.hidden_size);
       b.post_attention_norm = norm(p + "post_attention_layernorm", a.hidden_size);
       if (a.qk_norm) {
@@ -106,18 +106,17 @@ class Decoder final : public Model {
       const Block& b = blocks_[i];
       add_into(h, attention(b, rms_norm(h, b.input_norm, a.rms_norm_eps), (*cache)[i]));
       const Tensor x = rms_norm(h, b.post_attention_norm, a.rms_norm_eps);
-      add_into(h, (*b.down_proj)(swiglu((*b.gate_proj)(x), (*b.up_proj)(x))));
+      add_into(h, b.mlp(x));
     }
     h = rms_norm(h, final_norm_, a.rms_norm_eps);
     return ops::float32_of(lm_head_ ? (*lm_head_)(h) : tied_head(h));
   }
 
- private:
-  [[noreturn]] void fail(const std::string& message) const {
+  [[noreturn]] void fail(const std::string& message) const override {
     throw FileError("[lm.load] " + source_ + ": " + message + ".");
   }
 
-  const nn::Module& module(const std::string& path) const {
+  const nn::Module& module(const std::string& path) const override {
     try {
       return loaded_.model->module_at(path);
     } catch (const std::out_of_range&) {
@@ -126,7 +125,7 @@ class Decoder final : public Model {
   }
 
   const nn::Unary& linear(const std::string& path, std::int64_t in, std::int64_t out,
-                          bool bias) const {
+                          bool bias) const override {
     const nn::Module& m = module(path);
     std::int64_t actual_in = -1, actual_out = -1;
     bool actual_bias = false;
@@ -147,6 +146,7 @@ class Decoder final : public Model {
     return dynamic_cast<const nn::Unary&>(m);
   }
 
+ private:
   Tensor norm(const std::string& path, std::int64_t dims) const {
     const nn::Module& m = module(path);
     if (!m.has_parameter("weight") || m.parameter("weight").shape() != Shape{dims}) {
@@ -206,9 +206,17 @@ class Decoder final : public Model {
 
 }  // namespace
 
+Mlp dense_mlp(const LayerBinder& layers, const std::string& prefix, std::int64_t hidden,
+              std::int64_t intermediate, bool bias) {
+  const nn::Unary& gate = layers.linear(prefix + "gate_proj", hidden, intermediate, bias);
+  const nn::Unary& up = layers.linear(prefix + "up_proj", hidden, intermediate, bias);
+  const nn::Unary& down = layers.linear(prefix + "down_proj", intermediate, hidden, bias);
+  return [&gate, &up, &down](const Tensor& x) { return down(swiglu(gate(x), up(x))); };
+}
+
 std::shared_ptr<const Model> make_decoder(ModelArgs args, LoadedModel loaded,
-                                          const std::string& source) {
-  return std::make_shared<Decoder>(std::move(args), std::move(loaded), source);
+                                          const std::string& source, const MlpBinder& mlp) {
+  return std::make_shared<Decoder>(std::move(args), std::move(loaded), source, mlp);
 }
 
 }  // namespace qlinear::lm::detail

@@ -11,24 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "models/lm_test_util.h"
 #include "nn/model_fixture.h"
 #include "qlinear/lm.h"
 
 namespace qlinear {
 namespace {
 
+using testing::ids_of;
+using testing::max_abs;
 using testing::ModelFolderTest;
-
-Tensor ids_of(const std::vector<std::int64_t>& tokens) {
-  return Tensor::from_values<std::int64_t>({1, static_cast<std::int64_t>(tokens.size())},
-                                           Dtype::int64, tokens);
-}
-
-float max_abs(const std::vector<float>& v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::abs(x));
-  return m;
-}
 
 void edit_config(const std::filesystem::path& folder, const nlohmann::json& patch) {
   std::ifstream in(folder / "config.json");
@@ -133,7 +125,7 @@ TEST_F(LmTest, BadFoldersAreClearErrors) {
   EXPECT_EQ(load_error(float_dir()),
             "[lm.load] " + (float_dir() / "config.json").string() +
                 " has model_type \"gpt9\", which qlinear does not support; supported: llama, "
-                "mistral, qwen2, qwen3.");
+                "mistral, qwen2, qwen3, qwen3_moe.");
   edit_config(float_dir(), {{"model_type", "llama"}, {"num_hidden_layers", 9}});
   EXPECT_EQ(load_error(float_dir()), "[lm.load] " + float_dir().string() +
                                          ": the llama model needs model.layers.8.self_attn.q_proj, "

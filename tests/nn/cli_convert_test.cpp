@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "nn/model_fixture.h"
+#include "nn/test_util.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"
 
@@ -77,7 +78,7 @@ TEST_F(ConvertCli, OneBitConversionEqualsQuantizingTheFloatModel) {
   LoadedModel direct = load_model(float_dir());
   nn::quantize(*direct.model, 32, 1);
   EXPECT_EQ(loaded.model->module_at("lm_head").quant_spec()->bits, 1);
-  testing::expect_same_parameters(*loaded.model, *direct.model);
+  nn::testing::expect_same_parameters(loaded.model->parameters(), direct.model->parameters());
 }
 
 TEST_F(ConvertCli, BadRequestsFailWithoutOutput) {

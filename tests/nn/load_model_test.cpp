@@ -4,6 +4,7 @@
 
 #include "model/text_file.h"
 #include "nn/model_fixture.h"
+#include "nn/test_util.h"
 
 namespace qlinear {
 namespace {
@@ -43,7 +44,7 @@ TEST_F(LoadModelTest, QuantizesExactlyTheConfiguredLayersBeforeLoading) {
   EXPECT_EQ(loaded.model->module_at("model.embed_tokens").type_name(), "Embedding");
   EXPECT_EQ(loaded.model->module_at("model.layers.4.mlp.up_proj").quant_spec(),
             (QuantSpec{64, 4, QuantMode::affine}));
-  testing::expect_same_parameters(*loaded.model, *source.model);
+  nn::testing::expect_same_parameters(loaded.model->parameters(), source.model->parameters());
 }
 
 // config.json says lm_head is quantized but the weights are float: every problem shows.

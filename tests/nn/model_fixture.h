@@ -6,20 +6,8 @@
 #include <filesystem>
 
 #include "qlinear/convert.h"
-#include "qlinear/nn/module.h"
 
 namespace qlinear::testing {
-
-// The same parameter names in the same order, bit for bit the same values.
-inline void expect_same_parameters(const nn::Module& actual, const nn::Module& expected) {
-  const auto a = actual.parameters();
-  const auto e = expected.parameters();
-  ASSERT_EQ(a.size(), e.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].first, e[i].first);
-    EXPECT_TRUE(a[i].second.bit_equal(e[i].second)) << a[i].first;
-  }
-}
 
 // 8 blocks (so that the mixed recipes pick blocks 0, 3, 6 and 7), hidden 64, MLP 128.
 inline SyntheticModelShape small_shape() {
