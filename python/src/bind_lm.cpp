@@ -19,7 +19,7 @@ using namespace nb::literals;
 namespace qlinear::python {
 namespace {
 
-// One KVCache per layer, as a Python object.
+// One layer cache per layer, as a Python object.
 struct LmCache {
   lm::Cache layers;
 };
@@ -90,7 +90,7 @@ void bind_lm(nb::module_& m) {
                    [](const LmCache& c) { return c.layers.empty() ? 0 : c.layers[0].offset(); })
       .def_prop_ro("nbytes", [](const LmCache& c) {
         std::size_t n = 0;
-        for (const lm::KVCache& layer : c.layers) n += layer.nbytes();
+        for (const lm::LayerCache& layer : c.layers) n += layer.nbytes();
         return n;
       });
 
@@ -108,15 +108,19 @@ void bind_lm(nb::module_& m) {
           "generate_tokens",
           [](const LmModel& self, const std::vector<std::int64_t>& prompt, std::int64_t max_tokens,
              const std::vector<std::int64_t>& eos_tokens,
-             const std::function<bool(std::int64_t)>& on_token) {
+             const std::function<bool(std::int64_t)>& on_token, std::optional<int> kv_bits,
+             int kv_group_size, std::int64_t quantized_kv_start) {
+            lm::GenerateOptions options{.max_tokens = max_tokens, .eos_tokens = eos_tokens};
+            options.kv_bits = kv_bits;
+            options.kv_group_size = kv_group_size;
+            options.quantized_kv_start = quantized_kv_start;
             lm::GenerationStats stats;
             {
               nb::gil_scoped_release released;
-              stats = lm::generate(*self.model, prompt, {max_tokens, eos_tokens},
-                                   [&](std::int64_t token) {
-                                     nb::gil_scoped_acquire acquired;
-                                     return on_token(token);
-                                   });
+              stats = lm::generate(*self.model, prompt, options, [&](std::int64_t token) {
+                nb::gil_scoped_acquire acquired;
+                return on_token(token);
+              });
             }
             nb::dict out;
             out["prompt_tokens"] = stats.prompt_tokens;
@@ -126,9 +130,11 @@ void bind_lm(nb::module_& m) {
             out["peak_memory_mb"] = stats.peak_memory_mb;
             return out;
           },
-          "prompt"_a, "max_tokens"_a, "eos_tokens"_a, "on_token"_a,
+          "prompt"_a, "max_tokens"_a, "eos_tokens"_a, "on_token"_a, "kv_bits"_a = nb::none(),
+          "kv_group_size"_a = 64, "quantized_kv_start"_a = 0,
           "Greedy generation (prefill, then one token at a time); on_token(id) -> bool\n"
-          "(False stops). Returns the statistics as a dict.")
+          "(False stops). kv_bits quantizes the KV cache as mlx-lm's generate_step does.\n"
+          "Returns the statistics as a dict.")
       .def_prop_ro("model_type", [](const LmModel& self) { return self.args.model_type; })
       .def_prop_ro("vocab_size", [](const LmModel& self) { return self.args.vocab_size; })
       .def_prop_ro("num_layers", [](const LmModel& self) { return self.args.num_hidden_layers; });
