@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -99,6 +100,17 @@ class LayerCache {
   std::variant<KVCache, QuantizedKVCache> cache_;
 };
 using Cache = std::vector<LayerCache>;
+
+// mlx-lm's quantized_scaled_dot_product_attention (models/base.py): q (1, heads, L, D)
+// times scale, scores through quantized_matmul on the quantized keys (transpose=true),
+// softmax (masked scores at the lowest float when mask is "causal"), then quantized_matmul
+// on the quantized values (transpose=false). keys and values as affine quantize() gives
+// them for (1, kv_heads, T, D), heads a multiple of kv_heads. Returns (1, heads, L, D)
+// float32; invalid_argument "[quantized_scaled_dot_product_attention] ..." for bad input.
+Tensor quantized_scaled_dot_product_attention(const Tensor& q, const Quantized& keys,
+                                              const Quantized& values, float scale,
+                                              std::string_view mask = "", int group_size = 64,
+                                              int bits = 8);
 
 // mlx-lm's maybe_quantize_kv_cache: with kv_bits set, every layer whose offset has
 // reached quantized_kv_start becomes quantized.

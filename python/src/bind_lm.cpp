@@ -6,6 +6,7 @@
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include "bindings.h"
@@ -152,6 +153,24 @@ void bind_lm(nb::module_& m) {
       },
       "path"_a, "(model, config) from an mlx-lm folder (llama, mistral, qwen2, qwen3).");
   lm_module.attr("SUPPORTED_MODEL_TYPES") = lm::supported_model_types();
+
+  using Packed = std::tuple<Tensor, Tensor, Tensor>;
+  lm_module.def(
+      "quantized_scaled_dot_product_attention",
+      [](const Tensor& q, const Packed& keys, const Packed& values, float scale,
+         const std::optional<std::string>& mask, int group_size, int bits) {
+        auto quantized = [](const Packed& p) {
+          return Quantized{std::get<0>(p), std::get<1>(p), std::get<2>(p)};
+        };
+        return without_gil([&] {
+          return lm::quantized_scaled_dot_product_attention(
+              q, quantized(keys), quantized(values), scale, mask.value_or(""), group_size, bits);
+        });
+      },
+      "queries"_a, "q_keys"_a, "q_values"_a, "scale"_a, "mask"_a.none(), "group_size"_a = 64,
+      "bits"_a = 8,
+      "As mlx_lm.models.base.quantized_scaled_dot_product_attention (batch 1; mask None or\n"
+      "\"causal\"): q_keys and q_values are (wq, scales, biases) as mx.quantize gives them.");
 }
 
 }  // namespace qlinear::python

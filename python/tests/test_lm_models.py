@@ -306,3 +306,30 @@ def test_quantized_kv_cache_text_and_command_line_match_mlx_lm(kv_folders, mx):
         lm.generate(model, tokenizer, "hello", max_tokens=2, kv_bits=4, kv_group_size=128)
     with pytest.raises(ValueError, match=r"The requested number of bits 7 is not supported"):
         lm.generate(model, tokenizer, "hello", max_tokens=2, kv_bits=7)
+
+
+@pytest.mark.parametrize("bits,group_size,heads,L,T", [(8, 64, 8, 1, 300), (4, 32, 4, 5, 40),
+                                                       (4, 64, 2, 3, 257), (8, 32, 6, 1, 9)])
+def test_quantized_attention_matches_mlx_lm(mx, bits, group_size, heads, L, T):
+    from mlx_lm.models.base import quantized_scaled_dot_product_attention as theirs
+
+    rng = np.random.default_rng(bits * 1000 + T)
+    D, kv_heads, scale = 64, 2, 64**-0.5
+    q = rng.standard_normal((1, heads, L, D)).astype(np.float32)
+    keys, values = (mx.quantize(mx.array(rng.standard_normal((1, kv_heads, T, D)).astype(
+        np.float32)), group_size=group_size, bits=bits) for _ in range(2))
+    mask = "causal" if L > 1 else None
+    expected = np.array(theirs(mx.array(q), keys, values, scale=scale, mask=mask,
+                               group_size=group_size, bits=bits))
+    ours = lm.quantized_scaled_dot_product_attention(
+        q, tuple(np.array(t) for t in keys), tuple(np.array(t) for t in values), scale, mask,
+        group_size=group_size, bits=bits)
+    assert ours.shape == expected.shape == (1, heads, L, D)
+    # Both sum the same products in float32 in other orders: a score is off by at most
+    # 2 D u sum|q||k|, each output by max|v| (2 max score error + T u), times 4 for the
+    # softmax's own rounding (the analysis of tests/models/kv_cache_test.cpp).
+    k = np.array(mx.dequantize(*keys, group_size=group_size, bits=bits))
+    v = np.array(mx.dequantize(*values, group_size=group_size, bits=bits))
+    qk = scale * np.abs(q).reshape(kv_heads, -1, D) @ np.abs(k[0]).transpose(0, 2, 1)
+    bound = 4 * np.abs(v).max() * (2 * 2 * D * U * qk.max() + T * U)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=bound)

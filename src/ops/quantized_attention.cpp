@@ -8,6 +8,8 @@
 #include "core/thread_pool.h"
 #include "kernels/kernels.h"
 #include "ops/checks.h"
+#include "ops/float_ops.h"
+#include "qlinear/lm.h"
 #include "qlinear/runtime.h"
 
 namespace qlinear::ops {
@@ -66,3 +68,35 @@ Tensor quantized_attention_prefix(std::string_view op, const Tensor& q, const Qu
 }
 
 }  // namespace qlinear::ops
+
+namespace qlinear::lm {
+
+Tensor quantized_scaled_dot_product_attention(const Tensor& q, const Quantized& keys,
+                                              const Quantized& values, float scale,
+                                              std::string_view mask, int group_size, int bits) {
+  constexpr std::string_view kOp = "quantized_scaled_dot_product_attention";
+  const QuantSpec spec = QuantSpec::resolve(kOp, QuantMode::affine, group_size, bits);
+  ops::check_compute_dtype(kOp, "queries", q);
+  const std::int64_t D = q.ndim() == 4 ? q.dim(3) : 0;
+  for (const auto& [what, t] : {std::pair{"keys", &keys}, std::pair{"values", &values}}) {
+    const std::int64_t codes = ops::check_packed(kOp, spec, t->wq, t->scales, t->biases);
+    if (q.ndim() != 4 || q.dim(0) != 1 || t->wq.ndim() != 4 || t->wq.dim(0) != 1 || codes != D ||
+        t->wq.shape() != keys.wq.shape() || q.dim(1) % t->wq.dim(1) != 0) {
+      ops::fail(kOp, "queries (1, heads, L, D) with shape " + shape_string(q.shape()) +
+                         " do not fit the quantized " + what + " with shape " +
+                         shape_string(t->wq.shape()) + " (1, kv_heads, T, D * bits / 32), heads " +
+                         "a multiple of kv_heads, bits=" + std::to_string(spec.bits) + ".");
+    }
+  }
+  if (mask != "" && mask != "causal") {
+    ops::fail(kOp, "mask must be \"\" or \"causal\", not \"" + std::string(mask) + "\".");
+  }
+  auto float32_scales = [](const Quantized& t) {
+    return Quantized{t.wq, ops::float32_of(t.scales), ops::float32_of(*t.biases)};
+  };
+  return ops::quantized_attention_prefix(kOp, ops::float32_of(q), float32_scales(keys),
+                                         float32_scales(values), spec, keys.wq.dim(2), scale,
+                                         mask == "causal");
+}
+
+}  // namespace qlinear::lm

@@ -193,6 +193,43 @@ TEST(QuantizedAttention, ThreadCountDoesNotChangeTheResult) {
   EXPECT_TRUE(one.bit_equal(three));
 }
 
+std::string attention_error(const Tensor& q, const Quantized& k, const Quantized& v,
+                            std::string_view mask = "", int group_size = 64) {
+  try {
+    lm::quantized_scaled_dot_product_attention(q, k, v, 1.0f, mask, group_size, 8);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// The public op on whole (unpadded) keys and values: the cache's arithmetic, and errors
+// naming the shapes.
+TEST(QuantizedAttention, PublicOpChecksItsInputs) {
+  const Quantized k = quantize(heads_of(2, 9, 64, 1), 64, 8);
+  const Quantized v = quantize(heads_of(2, 9, 64, 2), 64, 8);
+  const Tensor q = heads_of(4, 3, 64, 3);
+  const Tensor ours = lm::quantized_scaled_dot_product_attention(q, k, v, 0.125f, "causal");
+  EXPECT_TRUE(
+      ours.bit_equal(ops::quantized_attention_prefix("test", q, k, v, {64, 8}, 9, 0.125f, true)));
+  EXPECT_EQ(attention_error(heads_of(3, 3, 64, 3), k, v),
+            "[quantized_scaled_dot_product_attention] queries (1, heads, L, D) with shape (1, 3, "
+            "3, 64) do not fit the quantized keys with shape (1, 2, 9, 16) (1, kv_heads, T, D * "
+            "bits / 32), heads a multiple of kv_heads, bits=8.");
+  EXPECT_EQ(attention_error(q, k, quantize(heads_of(2, 8, 64, 2), 64, 8)),
+            "[quantized_scaled_dot_product_attention] queries (1, heads, L, D) with shape (1, 4, "
+            "3, 64) do not fit the quantized values with shape (1, 2, 8, 16) (1, kv_heads, T, D * "
+            "bits / 32), heads a multiple of kv_heads, bits=8.");
+  EXPECT_EQ(attention_error(q, k, v, "window"),
+            "[quantized_scaled_dot_product_attention] mask must be \"\" or \"causal\", not "
+            "\"window\".");
+  EXPECT_NE(attention_error(q, k, v, "", 32).find("[quantized_scaled_dot_product_attention] "),
+            std::string::npos);
+  EXPECT_EQ(attention_error(heads_of(4, 10, 64, 3), k, v, "causal"),
+            "[quantized_scaled_dot_product_attention] A causal mask needs at least as many keys "
+            "as queries, got 9 keys for 10 queries.");
+}
+
 using KvGenerateTest = testing::ModelFolderTest;
 
 std::string generate_error(const lm::Model& model, const lm::GenerateOptions& options) {

@@ -10,10 +10,11 @@ import sys
 
 import numpy as np
 
-from qlinear._qlinear.lm import SUPPORTED_MODEL_TYPES, Cache, Model, load_model
+from qlinear._qlinear.lm import (SUPPORTED_MODEL_TYPES, Cache, Model, load_model,
+                                 quantized_scaled_dot_product_attention)
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "Cache", "Model", "load", "load_model", "generate",
-           "make_prompt_cache"]
+           "make_prompt_cache", "quantized_scaled_dot_product_attention"]
 
 
 def load(path_or_hf_repo, tokenizer_config=None):
