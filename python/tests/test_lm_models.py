@@ -69,10 +69,10 @@ def _write_tokenizer(folder):
         "unk_token": "<unk>", "chat_template": CHAT_TEMPLATE}))
 
 
-def _mlx_model(mx, arch):
+def _mlx_model(mx, arch, config=None, seed=7):
     module = importlib.import_module(f"mlx_lm.models.{arch}")
-    mx.random.seed(7)
-    model = module.Model(module.ModelArgs.from_dict(CONFIGS[arch]))
+    mx.random.seed(seed)
+    model = module.Model(module.ModelArgs.from_dict(config or CONFIGS[arch]))
     # mlx's initial embedding (unit normal) dominates a tied head's logits and makes a
     # random model repeat one token; a smaller one gives varied greedy continuations.
     embed = model.model.embed_tokens
@@ -96,12 +96,16 @@ def folders(tmp_path_factory, mx):
                     predicate = mlx_lm_convert.mixed_quant_predicate_builder(quantization, model, 64)
                 model, config = mlx_lm_utils.quantize_model(model, config, 64, 4,
                                                             quant_predicate=predicate)
-            folder = root / f"{arch}-{quantization}"
-            mlx_lm_utils.save_model(folder, model)
-            mlx_lm_utils.save_config(config, folder / "config.json")
-            _write_tokenizer(folder)
-            out[arch, quantization] = folder
+            out[arch, quantization] = _save_folder(root / f"{arch}-{quantization}", model, config)
     return out
+
+
+def _save_folder(folder, model, config):
+    """An mlx-lm folder as mlx-lm saves it, with the test's tokenizer."""
+    mlx_lm_utils.save_model(folder, model)
+    mlx_lm_utils.save_config(config, folder / "config.json")
+    _write_tokenizer(folder)
+    return folder
 
 
 def _mlx_greedy(mx, model, prompt, n):
@@ -242,19 +246,11 @@ def kv_folders(tmp_path_factory, mx):
     out = {}
     for arch, config in KV_CONFIGS.items():
         for quantization in ("float32", "4bit"):
-            module = importlib.import_module(f"mlx_lm.models.{arch}")
-            mx.random.seed(11)
-            model = module.Model(module.ModelArgs.from_dict(config))
-            model.model.embed_tokens.weight = model.model.embed_tokens.weight * 0.1
-            mx.eval(model.parameters())
+            model = _mlx_model(mx, arch, config, seed=11)
             saved = dict(config)
             if quantization == "4bit":
                 model, saved = mlx_lm_utils.quantize_model(model, saved, 64, 4)
-            folder = root / f"{arch}-{quantization}"
-            mlx_lm_utils.save_model(folder, model)
-            mlx_lm_utils.save_config(saved, folder / "config.json")
-            _write_tokenizer(folder)
-            out[arch, quantization] = folder
+            out[arch, quantization] = _save_folder(root / f"{arch}-{quantization}", model, saved)
     return out
 
 

@@ -209,6 +209,17 @@ void run_stream(int threads, const Options& opt) {
   print_row(row, opt.json);
 }
 
+// `call` on the scalar reference kernels, reported as a "reference" row of `row`.
+void time_reference(Row row, const std::function<void(int)>& call,
+                    const std::function<void(const Row&, double)>& report) {
+  const std::string saved(active_isa());
+  set_isa("scalar");
+  row.op = "reference";
+  row.isa = "scalar";
+  report(row, median_ms(call, 0.0));
+  set_isa(saved);
+}
+
 // One matmul case: ours with the active ISA, then (if asked) the reference and OpenBLAS.
 void run_matmul(Row base, const Options& opt) {
   const Dtype dtype = parse_dtype_name(base.dtype);
@@ -245,12 +256,9 @@ void run_matmul(Row base, const Options& opt) {
   row.precision = "exact";
 
   if (wants(opt.baselines, "reference")) {
-    const std::string saved(active_isa());
-    set_isa("scalar");
-    row.op = "reference";
-    row.isa = "scalar";
-    report(row, median_ms(ours, 0.0), static_cast<double>(weight_bytes));
-    set_isa(saved);
+    time_reference(row, ours, [&](const Row& r, double ms) {
+      report(r, ms, static_cast<double>(weight_bytes));
+    });
   }
 #if defined(QLINEAR_HAVE_OPENBLAS)
   if (wants(opt.baselines, "dense_f32")) {
@@ -354,14 +362,7 @@ void run_gather(Row base, const Options& opt) {
   Row row = base;
   row.isa = std::string(active_isa());
   report(row, median_ms(call, opt.min_seconds));
-  if (wants(opt.baselines, "reference")) {
-    const std::string saved(active_isa());
-    set_isa("scalar");
-    row.op = "reference";
-    row.isa = "scalar";
-    report(row, median_ms(call, 0.0));
-    set_isa(saved);
-  }
+  if (wants(opt.baselines, "reference")) time_reference(row, call, report);
 }
 
 // One decode step's attention over one layer's quantized KV cache (M = the GQA repeat,
@@ -435,20 +436,16 @@ void run_sdpa(Row base, const Options& opt) {
       const auto& [fk, fv] = floats[static_cast<std::size_t>(i) % floats.size()];
       scaled_dot_product_attention(q, fk, fv, scale);
     };
-    row.op = "sdpa_f32";
-    row.bits = 0;
-    row.group_size = 0;
-    report(row, median_ms(float_cache, opt.min_seconds), 2.0 * k.nbytes());
-    row.bits = base.bits;
-    row.group_size = base.group_size;
+    Row float_row = row;
+    float_row.op = "sdpa_f32";
+    float_row.mode = "-";
+    float_row.bits = 0;
+    float_row.group_size = 0;
+    report(float_row, median_ms(float_cache, opt.min_seconds), 2.0 * k.nbytes());
   }
   if (wants(opt.baselines, "reference")) {
-    const std::string saved(active_isa());
-    set_isa("scalar");
-    row.op = "reference";
-    row.isa = "scalar";
-    report(row, median_ms(ours, 0.0), static_cast<double>(bytes));
-    set_isa(saved);
+    time_reference(row, ours,
+                   [&](const Row& r, double ms) { report(r, ms, static_cast<double>(bytes)); });
   }
 }
 
@@ -477,6 +474,33 @@ void run_quantize_ops(Row base, const Options& opt) {
   print_row(row, opt.json);
 }
 
+// Whether --cold asks for the warm (cold false) or the cold rows.
+bool wants_cache_state(const Options& opt, bool cold) {
+  return cold ? opt.cold != "off" : opt.cold != "on";
+}
+
+void run_sdpa_suite(int threads, const Options& opt) {
+  for (int bits : opt.bits.empty() ? std::vector<int>{8, 4} : opt.bits) {
+    for (int gs : opt.group_sizes.empty() ? std::vector<int>{64} : opt.group_sizes) {
+      for (std::int64_t kv : opt.kv_heads) {
+        for (std::int64_t repeat : opt.repeats) {
+          for (std::int64_t context : opt.contexts) {
+            for (bool cold : {false, true}) {
+              if (!wants_cache_state(opt, cold)) continue;
+              Row base;
+              base.op = "quantized_sdpa";
+              base.bits = bits, base.group_size = gs, base.threads = threads;
+              base.kv_heads = kv, base.cold = cold;
+              base.M = repeat, base.K = opt.k.empty() ? 64 : opt.k.front(), base.N = context;
+              run_sdpa(base, opt);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 void run(const Options& opt) {
   const std::vector<std::pair<std::int64_t, std::int64_t>> suite_shapes = {
       {4096, 4096}, {4096, 14336}, {14336, 4096}};
@@ -501,30 +525,7 @@ void run(const Options& opt) {
     if (wants(opt.baselines, "stream")) run_stream(threads, opt);
     for (const std::string& op : opt.ops) {
       if (op == "quantized_sdpa") {
-        for (int bits : opt.bits.empty() ? std::vector<int>{8, 4} : opt.bits) {
-          for (int gs : opt.group_sizes.empty() ? std::vector<int>{64} : opt.group_sizes) {
-            for (std::int64_t kv : opt.kv_heads) {
-              for (std::int64_t repeat : opt.repeats) {
-                for (std::int64_t context : opt.contexts) {
-                  Row base;
-                  base.op = op;
-                  base.bits = bits;
-                  base.group_size = gs;
-                  base.threads = threads;
-                  base.kv_heads = kv;
-                  base.M = repeat;
-                  base.K = opt.k.empty() ? 64 : opt.k.front();
-                  base.N = context;
-                  for (bool cold : {false, true}) {
-                    if ((cold && opt.cold == "off") || (!cold && opt.cold == "on")) continue;
-                    base.cold = cold;
-                    run_sdpa(base, opt);
-                  }
-                }
-              }
-            }
-          }
-        }
+        run_sdpa_suite(threads, opt);
         continue;
       }
       for (const std::string& dtype : opt.dtypes) {
@@ -558,7 +559,7 @@ void run(const Options& opt) {
                         base.top_k = k;
                         base.tokens = t;
                         for (bool cold : {false, true}) {
-                          if ((cold && opt.cold == "off") || (!cold && opt.cold == "on")) continue;
+                          if (!wants_cache_state(opt, cold)) continue;
                           if (cold && opt.cold == "auto" && t > 1) continue;
                           base.cold = cold;
                           run_gather(base, opt);
