@@ -76,10 +76,10 @@ def _write_tokenizer(folder):
         "unk_token": "<unk>", "chat_template": CHAT_TEMPLATE}))
 
 
-def _mlx_model(mx, arch):
+def _mlx_model(mx, arch, config=None, seed=7):
     module = importlib.import_module(f"mlx_lm.models.{arch}")
-    mx.random.seed(7)
-    model = module.Model(module.ModelArgs.from_dict(CONFIGS[arch]))
+    mx.random.seed(seed)
+    model = module.Model(module.ModelArgs.from_dict(config or CONFIGS[arch]))
     # mlx's initial embedding (unit normal) dominates a tied head's logits and makes a
     # random model repeat one token; a smaller one gives varied greedy continuations.
     embed = model.model.embed_tokens
@@ -103,12 +103,16 @@ def folders(tmp_path_factory, mx):
                     predicate = mlx_lm_convert.mixed_quant_predicate_builder(quantization, model, 64)
                 model, config = mlx_lm_utils.quantize_model(model, config, 64, 4,
                                                             quant_predicate=predicate)
-            folder = root / f"{arch}-{quantization}"
-            mlx_lm_utils.save_model(folder, model)
-            mlx_lm_utils.save_config(config, folder / "config.json")
-            _write_tokenizer(folder)
-            out[arch, quantization] = folder
+            out[arch, quantization] = _save_folder(root / f"{arch}-{quantization}", model, config)
     return out
+
+
+def _save_folder(folder, model, config):
+    """An mlx-lm folder as mlx-lm saves it, with the test's tokenizer."""
+    mlx_lm_utils.save_model(folder, model)
+    mlx_lm_utils.save_config(config, folder / "config.json")
+    _write_tokenizer(folder)
+    return folder
 
 
 def _mlx_greedy(mx, model, prompt, n):
@@ -272,3 +276,110 @@ def test_moe_folder_converted_by_qlinear_loads_in_mlx_lm(folders, tmp_path, mx, 
     assert _with_mode(config["quantization"]) == _with_mode(expected_config["quantization"])
     _assert_same_parameters(loaded, expected, mx)
     _assert_same_parameters(qlinear.nn.load_model(tmp_path / "out")[0], expected, mx)
+
+
+# --- the quantized KV cache ------------------------------------------------------------
+# mlx-lm quantizes keys and values along head_dim in groups of kv_group_size (32, 64 or
+# 128), so these models have head_dim 32 (llama, qwen2: hidden 128 / 4 heads) and 64
+# (qwen3), with 2 kv heads: a GQA repeat of 2.
+KV_CONFIGS = {
+    "llama": dict(CONFIGS["llama"], hidden_size=128),
+    "qwen2": dict(CONFIGS["qwen2"], hidden_size=128),
+    "qwen3": dict(CONFIGS["qwen3"], hidden_size=128, head_dim=64),
+}
+KV_GROUP_SIZE = {"llama": 32, "qwen2": 32, "qwen3": 64}
+# A prompt past one cache step would cost seconds; this one makes the prefill's causal
+# mask and the decode's growth both run on the quantized cache.
+KV_PROMPT = PROMPT + [11, 40, 3, 77]
+
+
+@pytest.fixture(scope="module")
+def kv_folders(tmp_path_factory, mx):
+    """{(arch, quantization): (folder, mlx-lm model)} for float32 and 4-bit weights."""
+    root = tmp_path_factory.mktemp("lm-kv")
+    out = {}
+    for arch, config in KV_CONFIGS.items():
+        for quantization in ("float32", "4bit"):
+            model = _mlx_model(mx, arch, config, seed=11)
+            saved = dict(config)
+            if quantization == "4bit":
+                model, saved = mlx_lm_utils.quantize_model(model, saved, 64, 4)
+            out[arch, quantization] = _save_folder(root / f"{arch}-{quantization}", model, saved)
+    return out
+
+
+@pytest.mark.parametrize("kv_bits", [4, 8])
+@pytest.mark.parametrize("quantization", ["float32", "4bit"])
+@pytest.mark.parametrize("arch", list(KV_CONFIGS))
+def test_quantized_kv_cache_tokens_match_mlx_lm(kv_folders, mx, arch, quantization, kv_bits):
+    from mlx_lm.generate import generate_step
+
+    folder = kv_folders[arch, quantization]
+    group_size = KV_GROUP_SIZE[arch]
+    their_model, _ = mlx_lm_utils.load_model(folder)
+    steps = generate_step(mx.array(KV_PROMPT), their_model, max_tokens=32, kv_bits=kv_bits,
+                          kv_group_size=group_size, quantized_kv_start=0)
+    expected = [int(t) for t, _ in steps]
+    model, _ = lm.load(folder)
+    tokens = []
+    model.generate_tokens(KV_PROMPT, 32, [], lambda t: tokens.append(t) is None,
+                          kv_bits=kv_bits, kv_group_size=group_size, quantized_kv_start=0)
+    assert tokens == expected
+    # The float cache generates other tokens on some of these (so the check above sees
+    # the quantized cache); a start past the sequence keeps the float cache's tokens.
+    float_tokens = []
+    model.generate_tokens(KV_PROMPT, 32, [], lambda t: float_tokens.append(t) is None)
+    late = []
+    model.generate_tokens(KV_PROMPT, 32, [], lambda t: late.append(t) is None, kv_bits=kv_bits,
+                          kv_group_size=group_size, quantized_kv_start=len(KV_PROMPT) + 32)
+    assert late == float_tokens
+
+
+def test_quantized_kv_cache_text_and_command_line_match_mlx_lm(kv_folders, mx):
+    import mlx_lm
+
+    folder = kv_folders["qwen3", "4bit"]
+    their_model, their_tokenizer = mlx_lm.load(str(folder))
+    expected = mlx_lm.generate(their_model, their_tokenizer, "hello model", max_tokens=16,
+                               kv_bits=4, kv_group_size=64, quantized_kv_start=3)
+    model, tokenizer = lm.load(folder)
+    assert lm.generate(model, tokenizer, "hello model", max_tokens=16, kv_bits=4,
+                       kv_group_size=64, quantized_kv_start=3) == expected
+    result = subprocess.run(
+        [sys.executable, "-m", "qlinear.lm.generate", "--model", str(folder), "--prompt",
+         "hello model", "--max-tokens", "16", "--ignore-chat-template", "--verbose", "false",
+         "--kv-bits", "4", "--kv-group-size", "64", "--quantized-kv-start", "3"],
+        capture_output=True, text=True, check=True)
+    assert result.stdout == expected + "\n"
+    with pytest.raises(ValueError, match=r"kv_group_size 128 does not divide the head "
+                                         r"dimension 64"):
+        lm.generate(model, tokenizer, "hello", max_tokens=2, kv_bits=4, kv_group_size=128)
+    with pytest.raises(ValueError, match=r"The requested number of bits 7 is not supported"):
+        lm.generate(model, tokenizer, "hello", max_tokens=2, kv_bits=7)
+
+
+@pytest.mark.parametrize("bits,group_size,heads,L,T", [(8, 64, 8, 1, 300), (4, 32, 4, 5, 40),
+                                                       (4, 64, 2, 3, 257), (8, 32, 6, 1, 9)])
+def test_quantized_attention_matches_mlx_lm(mx, bits, group_size, heads, L, T):
+    from mlx_lm.models.base import quantized_scaled_dot_product_attention as theirs
+
+    rng = np.random.default_rng(bits * 1000 + T)
+    D, kv_heads, scale = 64, 2, 64**-0.5
+    q = rng.standard_normal((1, heads, L, D)).astype(np.float32)
+    keys, values = (mx.quantize(mx.array(rng.standard_normal((1, kv_heads, T, D)).astype(
+        np.float32)), group_size=group_size, bits=bits) for _ in range(2))
+    mask = "causal" if L > 1 else None
+    expected = np.array(theirs(mx.array(q), keys, values, scale=scale, mask=mask,
+                               group_size=group_size, bits=bits))
+    ours = lm.quantized_scaled_dot_product_attention(
+        q, tuple(np.array(t) for t in keys), tuple(np.array(t) for t in values), scale, mask,
+        group_size=group_size, bits=bits)
+    assert ours.shape == expected.shape == (1, heads, L, D)
+    # Both sum the same products in float32 in other orders: a score is off by at most
+    # 2 D u sum|q||k|, each output by max|v| (2 max score error + T u), times 4 for the
+    # softmax's own rounding (the analysis of tests/models/kv_cache_test.cpp).
+    k = np.array(mx.dequantize(*keys, group_size=group_size, bits=bits))
+    v = np.array(mx.dequantize(*values, group_size=group_size, bits=bits))
+    qk = scale * np.abs(q).reshape(kv_heads, -1, D) @ np.abs(k[0]).transpose(0, 2, 1)
+    bound = 4 * np.abs(v).max() * (2 * 2 * D * U * qk.max() + T * U)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=bound)

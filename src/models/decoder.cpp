@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ops/float_ops.h"
+#include "ops/quantized_attention.h"
 #include "qlinear/float_ops.h"
 #include "qlinear/io.h"
 #include "qlinear/nn/layers.h"
@@ -165,7 +166,7 @@ class Decoder final : public Model, public LayerBinder {
   }
 
   // Self-attention of x (1, T, hidden) at the cache's positions, appending to it.
-  Tensor attention(const Block& b, const Tensor& x, KVCache& cache) const {
+  Tensor attention(const Block& b, const Tensor& x, LayerCache& cache) const {
     const ModelArgs& a = args_;
     const std::int64_t T = x.dim(1), D = a.head_dim;
     const std::int64_t H = a.num_attention_heads, KV = a.num_key_value_heads;
@@ -178,10 +179,21 @@ class Decoder final : public Model, public LayerBinder {
     }
     q = rotate(swap_middle_axes(q, T, H), cache.offset());
     k = rotate(swap_middle_axes(k, T, KV), cache.offset());
-    cache.update(k, swap_middle_axes(v, T, KV));
-    const Tensor out =
-        ops::attention_prefix("lm.attention", q, cache.keys(), cache.values(), cache.offset(),
-                              1.0f / std::sqrt(static_cast<float>(D)), true);
+    // head_dim ** -0.5 rounded once, as mlx-lm's Python float reaches MLX.
+    const float scale = static_cast<float>(std::pow(static_cast<double>(D), -0.5));
+    Tensor out;
+    if (QuantizedKVCache* quantized = cache.quantized_cache()) {
+      quantized->update(k, swap_middle_axes(v, T, KV));
+      out = ops::quantized_attention_prefix(
+          "lm.attention", q, quantized->keys(), quantized->values(),
+          {quantized->group_size(), quantized->bits(), QuantMode::affine}, quantized->offset(),
+          scale, true);
+    } else {
+      KVCache& floats = *cache.float_cache();
+      floats.update(k, swap_middle_axes(v, T, KV));
+      out = ops::attention_prefix("lm.attention", q, floats.keys(), floats.values(),
+                                  floats.offset(), scale, true);
+    }
     return (*b.o_proj)(swap_middle_axes(out, H, T).reshape({1, T, H * D}));
   }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <string>
 
 #include "qlinear/lm.h"
 
@@ -37,6 +38,23 @@ Tensor ids_of(const std::vector<std::int64_t>& tokens) {
                                            Dtype::int64, tokens);
 }
 
+// The quantized cache's settings, refused before any work as mlx-lm's quantize would.
+void check_kv_options(const Model& model, const GenerateOptions& options) {
+  if (options.prefill_step_size <= 0) {
+    throw std::invalid_argument("[generate] prefill_step_size must be positive, got " +
+                                std::to_string(options.prefill_step_size) + ".");
+  }
+  if (!options.kv_bits) return;
+  QuantSpec::resolve("generate", QuantMode::affine, options.kv_group_size, options.kv_bits);
+  const std::int64_t head_dim = model.args().head_dim;
+  if (head_dim % options.kv_group_size != 0) {
+    throw std::invalid_argument("[generate] kv_group_size " +
+                                std::to_string(options.kv_group_size) +
+                                " does not divide the head dimension " + std::to_string(head_dim) +
+                                " the keys and values are quantized along.");
+  }
+}
+
 }  // namespace
 
 GenerationStats generate(const Model& model, const std::vector<std::int64_t>& prompt,
@@ -45,9 +63,24 @@ GenerationStats generate(const Model& model, const std::vector<std::int64_t>& pr
   if (prompt.empty()) throw std::invalid_argument("[generate] The prompt has no tokens.");
   GenerationStats stats;
   stats.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+  check_kv_options(model, options);
   Cache cache = model.make_cache();
+  // One forward pass, then the cache quantized as the options ask (mlx-lm's _step).
+  auto forward = [&](const std::vector<std::int64_t>& ids) {
+    Tensor logits = model(ids_of(ids), &cache);
+    maybe_quantize_kv_cache(cache, options.quantized_kv_start, options.kv_group_size,
+                            options.kv_bits);
+    return logits;
+  };
   const auto start = Clock::now();
-  std::int64_t token = greedy(model(ids_of(prompt), &cache));
+  // The prompt but its last token in passes of prefill_step_size, as mlx-lm prefills.
+  const auto last = prompt.end() - 1;
+  for (auto begin = prompt.begin(); begin != last;) {
+    const auto end = begin + std::min<std::ptrdiff_t>(options.prefill_step_size, last - begin);
+    forward({begin, end});
+    begin = end;
+  }
+  std::int64_t token = greedy(forward({*last}));
   stats.prompt_tps = stats.prompt_tokens / seconds_since(start);
   const auto decode_start = Clock::now();
   while (stats.generation_tokens < options.max_tokens) {
@@ -56,7 +89,7 @@ GenerationStats generate(const Model& model, const std::vector<std::int64_t>& pr
     ++stats.generation_tokens;
     if (!on_token(token)) break;
     if (stats.generation_tokens == options.max_tokens) break;
-    token = greedy(model(ids_of({token}), &cache));
+    token = greedy(forward({token}));
   }
   // As mlx-lm: the first token counts as generated, its time as the prompt's.
   const double decode_seconds = seconds_since(decode_start);

@@ -11,6 +11,8 @@
 
 #include "core/random.h"
 #include "qlinear/io.h"
+#include "qlinear/lm.h"
+#include "qlinear/model.h"
 #include "qlinear/ops.h"
 #include "qlinear/quant_spec.h"
 
@@ -229,6 +231,44 @@ TEST_F(Cli, BenchRefusesAnUnknownPrecision) {
   const Result r = run("bench --precision fp8 --m 1 --k 256 --n 64");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("fp8"), std::string::npos) << r.err;
+}
+
+// generate --kv-bits / --kv-group-size / --quantized-kv-start select the quantized cache:
+// the tokens lm::generate gives with the same options; settings quantize refuses fail.
+TEST_F(Cli, GenerateTakesTheQuantizedKvCacheFlags) {
+  SyntheticModelShape shape;
+  shape.hidden = 128, shape.intermediate = 128, shape.vocab = 96, shape.blocks = 2;
+  shape.heads = 4, shape.kv_heads = 2;  // head_dim 32
+  const fs::path folder = dir_ / "model";
+  write_synthetic_model(folder, shape, 3);
+  lm::GenerateOptions options;
+  options.max_tokens = 6;
+  options.kv_bits = 4;
+  options.kv_group_size = 32;
+  options.quantized_kv_start = 2;
+  std::vector<std::int64_t> expected;
+  lm::generate(*lm::load(folder).model, {3, 17, 42}, options, [&](std::int64_t t) {
+    expected.push_back(t);
+    return true;
+  });
+  const std::string base =
+      "generate " + folder.string() + " --prompt-tokens 3,17,42 --max-tokens 6 --ignore-eos --json";
+  const Result r = run(base + " --kv-bits 4 --kv-group-size 32 --quantized-kv-start 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("tokens").get<std::vector<std::int64_t>>(), expected);
+
+  const Result bits = run(base + " --kv-bits 7 --kv-group-size 32");
+  EXPECT_NE(bits.status, 0);
+  EXPECT_NE(bits.err.find("The requested number of bits 7 is not supported"), std::string::npos)
+      << bits.err;
+  const Result group = run(base + " --kv-bits 4");
+  EXPECT_NE(group.status, 0);
+  EXPECT_NE(group.err.find("kv_group_size 64 does not divide the head dimension 32"),
+            std::string::npos)
+      << group.err;
+  const Result start = run(base + " --kv-bits 4 --quantized-kv-start -1");
+  EXPECT_NE(start.status, 0);
+  EXPECT_NE(start.err.find("--quantized-kv-start"), std::string::npos) << start.err;
 }
 
 }  // namespace

@@ -115,6 +115,14 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--json", args->json,
                 "Print one JSON object: tokens, prompt_tps, generation_tps, peak_memory_mb");
   cmd->add_option("--threads", args->threads, "Threads (default: QLINEAR_NUM_THREADS or all)");
+  // The quantized KV cache, with mlx_lm.generate's flags.
+  cmd->add_option("--kv-bits", args->options.kv_bits,
+                  "Quantize the KV cache to this many bits (default: a float cache)");
+  cmd->add_option("--kv-group-size", args->options.kv_group_size,
+                  "Group size of the quantized KV cache (default 64)");
+  cmd->add_option("--quantized-kv-start", args->options.quantized_kv_start,
+                  "Quantize the KV cache once it holds this many positions (default 0)")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([args] { run(*args); });
 }
 

@@ -3,17 +3,18 @@
 ``load(path)`` returns ``(model, tokenizer)``: ``model(ids)`` with ids of shape [1, T]
 gives numpy logits [1, T, vocab] (float32); the tokenizer is Hugging Face's
 ``transformers.AutoTokenizer`` for the folder, as mlx-lm uses. Generation is greedy
-(temperature 0) with mlx-lm's float KV cache.
+(temperature 0) with mlx-lm's float KV cache, or its quantized one (kv_bits).
 """
 
 import sys
 
 import numpy as np
 
-from qlinear._qlinear.lm import SUPPORTED_MODEL_TYPES, Cache, Model, load_model
+from qlinear._qlinear.lm import (SUPPORTED_MODEL_TYPES, Cache, Model, load_model,
+                                 quantized_scaled_dot_product_attention)
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "Cache", "Model", "load", "load_model", "generate",
-           "make_prompt_cache"]
+           "make_prompt_cache", "quantized_scaled_dot_product_attention"]
 
 
 def load(path_or_hf_repo, tokenizer_config=None):
@@ -46,9 +47,11 @@ def _eos_ids(tokenizer):
     return list(eos) if isinstance(eos, (list, tuple, set)) else [int(eos)]
 
 
-def generate(model, tokenizer, prompt, max_tokens=256, verbose=False, on_token=None, temp=0.0):
+def generate(model, tokenizer, prompt, max_tokens=256, verbose=False, on_token=None, temp=0.0,
+             kv_bits=None, kv_group_size=64, quantized_kv_start=0):
     """The generated text, as ``mlx_lm.generate`` (greedy); verbose prints it and the
-    summary lines. on_token(id) is called as each token is generated."""
+    summary lines. on_token(id) is called as each token is generated. kv_bits,
+    kv_group_size and quantized_kv_start quantize the KV cache as mlx-lm's do."""
     if temp != 0:
         raise ValueError("[qlinear.lm.generate] only greedy decoding (temp 0) is implemented")
     tokens = []
@@ -60,7 +63,8 @@ def generate(model, tokenizer, prompt, max_tokens=256, verbose=False, on_token=N
         return True
 
     stats = model.generate_tokens(_prompt_ids(tokenizer, prompt), max_tokens, _eos_ids(tokenizer),
-                                  collect)
+                                  collect, kv_bits=kv_bits, kv_group_size=kv_group_size,
+                                  quantized_kv_start=quantized_kv_start)
     text = tokenizer.decode(tokens)
     if verbose:
         print("=" * 10)

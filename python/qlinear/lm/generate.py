@@ -18,6 +18,13 @@ def main(argv=None):
                         help="Use the raw prompt without the tokenizer's chat template")
     parser.add_argument("--verbose", type=lambda s: s.lower() in ("true", "1", "yes"), default=True,
                         help="Print the text and the statistics (default true)")
+    # The quantized KV cache, as mlx_lm.generate's flags.
+    parser.add_argument("--kv-bits", type=int, default=None,
+                        help="Bits of the quantized KV cache (default: a float cache)")
+    parser.add_argument("--kv-group-size", type=int, default=64,
+                        help="Group size of the quantized KV cache")
+    parser.add_argument("--quantized-kv-start", type=int, default=0,
+                        help="Quantize the KV cache once it holds this many positions")
     args = parser.parse_args(argv)
 
     model, tokenizer = load(args.model)
@@ -27,7 +34,9 @@ def main(argv=None):
         if args.system_prompt is not None:
             messages.insert(0, {"role": "system", "content": args.system_prompt})
         prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    text = generate(model, tokenizer, prompt, args.max_tokens, verbose=args.verbose, temp=args.temp)
+    text = generate(model, tokenizer, prompt, args.max_tokens, verbose=args.verbose, temp=args.temp,
+                    kv_bits=args.kv_bits, kv_group_size=args.kv_group_size,
+                    quantized_kv_start=args.quantized_kv_start)
     if not args.verbose:
         print(text)
 
