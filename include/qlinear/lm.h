@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "qlinear/sample.h"
 #include "qlinear/tensor.h"
 
 namespace qlinear::lm {
@@ -80,7 +81,13 @@ LoadedLm load(const std::filesystem::path& folder);
 
 struct GenerateOptions {
   std::int64_t max_tokens = 256;
-  std::vector<std::int64_t> eos_tokens;  // stop when one comes (it is not reported)
+  std::vector<std::int64_t> eos_tokens = {};  // stop when one comes (it is not reported)
+
+  // Sampling (qlinear/sample.h): each position's logits go through the processors (with
+  // the prompt and the tokens generated so far), then the sampler picks from their
+  // log-probabilities. No sampler: greedy.
+  Sampler sampler = {};
+  std::vector<LogitsProcessor> logits_processors = {};
 };
 
 struct GenerationStats {
@@ -89,8 +96,9 @@ struct GenerationStats {
   double peak_memory_mb = 0;                  // the process's peak resident memory
 };
 
-// Greedy generation as mlx-lm's generate_step with temp 0: the prompt in one forward
-// pass (prefill), then one token at a time, each the argmax of the last logits.
+// Generation as mlx-lm's generate_step: the prompt in one forward pass (prefill), then one
+// token at a time, each picked by options.sampler (greedy: the argmax) from the last
+// position's processed logits minus their logsumexp.
 // on_token(token) is called for every generated token; returning false stops early.
 GenerationStats generate(const Model& model, const std::vector<std::int64_t>& prompt,
                          const GenerateOptions& options,

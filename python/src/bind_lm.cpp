@@ -84,6 +84,7 @@ void bind_float_ops(nb::module_& m) {
 void bind_lm(nb::module_& m) {
   bind_float_ops(m);
   nb::module_ lm_module = m.def_submodule("lm", "Language models from mlx-lm folders");
+  bind_sample(lm_module);
 
   nb::class_<LmCache>(lm_module, "Cache", "One KVCache per layer (mlx-lm's make_prompt_cache)")
       .def_prop_ro("offset",
@@ -108,15 +109,20 @@ void bind_lm(nb::module_& m) {
           "generate_tokens",
           [](const LmModel& self, const std::vector<std::int64_t>& prompt, std::int64_t max_tokens,
              const std::vector<std::int64_t>& eos_tokens,
-             const std::function<bool(std::int64_t)>& on_token) {
+             const std::function<bool(std::int64_t)>& on_token, nb::handle sampler,
+             nb::handle logits_processors) {
+            const lm::GenerateOptions options{
+                .max_tokens = max_tokens,
+                .eos_tokens = eos_tokens,
+                .sampler = sampler_from_python(sampler),
+                .logits_processors = processors_from_python(logits_processors)};
             lm::GenerationStats stats;
             {
               nb::gil_scoped_release released;
-              stats = lm::generate(*self.model, prompt, {max_tokens, eos_tokens},
-                                   [&](std::int64_t token) {
-                                     nb::gil_scoped_acquire acquired;
-                                     return on_token(token);
-                                   });
+              stats = lm::generate(*self.model, prompt, options, [&](std::int64_t token) {
+                nb::gil_scoped_acquire acquired;
+                return on_token(token);
+              });
             }
             nb::dict out;
             out["prompt_tokens"] = stats.prompt_tokens;
@@ -126,9 +132,11 @@ void bind_lm(nb::module_& m) {
             out["peak_memory_mb"] = stats.peak_memory_mb;
             return out;
           },
-          "prompt"_a, "max_tokens"_a, "eos_tokens"_a, "on_token"_a,
-          "Greedy generation (prefill, then one token at a time); on_token(id) -> bool\n"
-          "(False stops). Returns the statistics as a dict.")
+          "prompt"_a, "max_tokens"_a, "eos_tokens"_a, "on_token"_a, "sampler"_a = nb::none(),
+          "logits_processors"_a = nb::none(),
+          "Generation (prefill, then one token at a time); on_token(id) -> bool (False\n"
+          "stops); sampler / logits_processors as mlx-lm's (None: greedy). Returns the\n"
+          "statistics as a dict.")
       .def_prop_ro("model_type", [](const LmModel& self) { return self.args.model_type; })
       .def_prop_ro("vocab_size", [](const LmModel& self) { return self.args.vocab_size; })
       .def_prop_ro("num_layers", [](const LmModel& self) { return self.args.num_hidden_layers; });
