@@ -1,7 +1,7 @@
 """qlinear.lm.sample_utils against mlx-lm 0.32.2's sample_utils, live: the top_p, min_p and
 top_k masks and the logits processors' values on the same arrays; generation with a
 repetition penalty gives mlx-lm's tokens; seeded sampling reproduces itself; the command
-line's sampling flags."""
+line's sampling flags and the tokenizer helper of the C++ command line."""
 
 import subprocess
 import sys
@@ -182,3 +182,33 @@ def test_command_line_sampling_flags(folder):
                           "--seed", "4")
     assert run("--temp", "1.0", "--top-k", "1", "--seed", "5") == run()  # one candidate: greedy
     assert run("--repetition-penalty", "2.0") != run()
+
+
+def test_cli_tokenizer_encodes_as_mlx_lm_generate_and_streams_the_text(folder):
+    """The helper `qlinear generate --prompt` runs: mlx_lm.generate's prompt ids (chat
+    template, system prompt, or raw), and the decoded text of the ids it is fed."""
+    import json
+
+    import mlx_lm
+
+    _, their_tokenizer = mlx_lm.load(str(folder))
+
+    def encode(*flags):
+        out = subprocess.run([sys.executable, "-m", "qlinear.lm.cli_tokenizer", "encode",
+                              str(folder), "the quick fox", *flags], capture_output=True,
+                             text=True, check=True).stdout
+        return json.loads(out)
+
+    messages = [{"role": "system", "content": "be brief"},
+                {"role": "user", "content": "the quick fox"}]
+    chat = their_tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert encode("--system-prompt", "be brief")["ids"] == \
+        their_tokenizer.encode(chat, add_special_tokens=False)
+    raw = encode("--ignore-chat-template")
+    assert raw["ids"] == their_tokenizer.encode("the quick fox", add_special_tokens=True)
+    assert raw["eos"] == [their_tokenizer.eos_token_id]
+    ids = their_tokenizer.encode("hello world, hello model", add_special_tokens=False)
+    text = subprocess.run([sys.executable, "-m", "qlinear.lm.cli_tokenizer", "stream", str(folder)],
+                          input="".join(f"{i}\n" for i in ids), capture_output=True, text=True,
+                          check=True).stdout
+    assert text == their_tokenizer.decode(ids)
