@@ -1,6 +1,6 @@
 // The qlinear tool's model commands end to end on a small synthetic Llama folder:
 // `generate` (its sampling flags, the summary lines, --json, --prompt through a stand-in
-// for the Python tokenizer, usage errors).
+// for the Python tokenizer, usage errors) and `demo` (its report on a tiny model).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
+#include <tuple>
 
 #include "qlinear/lm.h"
 #include "qlinear/model.h"
@@ -160,6 +161,38 @@ TEST_F(ModelCli, GenerateUsageErrors) {
   EXPECT_NE(top_k.err.find("`top_k` has to be an integer in the (0, 256) interval, but is 256"),
             std::string::npos)
       << top_k.err;
+}
+
+TEST_F(ModelCli, DemoGeneratesFromEachFolderAndReportsAgreement) {
+  const Result r =
+      run("demo --hidden 128 --intermediate 256 --vocab 512 --blocks 2 "
+          "--prompt-tokens 32 -m 32 --seed 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string number = "([0-9.]+)";
+  const std::regex float_row("\n  float +" + number + " KiB +16.00 +" + number + " +" + number +
+                             " +1.00x +\\(reference\\)  [0-9 ]+\n");
+  EXPECT_TRUE(std::regex_search(r.out, float_row)) << r.out;
+  // Agreement over the 63 positions of prompt + float tokens. Bounds from the tiny
+  // model's flat next-token distributions (seeds 0-3 measured 82-89% for 4-bit and
+  // 17-79% for mixed_3_6; chance is 1/512): well below, well above chance.
+  for (const auto& [name, bits, lowest] :
+       {std::tuple{"4-bit g64", "4.52", 60.0}, std::tuple{"mixed_3_6", "4.27", 10.0}}) {
+    std::smatch m;
+    const std::regex row("\n  " + std::string(name) + " +" + number + " KiB +" + bits + " +" +
+                         number + " +" + number + " +" + number + "x +" + number + "%  [0-9 ]+\n");
+    ASSERT_TRUE(std::regex_search(r.out, m, row)) << name << "\n" << r.out;
+    EXPECT_LT(std::stod(m[1]), 803.0 / 3) << name;  // under a third of the float bytes
+    EXPECT_GT(std::stod(m[3]), 0) << name;          // generation tokens per second
+    EXPECT_GE(std::stod(m[5]), lowest) << name;
+    EXPECT_LE(std::stod(m[5]), 100.0) << name;
+  }
+  EXPECT_NE(r.out.find("agreement: share of the 63 positions"), std::string::npos);
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("peak memory: [0-9.]+ GB")));
+  // The old layer table stays behind --layers.
+  const Result layers = run("demo --hidden 128 --intermediate 256 --vocab 512 --blocks 2 --layers");
+  ASSERT_EQ(layers.status, 0) << layers.err;
+  EXPECT_NE(layers.out.find("4-bit, group 64 (affine) vs float:"), std::string::npos);
+  EXPECT_NE(layers.out.find("down_proj"), std::string::npos);
 }
 
 }  // namespace
