@@ -3,6 +3,7 @@
 // for the Python tokenizer, usage errors) and `demo` (its report on a tiny model).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -34,7 +35,8 @@ std::string read_text(const fs::path& p) {
 class ModelCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / "qlinear_model_cli";
+    // One folder per process: ctest runs the tests of this suite in parallel processes.
+    dir_ = fs::temp_directory_path() / ("qlinear_model_cli_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     write_synthetic_model(dir_ / "llama",
                           {.hidden = 64,
