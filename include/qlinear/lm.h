@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "qlinear/ops.h"
+#include "qlinear/sample.h"
 #include "qlinear/tensor.h"
 
 namespace qlinear::lm {
@@ -152,15 +153,21 @@ LoadedLm load(const std::filesystem::path& folder);
 
 struct GenerateOptions {
   std::int64_t max_tokens = 256;
-  std::vector<std::int64_t> eos_tokens;  // stop when one comes (it is not reported)
+  std::vector<std::int64_t> eos_tokens = {};  // stop when one comes (it is not reported)
   // The quantized KV cache, as mlx-lm's generate_step takes it: with kv_bits set, each
   // layer's cache is quantized (kv_group_size, kv_bits) after the first forward pass that
   // leaves it holding quantized_kv_start positions or more.
-  std::optional<int> kv_bits;
+  std::optional<int> kv_bits = {};
   int kv_group_size = 64;
   std::int64_t quantized_kv_start = 0;
   // The prompt but its last token runs in passes of this many tokens (mlx-lm: 2048).
   std::int64_t prefill_step_size = 2048;
+
+  // Sampling (qlinear/sample.h): each position's logits go through the processors (with
+  // the prompt and the tokens generated so far), then the sampler picks from their
+  // log-probabilities. No sampler: greedy.
+  Sampler sampler = {};
+  std::vector<LogitsProcessor> logits_processors = {};
 };
 
 struct GenerationStats {
@@ -169,10 +176,11 @@ struct GenerationStats {
   double peak_memory_mb = 0;                  // the process's peak resident memory
 };
 
-// Greedy generation as mlx-lm's generate_step with temp 0: the prompt but its last token
-// in passes of prefill_step_size (prefill), then the last prompt token and one token at
-// a time, each the argmax of the last logits; the cache quantized after each pass as
-// kv_bits asks. Throws invalid_argument for kv_bits / kv_group_size quantize refuses.
+// Generation as mlx-lm's generate_step: the prompt but its last token in passes of
+// prefill_step_size (prefill), then the last prompt token and one token at a time, each
+// picked by options.sampler (greedy: the argmax) from the last position's processed logits
+// minus their logsumexp; the cache quantized after each pass as kv_bits asks. Throws
+// invalid_argument for kv_bits / kv_group_size quantize refuses.
 // on_token(token) is called for every generated token; returning false stops early.
 GenerationStats generate(const Model& model, const std::vector<std::int64_t>& prompt,
                          const GenerateOptions& options,

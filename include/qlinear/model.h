@@ -152,13 +152,14 @@ struct SyntheticModelShape {
   std::int64_t heads = 16;
   std::int64_t kv_heads = 4;
   Dtype dtype = Dtype::bfloat16;
+  bool tie_word_embeddings = false;  // no lm_head: the embedding is the output head
 };
 
 // Writes a float Llama-shaped folder (config.json, model.safetensors + index,
 // tokenizer_config.json): embed_tokens, per block q/k/v/o and gate/up/down projections
-// and two norms, the final norm and lm_head. Weights are normal with std 0.02 scaled per
-// output row by a log-normal factor, with one in 1024 an outlier eight times larger:
-// the uneven, heavy-tailed rows real checkpoints have. Same seed, same bytes.
+// and two norms, the final norm and lm_head (unless tied). Weights are normal with std
+// 0.02 scaled per output row by a log-normal factor, with one in 1024 an outlier eight times
+// larger: the uneven, heavy-tailed rows real checkpoints have. Same seed, same bytes.
 void write_synthetic_model(const std::filesystem::path& folder, const SyntheticModelShape& shape,
                            std::uint32_t seed = 0);
 

@@ -85,6 +85,7 @@ void bind_float_ops(nb::module_& m) {
 void bind_lm(nb::module_& m) {
   bind_float_ops(m);
   nb::module_ lm_module = m.def_submodule("lm", "Language models from mlx-lm folders");
+  bind_sample(lm_module);
 
   nb::class_<LmCache>(lm_module, "Cache", "One KVCache per layer (mlx-lm's make_prompt_cache)")
       .def_prop_ro("offset",
@@ -109,12 +110,17 @@ void bind_lm(nb::module_& m) {
           "generate_tokens",
           [](const LmModel& self, const std::vector<std::int64_t>& prompt, std::int64_t max_tokens,
              const std::vector<std::int64_t>& eos_tokens,
-             const std::function<bool(std::int64_t)>& on_token, std::optional<int> kv_bits,
-             int kv_group_size, std::int64_t quantized_kv_start) {
-            lm::GenerateOptions options{.max_tokens = max_tokens, .eos_tokens = eos_tokens};
-            options.kv_bits = kv_bits;
-            options.kv_group_size = kv_group_size;
-            options.quantized_kv_start = quantized_kv_start;
+             const std::function<bool(std::int64_t)>& on_token, nb::handle sampler,
+             nb::handle logits_processors, std::optional<int> kv_bits, int kv_group_size,
+             std::int64_t quantized_kv_start) {
+            const lm::GenerateOptions options{
+                .max_tokens = max_tokens,
+                .eos_tokens = eos_tokens,
+                .kv_bits = kv_bits,
+                .kv_group_size = kv_group_size,
+                .quantized_kv_start = quantized_kv_start,
+                .sampler = sampler_from_python(sampler),
+                .logits_processors = processors_from_python(logits_processors)};
             lm::GenerationStats stats;
             {
               nb::gil_scoped_release released;
@@ -131,11 +137,12 @@ void bind_lm(nb::module_& m) {
             out["peak_memory_mb"] = stats.peak_memory_mb;
             return out;
           },
-          "prompt"_a, "max_tokens"_a, "eos_tokens"_a, "on_token"_a, "kv_bits"_a = nb::none(),
-          "kv_group_size"_a = 64, "quantized_kv_start"_a = 0,
-          "Greedy generation (prefill, then one token at a time); on_token(id) -> bool\n"
-          "(False stops). kv_bits quantizes the KV cache as mlx-lm's generate_step does.\n"
-          "Returns the statistics as a dict.")
+          "prompt"_a, "max_tokens"_a, "eos_tokens"_a, "on_token"_a, "sampler"_a = nb::none(),
+          "logits_processors"_a = nb::none(), "kv_bits"_a = nb::none(), "kv_group_size"_a = 64,
+          "quantized_kv_start"_a = 0,
+          "Generation (prefill, then one token at a time); on_token(id) -> bool (False\n"
+          "stops); sampler / logits_processors as mlx-lm's (None: greedy); kv_bits quantizes\n"
+          "the KV cache as mlx-lm's generate_step does. Returns the statistics as a dict.")
       .def_prop_ro("model_type", [](const LmModel& self) { return self.args.model_type; })
       .def_prop_ro("vocab_size", [](const LmModel& self) { return self.args.vocab_size; })
       .def_prop_ro("num_layers", [](const LmModel& self) { return self.args.num_hidden_layers; });

@@ -94,7 +94,7 @@ TEST_F(ConvertCli, BadRequestsFailWithoutOutput) {
 }
 
 TEST_F(ConvertCli, DemoPrintsBothTables) {
-  const Result r = run("demo --tokens 2 --repeats 1");
+  const Result r = run("demo --layers --tokens 2 --repeats 1");
   ASSERT_EQ(r.status, 0) << r.err;
   for (const char* text : {"4-bit, group 64 (affine) vs float:", "mixed_3_6 vs float:",
                            "  down_proj         4   3/6", "  total            30     4"}) {
