@@ -244,8 +244,8 @@ std::string generate_error(const lm::Model& model, const lm::GenerateOptions& op
 TEST_F(KvGenerateTest, RefusesKvSettingsQuantizeRefuses) {
   const lm::LoadedLm loaded = lm::load(float_dir());  // head_dim 16
   EXPECT_EQ(generate_error(*loaded.model, {.max_tokens = 2, .eos_tokens = {}, .kv_bits = 7}),
-            "[generate] The requested number of bits 7 is not supported. The supported bits are 2, "
-            "3, 4, 5, 6 and 8.");
+            "[generate] The requested number of bits 7 is not supported. The supported bits are 1, "
+            "2, 3, 4, 5, 6 and 8.");
   EXPECT_EQ(generate_error(*loaded.model,
                            {.max_tokens = 2, .eos_tokens = {}, .kv_bits = 4, .kv_group_size = 48}),
             "[generate] The requested group size 48 is not supported. The supported group sizes "
