@@ -25,10 +25,11 @@ struct ConvertOptions {
   std::uint64_t max_shard_bytes = kDefaultShardBytes;
 };
 
-// What happens to one layer: a 2-D float "<path>.weight" (to quantize) or a quantized one.
+// What happens to one layer: a float "<path>.weight" (to quantize), 2-D or a 3-D stack of
+// experts (see is_expert_layer), or a quantized one.
 struct LayerPlan {
   std::string path;
-  Shape shape;                           // the float weight's (output_dims, input_dims)
+  Shape shape;                           // the float weight's ([experts,] output_dims, input_dims)
   Dtype float_dtype = Dtype::float32;    // its float type in the input (the scales' if quantized)
   std::optional<QuantSpec> input_spec;   // the input's settings, if quantized there
   std::optional<QuantSpec> output_spec;  // the output's settings, if quantized there

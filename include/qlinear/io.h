@@ -38,6 +38,12 @@ struct SafetensorsFile {
 // save_safetensors does, is fine).
 SafetensorsFile load_safetensors(const std::filesystem::path& path);
 
+// Drops the resident pages of a view on a file mapped by load_safetensors: they count as the
+// process's memory until then, and a later read brings them back from the file. Streaming
+// once through a folder larger than memory (convert) thus keeps only what is in use resident.
+// Does nothing for any other tensor.
+void release_resident_pages(const Tensor& tensor);
+
 // Writes the tensors ordered by element size (largest first), then by name, so that every
 // tensor's data is aligned to its element size; the header is padded with spaces to a
 // multiple of 8 bytes. Built on SafetensorsWriter: atomic, and saving over a loaded file

@@ -1,5 +1,5 @@
 // Language models from mlx-lm model folders: the decoder architectures of mlx-lm's
-// models/ (llama, qwen2, qwen3), their KV cache, and a token generator. Activations are
+// models/ (llama, qwen2, qwen3, qwen3_moe), their KV cache, and a token generator. Activations are
 // float32 whatever the checkpoint's dtype; weights stay as stored (float or quantized).
 #pragma once
 
@@ -9,8 +9,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
+#include "qlinear/ops.h"
+#include "qlinear/sample.h"
 #include "qlinear/tensor.h"
 
 namespace qlinear::lm {
@@ -32,6 +36,16 @@ struct ModelArgs {
   bool o_proj_bias = false;
   bool mlp_bias = false;
   bool qk_norm = false;  // qwen3: RMSNorm of each head's queries and keys
+  // qwen3_moe's sparse blocks: block i routes each token to num_experts_per_tok of
+  // num_experts SwitchGLU experts unless i is in mlp_only_layers or (i + 1) is not a
+  // multiple of decoder_sparse_step (then it has the dense intermediate_size MLP).
+  struct Experts {
+    std::int64_t num_experts = 0, num_experts_per_tok = 0, decoder_sparse_step = 1;
+    std::int64_t moe_intermediate_size = 0;
+    std::vector<std::int64_t> mlp_only_layers;
+    bool norm_topk_prob = false;  // renormalise the top-k router probabilities to sum 1
+  };
+  std::optional<Experts> experts;
 };
 
 // The architectures load() knows, by model_type.
@@ -53,14 +67,73 @@ class KVCache {
   Tensor keys_, values_;
   std::int64_t offset_ = 0;
 };
-using Cache = std::vector<KVCache>;
+
+// mlx-lm's QuantizedKVCache for one layer: keys and values stored as affine quantize()
+// gives them (wq, scales, biases), each (1, kv_heads, capacity, ...), quantized in groups
+// of group_size along head_dim; grown as mlx-lm grows it (the filled part trimmed to
+// offset, then a whole number of steps of 256 positions added).
+class QuantizedKVCache {
+ public:
+  static constexpr std::int64_t kStep = 256;
+  // bits and group_size as affine quantize allows them (invalid_argument otherwise).
+  QuantizedKVCache(int group_size, int bits);
+  // mlx-lm's KVCache.to_quantized: the float cache's positions (its whole capacity,
+  // as mlx-lm quantizes it) quantized, offset kept.
+  static QuantizedKVCache from_float(const KVCache& cache, int group_size, int bits);
+  // Appends keys and values (1, kv_heads, T, head_dim) float32, quantized;
+  // head_dim must be a multiple of group_size.
+  void update(const Tensor& keys, const Tensor& values);
+  std::int64_t offset() const { return offset_; }
+  int group_size() const { return group_size_; }
+  int bits() const { return bits_; }
+  const Quantized& keys() const { return keys_; }  // the first offset() positions are valid
+  const Quantized& values() const { return values_; }
+  std::size_t nbytes() const;
+
+ private:
+  int group_size_, bits_;
+  Quantized keys_, values_;
+  std::int64_t offset_ = 0;
+};
+
+// One layer's cache: float, or quantized once generation converts it (see
+// GenerateOptions::kv_bits), as mlx-lm swaps a KVCache for its to_quantized().
+class LayerCache {
+ public:
+  std::int64_t offset() const;
+  std::size_t nbytes() const;
+  KVCache* float_cache() { return std::get_if<KVCache>(&cache_); }
+  QuantizedKVCache* quantized_cache() { return std::get_if<QuantizedKVCache>(&cache_); }
+  // Converts a float cache (a quantized one stays as it is).
+  void quantize(int group_size, int bits);
+
+ private:
+  std::variant<KVCache, QuantizedKVCache> cache_;
+};
+using Cache = std::vector<LayerCache>;
+
+// mlx-lm's quantized_scaled_dot_product_attention (models/base.py): q (1, heads, L, D)
+// times scale, scores through quantized_matmul on the quantized keys (transpose=true),
+// softmax (masked scores at the lowest float when mask is "causal"), then quantized_matmul
+// on the quantized values (transpose=false). keys and values as affine quantize() gives
+// them for (1, kv_heads, T, D), heads a multiple of kv_heads. Returns (1, heads, L, D)
+// float32; invalid_argument "[quantized_scaled_dot_product_attention] ..." for bad input.
+Tensor quantized_scaled_dot_product_attention(const Tensor& q, const Quantized& keys,
+                                              const Quantized& values, float scale,
+                                              std::string_view mask = "", int group_size = 64,
+                                              int bits = 8);
+
+// mlx-lm's maybe_quantize_kv_cache: with kv_bits set, every layer whose offset has
+// reached quantized_kv_start becomes quantized.
+void maybe_quantize_kv_cache(Cache& cache, std::int64_t quantized_kv_start, int kv_group_size,
+                             std::optional<int> kv_bits);
 
 class Model {
  public:
   virtual ~Model() = default;
   virtual const ModelArgs& args() const = 0;
   // Logits (1, T, vocab) float32 for token ids (1, T) of an integer dtype, at the cache's
-  // positions; appends to the cache if given (one KVCache per layer, see make_cache).
+  // positions; appends to the cache if given (one LayerCache per layer, see make_cache).
   virtual Tensor operator()(const Tensor& ids, Cache* cache = nullptr) const = 0;
   Cache make_cache() const { return Cache(static_cast<std::size_t>(args().num_hidden_layers)); }
 };
@@ -80,7 +153,21 @@ LoadedLm load(const std::filesystem::path& folder);
 
 struct GenerateOptions {
   std::int64_t max_tokens = 256;
-  std::vector<std::int64_t> eos_tokens;  // stop when one comes (it is not reported)
+  std::vector<std::int64_t> eos_tokens = {};  // stop when one comes (it is not reported)
+  // The quantized KV cache, as mlx-lm's generate_step takes it: with kv_bits set, each
+  // layer's cache is quantized (kv_group_size, kv_bits) after the first forward pass that
+  // leaves it holding quantized_kv_start positions or more.
+  std::optional<int> kv_bits = {};
+  int kv_group_size = 64;
+  std::int64_t quantized_kv_start = 0;
+  // The prompt but its last token runs in passes of this many tokens (mlx-lm: 2048).
+  std::int64_t prefill_step_size = 2048;
+
+  // Sampling (qlinear/sample.h): each position's logits go through the processors (with
+  // the prompt and the tokens generated so far), then the sampler picks from their
+  // log-probabilities. No sampler: greedy.
+  Sampler sampler = {};
+  std::vector<LogitsProcessor> logits_processors = {};
 };
 
 struct GenerationStats {
@@ -89,8 +176,11 @@ struct GenerationStats {
   double peak_memory_mb = 0;                  // the process's peak resident memory
 };
 
-// Greedy generation as mlx-lm's generate_step with temp 0: the prompt in one forward
-// pass (prefill), then one token at a time, each the argmax of the last logits.
+// Generation as mlx-lm's generate_step: the prompt but its last token in passes of
+// prefill_step_size (prefill), then the last prompt token and one token at a time, each
+// picked by options.sampler (greedy: the argmax) from the last position's processed logits
+// minus their logsumexp; the cache quantized after each pass as kv_bits asks. Throws
+// invalid_argument for kv_bits / kv_group_size quantize refuses.
 // on_token(token) is called for every generated token; returning false stops early.
 GenerationStats generate(const Model& model, const std::vector<std::int64_t>& prompt,
                          const GenerateOptions& options,

@@ -76,7 +76,8 @@ void save_folder_weights(const std::filesystem::path& folder, const TensorMap& t
 
 // A tree of Linear / Embedding layers and plain containers built from weight names
 // and shapes: a path with a 2-D "weight" becomes an Embedding when its last segment
-// contains "embed" (or is "wte"), else a Linear (with a bias if there is one); numeric
+// contains "embed" (or is "wte"), else a Linear (with a bias if there is one); a 3-D
+// "weight" of an expert layer (is_expert_layer) a SwitchLinear; numeric
 // segments make lists ("model.layers.3"); other parameters sit in plain modules. A
 // quantized layer (one with "scales") is built quantized, with the stored shapes and the
 // settings `quantization` gives it (a FileError if they do not fit).
@@ -85,7 +86,7 @@ std::shared_ptr<nn::Container> build_model_tree(
     const std::optional<QuantizationConfig>& quantization);
 
 // mlx-lm's rule for which layers a checkpoint has quantized: the per-layer entry of
-// `quantization` if there is one, else every Linear/Embedding whose "<path>.scales"
+// `quantization` if there is one, else every Linear/Embedding/SwitchLinear whose "<path>.scales"
 // is among the weight names.
 nn::ClassPredicate checkpoint_predicate(const QuantizationConfig& quantization,
                                         std::function<bool(const std::string&)> has_weight);
@@ -122,6 +123,20 @@ Recipe mixed_recipe(std::string_view name, const std::vector<std::string>& layer
 // The recipe names, for help texts.
 const std::vector<std::string>& recipe_names();
 
+// --- mixture-of-experts layers ----------------------------------------------------
+
+// Whether a 3-D "<path>.weight" is a stack of experts (a SwitchLinear): the layer sits
+// directly under one of the names mlx-lm's models give their SwitchGLU / SwitchMLP
+// ("switch_mlp", "switch_glu", "experts"), e.g. "model.layers.0.mlp.switch_mlp.up_proj".
+bool is_expert_layer(std::string_view path);
+
+// mlx-lm's per-model quant_predicate (models/<model_type>.py), which convert applies when
+// no recipe is given: the settings of the layers the model keeps apart (the MoE routers
+// at affine 8 bits, group 64), nullopt for the others. An empty rule for model types
+// without one. config_json is config.json's text (its "model_type" picks the rule).
+using ModelQuantRule = std::function<std::optional<QuantSpec>(std::string_view path)>;
+ModelQuantRule model_quant_rule(const std::string& config_json);
+
 }  // namespace qlinear
 
 namespace qlinear {
@@ -137,13 +152,14 @@ struct SyntheticModelShape {
   std::int64_t heads = 16;
   std::int64_t kv_heads = 4;
   Dtype dtype = Dtype::bfloat16;
+  bool tie_word_embeddings = false;  // no lm_head: the embedding is the output head
 };
 
 // Writes a float Llama-shaped folder (config.json, model.safetensors + index,
 // tokenizer_config.json): embed_tokens, per block q/k/v/o and gate/up/down projections
-// and two norms, the final norm and lm_head. Weights are normal with std 0.02 scaled per
-// output row by a log-normal factor, with one in 1024 an outlier eight times larger:
-// the uneven, heavy-tailed rows real checkpoints have. Same seed, same bytes.
+// and two norms, the final norm and lm_head (unless tied). Weights are normal with std
+// 0.02 scaled per output row by a log-normal factor, with one in 1024 an outlier eight times
+// larger: the uneven, heavy-tailed rows real checkpoints have. Same seed, same bytes.
 void write_synthetic_model(const std::filesystem::path& folder, const SyntheticModelShape& shape,
                            std::uint32_t seed = 0);
 

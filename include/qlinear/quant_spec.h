@@ -35,7 +35,7 @@ struct ModeTraits {
 
 namespace modes {
 // The widths MLX 0.32.4 accepts in affine mode (it refuses 7).
-inline constexpr int kAffineBits[] = {2, 3, 4, 5, 6, 8};
+inline constexpr int kAffineBits[] = {1, 2, 3, 4, 5, 6, 8};
 inline constexpr int kAffineGroupSizes[] = {32, 64, 128};
 inline constexpr int kFour[] = {4};
 inline constexpr int kEight[] = {8};

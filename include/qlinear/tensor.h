@@ -56,6 +56,8 @@ class Tensor {
   std::int64_t size() const { return size_; }
   std::size_t nbytes() const { return static_cast<std::size_t>(size_) * size_of(dtype_); }
   bool is_view() const { return read_only_; }
+  // What keeps the storage alive (for a view, the owner it was made with).
+  const std::shared_ptr<const void>& owner() const { return owner_; }
 
   const void* data() const { return data_; }
   template <class T>

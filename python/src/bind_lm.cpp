@@ -6,6 +6,7 @@
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include "bindings.h"
@@ -19,7 +20,7 @@ using namespace nb::literals;
 namespace qlinear::python {
 namespace {
 
-// One KVCache per layer, as a Python object.
+// One layer cache per layer, as a Python object.
 struct LmCache {
   lm::Cache layers;
 };
@@ -84,13 +85,14 @@ void bind_float_ops(nb::module_& m) {
 void bind_lm(nb::module_& m) {
   bind_float_ops(m);
   nb::module_ lm_module = m.def_submodule("lm", "Language models from mlx-lm folders");
+  bind_sample(lm_module);
 
   nb::class_<LmCache>(lm_module, "Cache", "One KVCache per layer (mlx-lm's make_prompt_cache)")
       .def_prop_ro("offset",
                    [](const LmCache& c) { return c.layers.empty() ? 0 : c.layers[0].offset(); })
       .def_prop_ro("nbytes", [](const LmCache& c) {
         std::size_t n = 0;
-        for (const lm::KVCache& layer : c.layers) n += layer.nbytes();
+        for (const lm::LayerCache& layer : c.layers) n += layer.nbytes();
         return n;
       });
 
@@ -108,15 +110,24 @@ void bind_lm(nb::module_& m) {
           "generate_tokens",
           [](const LmModel& self, const std::vector<std::int64_t>& prompt, std::int64_t max_tokens,
              const std::vector<std::int64_t>& eos_tokens,
-             const std::function<bool(std::int64_t)>& on_token) {
+             const std::function<bool(std::int64_t)>& on_token, nb::handle sampler,
+             nb::handle logits_processors, std::optional<int> kv_bits, int kv_group_size,
+             std::int64_t quantized_kv_start) {
+            const lm::GenerateOptions options{
+                .max_tokens = max_tokens,
+                .eos_tokens = eos_tokens,
+                .kv_bits = kv_bits,
+                .kv_group_size = kv_group_size,
+                .quantized_kv_start = quantized_kv_start,
+                .sampler = sampler_from_python(sampler),
+                .logits_processors = processors_from_python(logits_processors)};
             lm::GenerationStats stats;
             {
               nb::gil_scoped_release released;
-              stats = lm::generate(*self.model, prompt, {max_tokens, eos_tokens},
-                                   [&](std::int64_t token) {
-                                     nb::gil_scoped_acquire acquired;
-                                     return on_token(token);
-                                   });
+              stats = lm::generate(*self.model, prompt, options, [&](std::int64_t token) {
+                nb::gil_scoped_acquire acquired;
+                return on_token(token);
+              });
             }
             nb::dict out;
             out["prompt_tokens"] = stats.prompt_tokens;
@@ -126,9 +137,12 @@ void bind_lm(nb::module_& m) {
             out["peak_memory_mb"] = stats.peak_memory_mb;
             return out;
           },
-          "prompt"_a, "max_tokens"_a, "eos_tokens"_a, "on_token"_a,
-          "Greedy generation (prefill, then one token at a time); on_token(id) -> bool\n"
-          "(False stops). Returns the statistics as a dict.")
+          "prompt"_a, "max_tokens"_a, "eos_tokens"_a, "on_token"_a, "sampler"_a = nb::none(),
+          "logits_processors"_a = nb::none(), "kv_bits"_a = nb::none(), "kv_group_size"_a = 64,
+          "quantized_kv_start"_a = 0,
+          "Generation (prefill, then one token at a time); on_token(id) -> bool (False\n"
+          "stops); sampler / logits_processors as mlx-lm's (None: greedy); kv_bits quantizes\n"
+          "the KV cache as mlx-lm's generate_step does. Returns the statistics as a dict.")
       .def_prop_ro("model_type", [](const LmModel& self) { return self.args.model_type; })
       .def_prop_ro("vocab_size", [](const LmModel& self) { return self.args.vocab_size; })
       .def_prop_ro("num_layers", [](const LmModel& self) { return self.args.num_hidden_layers; });
@@ -146,6 +160,24 @@ void bind_lm(nb::module_& m) {
       },
       "path"_a, "(model, config) from an mlx-lm folder (llama, mistral, qwen2, qwen3).");
   lm_module.attr("SUPPORTED_MODEL_TYPES") = lm::supported_model_types();
+
+  using Packed = std::tuple<Tensor, Tensor, Tensor>;
+  lm_module.def(
+      "quantized_scaled_dot_product_attention",
+      [](const Tensor& q, const Packed& keys, const Packed& values, float scale,
+         const std::optional<std::string>& mask, int group_size, int bits) {
+        auto quantized = [](const Packed& p) {
+          return Quantized{std::get<0>(p), std::get<1>(p), std::get<2>(p)};
+        };
+        return without_gil([&] {
+          return lm::quantized_scaled_dot_product_attention(
+              q, quantized(keys), quantized(values), scale, mask.value_or(""), group_size, bits);
+        });
+      },
+      "queries"_a, "q_keys"_a, "q_values"_a, "scale"_a, "mask"_a.none(), "group_size"_a = 64,
+      "bits"_a = 8,
+      "As mlx_lm.models.base.quantized_scaled_dot_product_attention (batch 1; mask None or\n"
+      "\"causal\"): q_keys and q_values are (wq, scales, biases) as mx.quantize gives them.");
 }
 
 }  // namespace qlinear::python

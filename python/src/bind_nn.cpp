@@ -227,16 +227,14 @@ void def_quant_settings(Class& cls) {
 
 void bind_layers(nb::module_& m) {
   nb::class_<nn::Unary, Module>(m, "Unary", "A layer that maps one array to one.").def("__call__", unary_call<nn::Unary>(), "x"_a);
-  nb::class_<nn::Quantizable, nn::Unary>(m, "Quantizable",
-                                         "A float layer nn.quantize can replace.");
   nb::class_<nn::Container, Module>(m, "Container",
                                    "A module that only holds children and parameters.");
 
-  nb::class_<nn::Linear, nn::Quantizable>(m, "Linear", "y = x @ weight.T + bias, as mlx.nn.Linear.")
+  nb::class_<nn::Linear, nn::Unary>(m, "Linear", "y = x @ weight.T + bias, as mlx.nn.Linear.")
       .def(nb::init<std::int64_t, std::int64_t, bool>(), "input_dims"_a, "output_dims"_a,
            "bias"_a = true);
 
-  nb::class_<nn::Embedding, nn::Quantizable>(m, "Embedding", "Rows of weight by integer id, as mlx.nn.Embedding.")
+  nb::class_<nn::Embedding, nn::Unary>(m, "Embedding", "Rows of weight by integer id, as mlx.nn.Embedding.")
       .def(nb::init<std::int64_t, std::int64_t>(), "num_embeddings"_a, "dims"_a)
       .def("as_linear", as_linear_call<nn::Embedding>(), "x"_a);
 
@@ -289,12 +287,82 @@ void bind_layers(nb::module_& m) {
   def_quant_settings(quantized_embedding);
 }
 
+// mlx-lm's switch_layers: the expert layers and the expert MLPs.
+void bind_switch_layers(nb::module_& m) {
+  nb::class_<nn::SwitchLayer, Module>(m, "SwitchLayer", "A layer of stacked experts.")
+      .def(
+          "__call__",
+          [](const nn::SwitchLayer& self, const Tensor& x, const Tensor& indices,
+             bool sorted_indices) {
+            nb::gil_scoped_release released;
+            return self(x, indices, sorted_indices);
+          },
+          "x"_a, "indices"_a, "sorted_indices"_a = false)
+      .def_prop_ro("input_dims", &nn::SwitchLayer::input_dims)
+      .def_prop_ro("output_dims", &nn::SwitchLayer::output_dims)
+      .def_prop_ro("num_experts", &nn::SwitchLayer::num_experts);
+
+  nb::class_<nn::SwitchLinear, nn::SwitchLayer>(
+      m, "SwitchLinear", "One Linear per expert, picked by index, as mlx-lm's SwitchLinear.")
+      .def(nb::init<std::int64_t, std::int64_t, std::int64_t, bool>(), "input_dims"_a,
+           "output_dims"_a, "num_experts"_a, "bias"_a = true)
+      .def(
+          "to_quantized",
+          [](const nn::SwitchLinear& self, std::optional<int> group_size, std::optional<int> bits,
+             std::string_view mode) {
+            return nn::QuantizedSwitchLinear::from_switch_linear(
+                self, spec_from(group_size, bits, mode, "SwitchLinear.to_quantized"));
+          },
+          "group_size"_a = nb::none(), "bits"_a = nb::none(), "mode"_a = "affine");
+
+  auto quantized =
+      nb::class_<nn::QuantizedSwitchLinear, nn::SwitchLayer>(
+          m, "QuantizedSwitchLinear", "The quantized SwitchLinear, as mlx-lm's (gather_qmm).")
+          .def(
+              "__init__",
+              [](nn::QuantizedSwitchLinear* self, std::int64_t input_dims,
+                 std::int64_t output_dims, std::int64_t num_experts, bool bias,
+                 std::optional<int> group_size, std::optional<int> bits, std::string_view mode) {
+                new (self) nn::QuantizedSwitchLinear(
+                    input_dims, output_dims, num_experts, bias,
+                    spec_from(group_size, bits, mode, "QuantizedSwitchLinear"));
+              },
+              "input_dims"_a, "output_dims"_a, "num_experts"_a, "bias"_a = true,
+              "group_size"_a = nb::none(), "bits"_a = nb::none(), "mode"_a = "affine")
+          .def_static(
+              "from_switch_linear",
+              [](const nn::SwitchLinear& layer, std::optional<int> group_size,
+                 std::optional<int> bits, std::string_view mode) {
+                return nn::QuantizedSwitchLinear::from_switch_linear(
+                    layer, spec_from(group_size, bits, mode, "QuantizedSwitchLinear"));
+              },
+              "switch_linear"_a, "group_size"_a = nb::none(), "bits"_a = nb::none(),
+              "mode"_a = "affine");
+  def_quant_settings(quantized);
+
+  auto switch_call = [](const nn::SwitchMlpBase& self, const Tensor& x, const Tensor& indices) {
+    nb::gil_scoped_release released;
+    return self(x, indices);
+  };
+  nb::class_<nn::SwitchMlpBase, Module>(m, "SwitchMlpBase", "An expert MLP with mlx-lm's routing.")
+      .def("__call__", switch_call, "x"_a, "indices"_a);
+  nb::class_<nn::SwitchGLU, nn::SwitchMlpBase>(
+      m, "SwitchGLU", "down_proj(swiglu(gate_proj(x), up_proj(x))) per expert, as mlx-lm's.")
+      .def(nb::init<std::int64_t, std::int64_t, std::int64_t, bool>(), "input_dims"_a,
+           "hidden_dims"_a, "num_experts"_a, "bias"_a = false);
+  nb::class_<nn::SwitchMLP, nn::SwitchMlpBase>(
+      m, "SwitchMLP", "fc2(gelu(fc1(x))) per expert (precise GELU), as mlx-lm's.")
+      .def(nb::init<std::int64_t, std::int64_t, std::int64_t, bool>(), "input_dims"_a,
+           "hidden_dims"_a, "num_experts"_a, "bias"_a = false);
+}
+
 }  // namespace
 
 void bind_nn(nb::module_& parent) {
   nb::module_ m = parent.def_submodule("nn", "The module tree and layers behind qlinear.nn.");
   bind_module(m);
   bind_layers(m);
+  bind_switch_layers(m);
 
   m.def(
       "quantize",
@@ -305,8 +373,8 @@ void bind_nn(nb::module_& parent) {
       },
       "model"_a, "group_size"_a = nb::none(), "bits"_a = nb::none(), nb::kw_only(),
       "mode"_a = "affine", "class_predicate"_a = nb::none(),
-      "Replaces, in place, every Linear and Embedding the predicate selects by its quantized\n"
-      "equivalent, as mlx.nn.quantize.");
+      "Replaces, in place, every Linear, Embedding and SwitchLinear the predicate selects by\n"
+      "its quantized equivalent, as mlx.nn.quantize.");
   m.def("seed", &nn::seed, "value"_a, "Restarts the generator that layer initialisation draws from.");
 }
 

@@ -11,8 +11,11 @@ AFFINE_FILES = sorted(p.name for p in GOLDEN.glob("affine_*.safetensors"))
 EDGE_FILES = sorted(p.name for p in GOLDEN.glob("edge_*.safetensors") if "nonfinite" not in p.name)
 SHAPE_FILES = sorted(p.name for p in GOLDEN.glob("shape_*.safetensors"))
 FLOAT_MODE_FILES = sorted(p.name for f in FLOAT_MODES for p in GOLDEN.glob(f"{f}_*.safetensors"))
+# The release's 1-bit affine and float-mode files (gather_qmm: live in test_gather_qmm.py).
 RELEASE_FILES = sorted(
-    f"{RELEASE_GOLDEN.name}/{p.name}" for f in FLOAT_MODES for p in RELEASE_GOLDEN.glob(f"{f}_*.safetensors")
+    f"{RELEASE_GOLDEN.name}/{p.name}"
+    for f in ("affine_b1",) + FLOAT_MODES
+    for p in RELEASE_GOLDEN.glob(f"{f}_*.safetensors")
 )
 
 
@@ -82,4 +85,4 @@ def test_nonfinite_weights_are_refused_with_their_position():
 
 def test_golden_sets_are_all_there():
     assert (len(AFFINE_FILES), len(EDGE_FILES), len(SHAPE_FILES), len(FLOAT_MODE_FILES)) == (54, 9, 2, 6)
-    assert len(RELEASE_FILES) == 9
+    assert len(RELEASE_FILES) == 18  # 1-bit affine, mxfp4, mxfp8, nvfp4 x 3 dtypes (x 3 group sizes)

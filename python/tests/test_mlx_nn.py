@@ -9,6 +9,7 @@ from qlinear import nn
 from qlinear.utils import tree_flatten
 
 LAYER_SETTINGS = [
+    (1, 64, "affine"),
     (2, 32, "affine"),
     (3, 64, "affine"),
     (4, 64, "affine"),

@@ -46,6 +46,48 @@ def test_affine_matches_mlx(mx, rng, bits, group_size, dtype):
         assert_close_to_mlx_product(y, y_mlx, xs, w_hat if transpose else np.swapaxes(w_hat, -1, -2))
 
 
+def _affine_edge_groups(dtype, group_size=32):
+    """Groups where the choice between equal extremes shows: zeros of both signs (the
+    1-bit bias is the minimum itself, -0.0 or 0.0), a zero minimum under positives, ties
+    of |min| and |max|, constants, and ranges under the scale floor."""
+    rng = np.random.default_rng(7)
+    n = group_size
+    zeros = lambda signs: np.where(np.array(signs) < 0, -0.0, 0.0)
+    rows = [
+        zeros([-1] + [1] * (n - 1)),
+        zeros([1, -1] + [1] * (n - 2)),
+        zeros([1] * (n - 1) + [-1]),
+        zeros([-1] * n),
+        zeros([1] * n),
+        zeros(rng.choice([-1, 1], n)),
+        np.where(rng.random(n) < 0.5, zeros(rng.choice([-1, 1], n)), rng.random(n) + 0.25),
+        np.concatenate([[1.0, -0.0, 0.0], rng.random(n - 3)]),
+        np.concatenate([[0.0, -0.0, -1.0], rng.random(n - 3)]),
+        np.concatenate([[-2.0, 2.0], rng.uniform(-2, 2, n - 2)]),
+        np.full(n, 0.375),
+        np.full(n, -3.0),
+        rng.uniform(-1, 1, n) * 1e-8,  # below float16's subnormals: zeros of both signs
+        1.0 + rng.uniform(-1, 1, n) * 1e-7,
+    ]
+    return np.stack(rows).astype(dtype)
+
+
+@pytest.mark.parametrize("bits,dtype", list(itertools.product(AFFINE_BITS, FLOAT_DTYPES)))
+def test_affine_edge_groups_match_mlx_on_every_isa(mx, bits, dtype):
+    w = _affine_edge_groups(dtype)
+    settings = dict(group_size=32, bits=bits)
+    theirs = [from_mx(mx, a) for a in mx.quantize(to_mx(mx, w), **settings)]
+    previous = qlinear.active_isa()
+    try:
+        for isa in qlinear.supported_isas():
+            qlinear.set_isa(isa)
+            ours = qlinear.quantize(w, **settings)
+            for name, a, b in zip(("wq", "scales", "biases"), ours, theirs):
+                np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8), err_msg=f"{isa} {name}")
+    finally:
+        qlinear.set_isa(previous)
+
+
 FLOAT_MODE_CASES = list(itertools.product(FLOAT_MODES, FLOAT_DTYPES))
 
 

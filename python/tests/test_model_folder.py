@@ -28,7 +28,7 @@ LLAMA = {
     "tie_word_embeddings": False,
     "torch_dtype": "bfloat16",
 }
-RECIPES = [(None, 4), ("mixed_3_6", 3)]
+RECIPES = [(None, 4), (None, 1), ("mixed_3_6", 3)]
 
 
 def _float_llama(mx, folder):

@@ -28,7 +28,7 @@ def test_defaults_are_group_size_64_and_4_bits(rng):
 BAD_CALLS = [
     (
         lambda p: qlinear.quantize(np.zeros((2, 64), np.float32), bits=7),
-        "[quantize] The requested number of bits 7 is not supported. The supported bits are 2, 3, 4, 5, 6 and 8.",
+        "[quantize] The requested number of bits 7 is not supported. The supported bits are 1, 2, 3, 4, 5, 6 and 8.",
     ),
     (
         lambda p: qlinear.quantize(np.zeros((2, 96), np.float32), group_size=48),

@@ -22,8 +22,13 @@ struct GroupParams {
 
 // Scale and bias of a group from its extremes. The extreme with the larger magnitude
 // becomes the bias (code 0), so it is reproduced exactly.
+// 1-bit groups (MLX 0.32.4) keep the minimum as the bias and the range as the scale.
+// w_min is the minimum as std::min finds it from the group's first element on: of equal
+// values the first one wins, so a zero minimum carries the sign of the group's first zero
+// (MLX writes that -0.0 or 0.0 as the 1-bit bias).
 inline GroupParams group_params(float w_min, float w_max, int bits) {
   const float n_bins = static_cast<float>(max_code(bits));
+  if (bits == 1) return {std::max(w_max - w_min, kScaleFloor), w_min};
   const bool min_is_edge = std::fabs(w_min) > std::fabs(w_max);
   float scale = std::max((w_max - w_min) / n_bins, kScaleFloor);
   scale = min_is_edge ? scale : -scale;

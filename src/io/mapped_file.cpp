@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -40,8 +41,27 @@ MappedFile map_file_read_only(const std::filesystem::path& path) {
 
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) fail(path, std::string("cannot map: ") + std::strerror(errno));
-  auto unmap = [size](const std::byte* q) { ::munmap(const_cast<std::byte*>(q), size); };
-  return {std::shared_ptr<const std::byte>(static_cast<const std::byte*>(p), unmap), size};
+  return {std::shared_ptr<const std::byte>(static_cast<const std::byte*>(p), Unmap{size}), size};
+}
+
+void Unmap::operator()(const std::byte* start) const {
+  ::munmap(const_cast<std::byte*>(start), size);
 }
 
 }  // namespace qlinear::io
+
+namespace qlinear {
+
+void release_resident_pages(const Tensor& tensor) {
+  // MADV_DONTNEED on anonymous memory would zero it: only a read-only file mapping is safe.
+  if (!tensor.is_view() || std::get_deleter<io::Unmap>(tensor.owner()) == nullptr) return;
+  if (tensor.nbytes() == 0) return;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(tensor.data());
+  const std::uintptr_t first = begin / page * page;
+  const std::uintptr_t end = (begin + tensor.nbytes() + page - 1) / page * page;
+  // The pages straddling the ends may hold neighbouring tensors: they come back on use.
+  ::madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED);
+}
+
+}  // namespace qlinear

@@ -7,6 +7,12 @@
 
 namespace qlinear::io {
 
+// Unmaps a MappedFile; its type marks memory as mapped by map_file_read_only.
+struct Unmap {
+  std::size_t size;
+  void operator()(const std::byte* start) const;
+};
+
 struct MappedFile {
   // Start of the mapping; unmapped when the last copy of this pointer goes away, so
   // tensor views can hold it as their owner.

@@ -47,15 +47,20 @@ bool is_weight_file(const std::filesystem::path& path) {
          (name.starts_with("model") && path.extension() == ".safetensors");
 }
 
-// The outputs of quantizing a (N, K) weight of dtype `dtype` with `spec`.
+// The outputs of quantizing a (..., N, K) weight of dtype `dtype` with `spec`.
 std::vector<TensorInfo> quantized_outputs(const std::string& path, const Shape& shape, Dtype dtype,
                                           const QuantSpec& spec) {
-  const std::int64_t N = shape[0], K = shape[1];
+  const std::int64_t K = shape.back();
+  const auto with_last = [&](std::int64_t last) {
+    Shape out(shape.begin(), shape.end() - 1);
+    out.push_back(last);
+    return out;
+  };
   const Dtype scale_dtype = spec.traits().scale_dtype(dtype);
-  std::vector<TensorInfo> out{{path + ".weight", Dtype::uint32, {N, spec.packed_words(K)}},
-                              {path + ".scales", scale_dtype, {N, spec.groups(K)}}};
+  std::vector<TensorInfo> out{{path + ".weight", Dtype::uint32, with_last(spec.packed_words(K))},
+                              {path + ".scales", scale_dtype, with_last(spec.groups(K))}};
   if (spec.traits().has_biases())
-    out.push_back({path + ".biases", scale_dtype, {N, spec.groups(K)}});
+    out.push_back({path + ".biases", scale_dtype, with_last(spec.groups(K))});
   return out;
 }
 
@@ -97,11 +102,13 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
   plan.dtype = conversion_dtype(config_text, options.dtype);
   const TensorMap weights = load_folder_weights(input);
 
-  // Layers: float 2-D weights, and quantized weights with their scales.
+  // Layers: float 2-D weights and 3-D expert stacks, and quantized ones with their scales.
   std::map<std::string, std::size_t> layer_index;
   for (const auto& [name, tensor] : weights) {
     const std::string path = layer_of(name, ".weight");
-    if (path.empty() || tensor.ndim() != 2) continue;
+    if (path.empty() || !(tensor.ndim() == 2 || (tensor.ndim() == 3 && is_expert_layer(path)))) {
+      continue;
+    }
     LayerPlan layer;
     layer.path = path;
     layer.shape = tensor.shape();
@@ -114,7 +121,7 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
       }
       layer.input_spec = entry ? **entry : input_quantization->defaults;
       layer.float_dtype = dequantized_dtype(weights.at(path + ".scales"));
-      layer.shape[1] = layer.input_spec->codes_in(tensor.dim(1));
+      layer.shape.back() = layer.input_spec->codes_in(tensor.dim(-1));
       if (!options.dequantize) layer.output_spec = layer.input_spec;
     } else if (!is_floating(tensor.dtype())) {
       continue;
@@ -132,14 +139,20 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
       for (const LayerPlan& layer : plan.layers) paths.push_back(layer.path);
       recipe = mixed_recipe(*options.recipe, paths, call.group_size);
     }
+    // Without a recipe, mlx-lm applies the model's own quant_predicate (routers at 8 bits).
+    const ModelQuantRule model_rule = recipe ? ModelQuantRule{} : model_quant_rule(config_text);
     for (LayerPlan& layer : plan.layers) {
-      if (layer.shape[1] % call.group_size != 0) {
-        layer.skipped = "input dims " + std::to_string(layer.shape[1]) +
-                        " not divisible by group size " + std::to_string(call.group_size);
+      const std::int64_t K = layer.shape.back();
+      const std::optional<QuantSpec> special = model_rule ? model_rule(layer.path) : std::nullopt;
+      const QuantSpec spec = recipe ? recipe(layer.path) : special.value_or(call);
+      const int group_size = K % call.group_size != 0 ? call.group_size : spec.group_size;
+      if (K % group_size != 0) {
+        layer.skipped = "input dims " + std::to_string(K) + " not divisible by group size " +
+                        std::to_string(group_size);
         continue;
       }
-      layer.output_spec = recipe ? recipe(layer.path) : call;
-      if (recipe) config.layers.emplace_back(layer.path, layer.output_spec);
+      layer.output_spec = spec;
+      if (recipe || special) config.layers.emplace_back(layer.path, layer.output_spec);
     }
     plan.quantization = std::move(config);
   } else if (!options.dequantize) {
@@ -198,7 +211,7 @@ ConversionPlan plan_conversion(const std::filesystem::path& input, const Convert
       if (!layer || !layer->output_spec) {
         plan.parameters += static_cast<std::uint64_t>(element_count(info.shape));
       } else if (info.name.ends_with(".weight")) {
-        plan.parameters += static_cast<std::uint64_t>(layer->shape[0] * layer->shape[1]);
+        plan.parameters += static_cast<std::uint64_t>(element_count(layer->shape));
       } else if (info.name.ends_with(".bias")) {
         plan.parameters += static_cast<std::uint64_t>(element_count(info.shape));
       }

@@ -10,6 +10,7 @@
 
 #include "model/text_file.h"
 #include "qlinear/convert.h"
+#include "qlinear/io.h"
 
 namespace qlinear {
 namespace {
@@ -115,6 +116,19 @@ std::vector<Tensor> run_step(const ConvertStep& step, const TensorMap& weights,
   throw std::logic_error("unknown conversion step");
 }
 
+// The input tensors a step reads: its source, and a quantized layer's scales and biases.
+std::vector<const Tensor*> step_inputs(const ConvertStep& step, const TensorMap& weights) {
+  std::vector<const Tensor*> inputs{&weights.at(step.source)};
+  if (step.kind == ConvertStep::Kind::dequantize) {
+    const std::string path = layer_path(step.source);
+    for (const char* part : {".scales", ".biases"}) {
+      if (const auto found = weights.find(path + part); found != weights.end())
+        inputs.push_back(&found->second);
+    }
+  }
+  return inputs;
+}
+
 }  // namespace
 
 ConversionPlan run_conversion(ConversionPlan plan, const std::filesystem::path& output,
@@ -155,6 +169,8 @@ ConversionPlan run_conversion(ConversionPlan plan, const std::filesystem::path& 
       const std::vector<Tensor> tensors = run_step(step, weights, plan);
       for (std::size_t t = 0; t < tensors.size(); ++t)
         writer.write(step.outputs[t].name, tensors[t]);
+      // Written: the input pages need not stay resident (each tensor is read once).
+      for (const Tensor* input : step_inputs(step, weights)) release_resident_pages(*input);
       status.tensors_done += tensors.size();
       status.bytes_done += step.input_bytes;
       if (progress) progress(status);

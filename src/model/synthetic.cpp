@@ -87,7 +87,9 @@ void write_synthetic_model(const std::filesystem::path& folder, const SyntheticM
     add(block + "mlp.down_proj.weight", source.matrix(shape.hidden, shape.intermediate, dtype));
   }
   add("model.norm.weight", source.norm(shape.hidden, dtype));
-  add("lm_head.weight", source.matrix(shape.vocab, shape.hidden, dtype));
+  if (!shape.tie_word_embeddings) {
+    add("lm_head.weight", source.matrix(shape.vocab, shape.hidden, dtype));
+  }
 
   std::filesystem::create_directories(folder);
   save_folder_weights(folder, weights, parameters);
@@ -99,7 +101,7 @@ void write_synthetic_model(const std::filesystem::path& folder, const SyntheticM
                                          {"num_hidden_layers", shape.blocks},
                                          {"num_key_value_heads", shape.kv_heads},
                                          {"rms_norm_eps", 1e-5},
-                                         {"tie_word_embeddings", false},
+                                         {"tie_word_embeddings", shape.tie_word_embeddings},
                                          {"torch_dtype", std::string(name_of(dtype))},
                                          {"vocab_size", shape.vocab}};
   model::write_text_file(folder / "config.json", config.dump(4));

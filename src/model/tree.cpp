@@ -36,14 +36,16 @@ std::string join(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
 }
 
-// A Linear or Embedding when the node's parameters are exactly a layer's, else nullptr.
+// A Linear, Embedding or (for a 3-D expert stack) SwitchLinear when the node's
+// parameters are exactly a layer's, else nullptr.
 nn::ModulePtr make_layer(const std::string& path, const Node& node,
                          const std::optional<QuantizationConfig>& quantization) {
   const auto& params = node.parameters;
   const auto weight = params.find("weight");
-  if (!node.children.empty() || weight == params.end() || weight->second.shape.size() != 2) {
-    return nullptr;
-  }
+  if (!node.children.empty() || weight == params.end()) return nullptr;
+  const std::size_t ndim = weight->second.shape.size();
+  const bool experts = ndim == 3 && is_expert_layer(path);
+  if (ndim != 2 && !experts) return nullptr;
   const bool quantized = params.contains("scales");
   for (const auto& [name, info] : params) {
     const bool known =
@@ -57,8 +59,9 @@ nn::ModulePtr make_layer(const std::string& path, const Node& node,
   };
   std::optional<Tensor> bias;
   if (params.contains("bias")) bias = zeros_like("bias");
-  const bool embedding = is_embedding_name(path);
+  const bool embedding = !experts && is_embedding_name(path);
   if (!quantized) {
+    if (experts) return std::make_shared<nn::SwitchLinear>(zeros_like("weight"), std::move(bias));
     if (embedding) return std::make_shared<nn::Embedding>(zeros_like("weight"));
     return std::make_shared<nn::Linear>(zeros_like("weight"), std::move(bias));
   }
@@ -71,6 +74,9 @@ nn::ModulePtr make_layer(const std::string& path, const Node& node,
   Quantized packed{zeros_like("weight"), zeros_like("scales"),
                    params.contains("biases") ? std::optional(zeros_like("biases")) : std::nullopt};
   try {
+    if (experts) {
+      return nn::QuantizedSwitchLinear::from_quantized(spec, std::move(packed), std::move(bias));
+    }
     if (embedding) return nn::QuantizedEmbedding::from_quantized(spec, std::move(packed));
     return nn::QuantizedLinear::from_quantized(spec, std::move(packed), std::move(bias));
   } catch (const std::invalid_argument& e) {

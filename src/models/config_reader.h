@@ -60,9 +60,10 @@ class ConfigReader {
 // The fields llama, qwen2 and qwen3 share (sizes, norm epsilon, vocabulary).
 ModelArgs read_common(const ConfigReader& config);
 
-// One function per architecture (llama.cpp, qwen2.cpp, qwen3.cpp).
+// One function per architecture (llama.cpp, qwen2.cpp, qwen3.cpp, qwen3_moe.cpp).
 ModelArgs llama_args(const ConfigReader& config);
 ModelArgs qwen2_args(const ConfigReader& config);
 ModelArgs qwen3_args(const ConfigReader& config);
+ModelArgs qwen3_moe_args(const ConfigReader& config);
 
 }  // namespace qlinear::lm::detail

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ops/float_ops.h"
+#include "ops/quantized_attention.h"
 #include "qlinear/float_ops.h"
 #include "qlinear/io.h"
 #include "qlinear/nn/layers.h"
@@ -35,14 +36,15 @@ void add_into(Tensor& h, const Tensor& r) {
 }
 
 struct Block {
-  const nn::Unary *q_proj, *k_proj, *v_proj, *o_proj, *gate_proj, *up_proj, *down_proj;
+  const nn::Unary *q_proj, *k_proj, *v_proj, *o_proj;
+  Mlp mlp;
   Tensor input_norm, post_attention_norm;
   std::optional<Tensor> q_norm, k_norm;
 };
 
-class Decoder final : public Model {
+class Decoder final : public Model, public LayerBinder {
  public:
-  Decoder(ModelArgs args, LoadedModel loaded, const std::string& source)
+  Decoder(ModelArgs args, LoadedModel loaded, const std::string& source, const MlpBinder& mlp)
       : args_(std::move(args)), loaded_(std::move(loaded)), source_(source) {
     const ModelArgs& a = args_;
     const std::int64_t q_dims = a.num_attention_heads * a.head_dim;
@@ -68,9 +70,8 @@ class Decoder final : public Model {
       b.k_proj = &linear(p + "self_attn.k_proj", a.hidden_size, kv_dims, a.attention_bias);
       b.v_proj = &linear(p + "self_attn.v_proj", a.hidden_size, kv_dims, a.attention_bias);
       b.o_proj = &linear(p + "self_attn.o_proj", q_dims, a.hidden_size, a.o_proj_bias);
-      b.gate_proj = &linear(p + "mlp.gate_proj", a.hidden_size, a.intermediate_size, a.mlp_bias);
-      b.up_proj = &linear(p + "mlp.up_proj", a.hidden_size, a.intermediate_size, a.mlp_bias);
-      b.down_proj = &linear(p + "mlp.down_proj", a.intermediate_size, a.hidden_size, a.mlp_bias);
+      b.mlp = mlp ? mlp(*this, a, i)
+                  : dense_mlp(*this, p + "mlp.", a.hidden_size, a.intermediate_size, a.mlp_bias);
       b.input_norm = norm(p + "input_layernorm", a.hidden_size);
       b.post_attention_norm = norm(p + "post_attention_layernorm", a.hidden_size);
       if (a.qk_norm) {
@@ -106,18 +107,17 @@ class Decoder final : public Model {
       const Block& b = blocks_[i];
       add_into(h, attention(b, rms_norm(h, b.input_norm, a.rms_norm_eps), (*cache)[i]));
       const Tensor x = rms_norm(h, b.post_attention_norm, a.rms_norm_eps);
-      add_into(h, (*b.down_proj)(swiglu((*b.gate_proj)(x), (*b.up_proj)(x))));
+      add_into(h, b.mlp(x));
     }
     h = rms_norm(h, final_norm_, a.rms_norm_eps);
     return ops::float32_of(lm_head_ ? (*lm_head_)(h) : tied_head(h));
   }
 
- private:
-  [[noreturn]] void fail(const std::string& message) const {
+  [[noreturn]] void fail(const std::string& message) const override {
     throw FileError("[lm.load] " + source_ + ": " + message + ".");
   }
 
-  const nn::Module& module(const std::string& path) const {
+  const nn::Module& module(const std::string& path) const override {
     try {
       return loaded_.model->module_at(path);
     } catch (const std::out_of_range&) {
@@ -126,7 +126,7 @@ class Decoder final : public Model {
   }
 
   const nn::Unary& linear(const std::string& path, std::int64_t in, std::int64_t out,
-                          bool bias) const {
+                          bool bias) const override {
     const nn::Module& m = module(path);
     std::int64_t actual_in = -1, actual_out = -1;
     bool actual_bias = false;
@@ -147,6 +147,7 @@ class Decoder final : public Model {
     return dynamic_cast<const nn::Unary&>(m);
   }
 
+ private:
   Tensor norm(const std::string& path, std::int64_t dims) const {
     const nn::Module& m = module(path);
     if (!m.has_parameter("weight") || m.parameter("weight").shape() != Shape{dims}) {
@@ -165,7 +166,7 @@ class Decoder final : public Model {
   }
 
   // Self-attention of x (1, T, hidden) at the cache's positions, appending to it.
-  Tensor attention(const Block& b, const Tensor& x, KVCache& cache) const {
+  Tensor attention(const Block& b, const Tensor& x, LayerCache& cache) const {
     const ModelArgs& a = args_;
     const std::int64_t T = x.dim(1), D = a.head_dim;
     const std::int64_t H = a.num_attention_heads, KV = a.num_key_value_heads;
@@ -178,10 +179,21 @@ class Decoder final : public Model {
     }
     q = rotate(swap_middle_axes(q, T, H), cache.offset());
     k = rotate(swap_middle_axes(k, T, KV), cache.offset());
-    cache.update(k, swap_middle_axes(v, T, KV));
-    const Tensor out =
-        ops::attention_prefix("lm.attention", q, cache.keys(), cache.values(), cache.offset(),
-                              1.0f / std::sqrt(static_cast<float>(D)), true);
+    // head_dim ** -0.5 rounded once, as mlx-lm's Python float reaches MLX.
+    const float scale = static_cast<float>(std::pow(static_cast<double>(D), -0.5));
+    Tensor out;
+    if (QuantizedKVCache* quantized = cache.quantized_cache()) {
+      quantized->update(k, swap_middle_axes(v, T, KV));
+      out = ops::quantized_attention_prefix(
+          "lm.attention", q, quantized->keys(), quantized->values(),
+          {quantized->group_size(), quantized->bits(), QuantMode::affine}, quantized->offset(),
+          scale, true);
+    } else {
+      KVCache& floats = *cache.float_cache();
+      floats.update(k, swap_middle_axes(v, T, KV));
+      out = ops::attention_prefix("lm.attention", q, floats.keys(), floats.values(),
+                                  floats.offset(), scale, true);
+    }
     return (*b.o_proj)(swap_middle_axes(out, H, T).reshape({1, T, H * D}));
   }
 
@@ -206,9 +218,17 @@ class Decoder final : public Model {
 
 }  // namespace
 
+Mlp dense_mlp(const LayerBinder& layers, const std::string& prefix, std::int64_t hidden,
+              std::int64_t intermediate, bool bias) {
+  const nn::Unary& gate = layers.linear(prefix + "gate_proj", hidden, intermediate, bias);
+  const nn::Unary& up = layers.linear(prefix + "up_proj", hidden, intermediate, bias);
+  const nn::Unary& down = layers.linear(prefix + "down_proj", intermediate, hidden, bias);
+  return [&gate, &up, &down](const Tensor& x) { return down(swiglu(gate(x), up(x))); };
+}
+
 std::shared_ptr<const Model> make_decoder(ModelArgs args, LoadedModel loaded,
-                                          const std::string& source) {
-  return std::make_shared<Decoder>(std::move(args), std::move(loaded), source);
+                                          const std::string& source, const MlpBinder& mlp) {
+  return std::make_shared<Decoder>(std::move(args), std::move(loaded), source, mlp);
 }
 
 }  // namespace qlinear::lm::detail

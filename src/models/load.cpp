@@ -14,6 +14,7 @@ namespace {
 struct Architecture {
   std::string model_type;
   ModelArgs (*args)(const detail::ConfigReader&);
+  detail::MlpBinder mlp = {};  // the blocks' MLP, when not the dense one
 };
 
 const std::vector<Architecture>& architectures() {
@@ -22,6 +23,7 @@ const std::vector<Architecture>& architectures() {
       {"mistral", detail::llama_args},  // mlx-lm's MODEL_REMAPPING: mistral -> llama
       {"qwen2", detail::qwen2_args},
       {"qwen3", detail::qwen3_args},
+      {"qwen3_moe", detail::qwen3_moe_args, detail::qwen3_moe_mlp},
   };
   return table;
 }
@@ -67,7 +69,8 @@ LoadedLm load(const std::filesystem::path& folder) {
                 "\", which qlinear does not support; supported: " + names);
   }
   out.args = arch->args(reader);
-  out.model = detail::make_decoder(out.args, load_model(folder, /*strict=*/true), folder.string());
+  out.model = detail::make_decoder(out.args, load_model(folder, /*strict=*/true), folder.string(),
+                                   arch->mlp);
   return out;
 }
 

@@ -7,9 +7,8 @@
 namespace qlinear::nn {
 
 QuantizedEmbedding::QuantizedEmbedding(QuantSpec spec, Quantized weight) : spec_(spec) {
-  set_parameter("weight", std::move(weight.wq));
-  set_parameter("scales", std::move(weight.scales));
-  if (weight.biases) set_parameter("biases", std::move(*weight.biases));
+  for (auto& [name, value] : detail::quantized_parameters(std::move(weight)))
+    set_parameter(name, std::move(value));
   freeze();
 }
 

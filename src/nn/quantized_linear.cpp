@@ -9,10 +9,8 @@ namespace qlinear::nn {
 
 QuantizedLinear::QuantizedLinear(QuantSpec spec, Quantized weight, std::optional<Tensor> bias)
     : spec_(spec) {
-  set_parameter("weight", std::move(weight.wq));
-  set_parameter("scales", std::move(weight.scales));
-  if (weight.biases) set_parameter("biases", std::move(*weight.biases));
-  if (bias) set_parameter("bias", std::move(*bias));
+  for (auto& [name, value] : detail::quantized_parameters(std::move(weight), std::move(bias)))
+    set_parameter(name, std::move(value));
   freeze();
 }
 

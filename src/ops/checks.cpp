@@ -1,6 +1,7 @@
 #include "ops/checks.h"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -100,6 +101,46 @@ const float* check_global_scale(std::string_view op, const QuantSpec& spec,
     fail(op, "The global scale must be finite and non-zero but is " + value.str() + ".");
   }
   return g;
+}
+
+namespace {
+
+template <class T>
+std::vector<std::int64_t> values_as(const Tensor& t) {
+  const T* p = t.data<T>();
+  return std::vector<std::int64_t>(p, p + t.size());
+}
+
+}  // namespace
+
+std::vector<std::int64_t> index_values(std::string_view op, const Tensor& t) {
+  switch (t.dtype()) {
+    case Dtype::int8:
+      return values_as<std::int8_t>(t);
+    case Dtype::int16:
+      return values_as<std::int16_t>(t);
+    case Dtype::int32:
+      return values_as<std::int32_t>(t);
+    case Dtype::int64:
+      return values_as<std::int64_t>(t);
+    case Dtype::uint8:
+      return values_as<std::uint8_t>(t);
+    case Dtype::uint16:
+      return values_as<std::uint16_t>(t);
+    case Dtype::uint32:
+      return values_as<std::uint32_t>(t);
+    case Dtype::uint64: {
+      std::vector<std::int64_t> v(static_cast<std::size_t>(t.size()));
+      const std::uint64_t* p = t.data<std::uint64_t>();
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        v[i] =
+            p[i] > std::numeric_limits<std::int64_t>::max() ? -1 : static_cast<std::int64_t>(p[i]);
+      }
+      return v;
+    }
+    default:
+      fail(op, "Got indices with invalid dtype. Indices must be integral.");
+  }
 }
 
 }  // namespace qlinear::ops

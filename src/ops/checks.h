@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "qlinear/ops.h"
 
@@ -24,5 +25,10 @@ std::int64_t check_packed(std::string_view op, const QuantSpec& spec, const Tens
 // nvfp4. Returns a pointer to its value, or nullptr.
 const float* check_global_scale(std::string_view op, const QuantSpec& spec,
                                 const std::optional<Tensor>& global_scale);
+
+// The values of an integer tensor of any integer dtype, as MLX accepts indices (a uint64
+// beyond int64 reads as -1, so that range checks refuse it). Any other dtype is an error
+// in MLX's words naming `op`.
+std::vector<std::int64_t> index_values(std::string_view op, const Tensor& t);
 
 }  // namespace qlinear::ops

@@ -15,43 +15,6 @@ Shape batch_of(const Tensor& t) {
   return Shape(t.shape().begin(), t.shape().end() - 2);
 }
 
-template <class T>
-std::vector<std::int64_t> values_as(const Tensor& t) {
-  const T* p = t.data<T>();
-  return std::vector<std::int64_t>(p, p + t.size());
-}
-
-// The values of an integer tensor; MLX accepts every integer type (and casts to uint32).
-std::vector<std::int64_t> index_values(const Tensor& t) {
-  switch (t.dtype()) {
-    case Dtype::int8:
-      return values_as<std::int8_t>(t);
-    case Dtype::int16:
-      return values_as<std::int16_t>(t);
-    case Dtype::int32:
-      return values_as<std::int32_t>(t);
-    case Dtype::int64:
-      return values_as<std::int64_t>(t);
-    case Dtype::uint8:
-      return values_as<std::uint8_t>(t);
-    case Dtype::uint16:
-      return values_as<std::uint16_t>(t);
-    case Dtype::uint32:
-      return values_as<std::uint32_t>(t);
-    case Dtype::uint64: {
-      std::vector<std::int64_t> v(static_cast<std::size_t>(t.size()));
-      const std::uint64_t* p = t.data<std::uint64_t>();
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        v[i] =
-            p[i] > std::numeric_limits<std::int64_t>::max() ? -1 : static_cast<std::int64_t>(p[i]);
-      }
-      return v;
-    }
-    default:
-      ops::fail(kOp, "Got indices with invalid dtype. Indices must be integral.");
-  }
-}
-
 // An index array with its values checked against the batch it indexes, or, when absent,
 // every matrix of that batch in order (shaped like the batch), as MLX's default.
 struct Indices {
@@ -73,7 +36,7 @@ Indices indices_or_default(const std::optional<Tensor>& given, const Tensor& ope
     return {batch, std::move(all)};
   }
   if (!given->defined()) ops::fail(kOp, std::string(name) + " is an empty tensor handle.");
-  Indices indices{given->shape(), index_values(*given)};
+  Indices indices{given->shape(), ops::index_values(kOp, *given)};
   for (std::size_t i = 0; i < indices.values.size(); ++i) {
     const std::int64_t v = indices.values[i];
     if (v < 0 || v >= matrices) {

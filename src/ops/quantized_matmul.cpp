@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "core/thread_pool.h"
 #include "kernels/kernels.h"
 #include "ops/broadcast.h"
 #include "ops/checks.h"
@@ -8,6 +9,8 @@ namespace qlinear {
 namespace {
 
 constexpr std::string_view kOp = "quantized_matmul";
+// Below this many products per thread, each product threads itself (no imbalance).
+constexpr std::int64_t kBatchesPerThread = 4;
 
 }  // namespace
 
@@ -65,16 +68,26 @@ Tensor quantized_matmul(const Tensor& x, const Tensor& wq, const Tensor& scales,
   const std::size_t scale_bytes = static_cast<std::size_t>(groups) * size_of(scales.dtype());
   const auto& kernel = kernels::active_table();
   const MatmulPrecision precision = matmul_precision();
-  for (std::int64_t b = 0; b < batches; ++b) {
-    const std::int64_t xb = ops::broadcast_offset(x_batch, out_batch, b);
-    const std::int64_t wb = ops::broadcast_offset(w_batch, out_batch, b);
-    kernel.quantized_matmul(
-        {spec, static_cast<const char*>(x.data()) + xb * x_bytes, x.dtype(), M, K, N, transpose,
-         wq.data<std::uint32_t>() + wb * words,
-         static_cast<const char*>(scales.data()) + wb * scale_bytes,
-         biases ? static_cast<const char*>(biases->data()) + wb * scale_bytes : nullptr,
-         scales.dtype(), static_cast<char*>(out.mutable_data()) + b * out_bytes, out_dtype,
-         precision});
+  auto products = [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t b = begin; b < end; ++b) {
+      const std::int64_t xb = ops::broadcast_offset(x_batch, out_batch, b);
+      const std::int64_t wb = ops::broadcast_offset(w_batch, out_batch, b);
+      kernel.quantized_matmul(
+          {spec, static_cast<const char*>(x.data()) + xb * x_bytes, x.dtype(), M, K, N, transpose,
+           wq.data<std::uint32_t>() + wb * words,
+           static_cast<const char*>(scales.data()) + wb * scale_bytes,
+           biases ? static_cast<const char*>(biases->data()) + wb * scale_bytes : nullptr,
+           scales.dtype(), static_cast<char*>(out.mutable_data()) + b * out_bytes, out_dtype,
+           precision});
+    }
+  };
+  // Many products (attention over a KV cache: heads x repeats, a few rows each): whole
+  // products per thread, since one small product split over threads costs more in
+  // dispatch than it computes. The kernels' arithmetic does not depend on the split.
+  if (batches >= kBatchesPerThread * core::num_threads()) {
+    core::parallel_for(batches, 1, products);
+  } else {
+    products(0, batches);
   }
   return out;
 }

@@ -11,7 +11,10 @@
 
 #include "core/random.h"
 #include "qlinear/io.h"
+#include "qlinear/lm.h"
+#include "qlinear/model.h"
 #include "qlinear/ops.h"
+#include "qlinear/quant_spec.h"
 
 namespace qlinear {
 namespace {
@@ -68,26 +71,31 @@ class Cli : public ::testing::Test {
   fs::path dir_, input_;
 };
 
+// Every affine width of the catalogue, 1-bit included.
 TEST_F(Cli, QuantizeWritesMlxLayoutIdenticalToTheOps) {
-  const fs::path out = dir_ / "q.safetensors";
-  const Result r =
-      run("quantize " + input_.string() + " " + out.string() + " --bits 3 --group-size 32");
-  ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("layers.0.proj.weight"), std::string::npos);
-  EXPECT_NE(r.out.find("odd.weight"), std::string::npos);  // reported as kept in float
   const auto in = load_safetensors(input_);
-  const auto q = load_safetensors(out);
-  const Quantized expected = quantize(in.tensors.at("layers.0.proj.weight"), 32, 3);
-  EXPECT_TRUE(q.tensors.at("layers.0.proj.weight").bit_equal(expected.wq));
-  EXPECT_TRUE(q.tensors.at("layers.0.proj.scales").bit_equal(expected.scales));
-  EXPECT_TRUE(q.tensors.at("layers.0.proj.biases").bit_equal(*expected.biases));
-  for (const char* kept : {"layers.0.proj.bias", "norm.weight", "odd.weight"}) {
-    EXPECT_TRUE(q.tensors.at(kept).bit_equal(in.tensors.at(kept))) << kept;
+  for (const int bits : modes::kAffineBits) {
+    SCOPED_TRACE("bits " + std::to_string(bits));
+    const fs::path out = dir_ / ("q" + std::to_string(bits) + ".safetensors");
+    const Result r = run("quantize " + input_.string() + " " + out.string() + " --bits " +
+                         std::to_string(bits) + " --group-size 32");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("layers.0.proj.weight"), std::string::npos);
+    EXPECT_NE(r.out.find("odd.weight"), std::string::npos);  // reported as kept in float
+    const auto q = load_safetensors(out);
+    const Quantized expected = quantize(in.tensors.at("layers.0.proj.weight"), 32, bits);
+    EXPECT_TRUE(q.tensors.at("layers.0.proj.weight").bit_equal(expected.wq));
+    EXPECT_TRUE(q.tensors.at("layers.0.proj.scales").bit_equal(expected.scales));
+    EXPECT_TRUE(q.tensors.at("layers.0.proj.biases").bit_equal(*expected.biases));
+    for (const char* kept : {"layers.0.proj.bias", "norm.weight", "odd.weight"}) {
+      EXPECT_TRUE(q.tensors.at(kept).bit_equal(in.tensors.at(kept))) << kept;
+    }
+    EXPECT_EQ(q.tensors.size(), 6u);
+    EXPECT_EQ(q.metadata.at("format"), "mlx");
+    EXPECT_EQ(q.metadata.at("source"), "test");
+    EXPECT_EQ(q.metadata.at("quantization"),
+              R"({"bits":)" + std::to_string(bits) + R"(,"group_size":32,"mode":"affine"})");
   }
-  EXPECT_EQ(q.tensors.size(), 6u);
-  EXPECT_EQ(q.metadata.at("format"), "mlx");
-  EXPECT_EQ(q.metadata.at("source"), "test");
-  EXPECT_EQ(q.metadata.at("quantization"), R"({"bits":3,"group_size":32,"mode":"affine"})");
 }
 
 TEST_F(Cli, DequantizeReversesQuantize) {
@@ -120,7 +128,7 @@ TEST_F(Cli, BadBitsFailWithOneLineAndNoOutput) {
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.err,
             "qlinear: error: [quantize] The requested number of bits 7 is not supported. The "
-            "supported bits are 2, 3, 4, 5, 6 and 8.\n");
+            "supported bits are 1, 2, 3, 4, 5, 6 and 8.\n");
   EXPECT_FALSE(fs::exists(out));
 }
 
@@ -242,6 +250,44 @@ TEST_F(Cli, BenchRefusesAnUnknownPrecision) {
   const Result r = run("bench --precision fp8 --m 1 --k 256 --n 64");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("fp8"), std::string::npos) << r.err;
+}
+
+// generate --kv-bits / --kv-group-size / --quantized-kv-start select the quantized cache:
+// the tokens lm::generate gives with the same options; settings quantize refuses fail.
+TEST_F(Cli, GenerateTakesTheQuantizedKvCacheFlags) {
+  SyntheticModelShape shape;
+  shape.hidden = 128, shape.intermediate = 128, shape.vocab = 96, shape.blocks = 2;
+  shape.heads = 4, shape.kv_heads = 2;  // head_dim 32
+  const fs::path folder = dir_ / "model";
+  write_synthetic_model(folder, shape, 3);
+  lm::GenerateOptions options;
+  options.max_tokens = 6;
+  options.kv_bits = 4;
+  options.kv_group_size = 32;
+  options.quantized_kv_start = 2;
+  std::vector<std::int64_t> expected;
+  lm::generate(*lm::load(folder).model, {3, 17, 42}, options, [&](std::int64_t t) {
+    expected.push_back(t);
+    return true;
+  });
+  const std::string base =
+      "generate " + folder.string() + " --prompt-tokens 3,17,42 --max-tokens 6 --ignore-eos --json";
+  const Result r = run(base + " --kv-bits 4 --kv-group-size 32 --quantized-kv-start 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("tokens").get<std::vector<std::int64_t>>(), expected);
+
+  const Result bits = run(base + " --kv-bits 7 --kv-group-size 32");
+  EXPECT_NE(bits.status, 0);
+  EXPECT_NE(bits.err.find("The requested number of bits 7 is not supported"), std::string::npos)
+      << bits.err;
+  const Result group = run(base + " --kv-bits 4");
+  EXPECT_NE(group.status, 0);
+  EXPECT_NE(group.err.find("kv_group_size 64 does not divide the head dimension 32"),
+            std::string::npos)
+      << group.err;
+  const Result start = run(base + " --kv-bits 4 --quantized-kv-start -1");
+  EXPECT_NE(start.status, 0);
+  EXPECT_NE(start.err.find("--quantized-kv-start"), std::string::npos) << start.err;
 }
 
 }  // namespace

@@ -50,9 +50,9 @@ TEST(QuantizeErrors, UnsupportedGroupSize) {
 
 TEST(QuantizeErrors, UnsupportedBits) {
   const Packed p;
-  expect_invalid([&] { quantize(p.w, 64, 7); }, "quantize", {"bits 7", "2, 3, 4, 5, 6 and 8"});
-  expect_invalid([&] { dequantize(p.q.wq, p.q.scales, p.q.biases, 64, 1); }, "dequantize",
-                 {"bits 1"});
+  expect_invalid([&] { quantize(p.w, 64, 7); }, "quantize", {"bits 7", "1, 2, 3, 4, 5, 6 and 8"});
+  expect_invalid([&] { dequantize(p.q.wq, p.q.scales, p.q.biases, 64, 7); }, "dequantize",
+                 {"bits 7"});
   expect_invalid([&] { quantized_matmul(p.x, p.q.wq, p.q.scales, p.q.biases, true, 64, 16); },
                  "quantized_matmul", {"bits 16"});
 }

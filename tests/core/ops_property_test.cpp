@@ -8,6 +8,8 @@
 #include "core/random.h"
 #include "formats/packing.h"
 #include "qlinear/ops.h"
+#include "qlinear/quant_spec.h"
+#include "qlinear/runtime.h"
 
 namespace qlinear {
 namespace {
@@ -127,7 +129,7 @@ TEST_P(AffineProperties, MatmulWithoutTransposeMatchesDoubleProduct) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllSettings, AffineProperties,
-    ::testing::Combine(::testing::Values(2, 3, 4, 5, 6, 8), ::testing::Values(32, 64, 128),
+    ::testing::Combine(::testing::ValuesIn(modes::kAffineBits), ::testing::Values(32, 64, 128),
                        ::testing::Values(Dtype::float32, Dtype::float16, Dtype::bfloat16)),
     [](const auto& info) {
       return "b" + std::to_string(std::get<0>(info.param)) + "_g" +
@@ -169,6 +171,32 @@ TEST(MatmulShapes, BatchDimsBroadcast) {
       const Tensor expected = quantized_matmul(slice(x, b, {4, 64}), qa.wq, qa.scales, qa.biases);
       EXPECT_TRUE(slice(y, a * 2 + b, {4, 5}).bit_equal(expected)) << "batch " << a << "," << b;
     }
+  }
+}
+
+// Many small products (attention over a KV cache: heads x repeats) run whole products per
+// thread: the same bits as one product at a time, on any thread count, both transposes.
+TEST(MatmulShapes, ManySmallProductsGiveTheSameBitsOnAnyThreadCount) {
+  for (const bool transpose : {true, false}) {
+    const Quantized q = quantize(random_normal({8, 1, 96, 64}, Dtype::float32, 43), 64, 4);
+    const Tensor x = random_normal({8, 4, 1, transpose ? 64 : 96}, Dtype::float32, 44);
+    auto product = [&](int threads) {
+      set_num_threads(threads);
+      return quantized_matmul(x, q.wq, q.scales, q.biases, transpose, 64, 4);
+    };
+    const Tensor one = product(1), two = product(2), three = product(3);
+    set_num_threads(0);
+    EXPECT_TRUE(one.bit_equal(two)) << transpose;
+    EXPECT_TRUE(one.bit_equal(three)) << transpose;
+    const std::int64_t n = transpose ? 96 : 64, k = transpose ? 64 : 96;
+    const Quantized q0{Tensor::copy_of({96, 8}, Dtype::uint32, q.wq.data()),
+                       Tensor::copy_of({96, 1}, Dtype::float32, q.scales.data()),
+                       Tensor::copy_of({96, 1}, Dtype::float32, q.biases->data())};
+    const Tensor row = Tensor::copy_of({1, k}, Dtype::float32, x.data<float>() + 3 * k);
+    const Tensor expected = quantized_matmul(row, q0.wq, q0.scales, q0.biases, transpose, 64, 4);
+    EXPECT_TRUE(
+        Tensor::copy_of({1, n}, Dtype::float32, two.data<float>() + 3 * n).bit_equal(expected))
+        << transpose;
   }
 }
 

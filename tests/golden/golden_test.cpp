@@ -13,9 +13,10 @@ using testing::expect_bit_equal;
 using testing::expect_matmul_close;
 using testing::golden_files;
 using testing::GoldenFile;
+using testing::kRelease;
 
 std::string name_of_param(const ::testing::TestParamInfo<std::string>& info) {
-  return info.param;
+  return testing::test_name(info.param);
 }
 
 class AffineGolden : public ::testing::TestWithParam<std::string> {};
@@ -76,9 +77,10 @@ TEST_P(AffineGoldenFloat32, ReferenceMatmulIsBitExact) {
 // float32_only.
 std::vector<std::string> affine_files(bool float32_only) {
   std::vector<std::string> files;
-  for (const char* prefix : {"affine_", "shape_", "edge_"}) {
+  for (const std::string& prefix :
+       {std::string("affine_"), std::string("shape_"), std::string("edge_"), kRelease + "affine_"}) {
     for (const auto& f : golden_files(prefix)) {
-      const bool float32 = f.rfind("affine_", 0) != 0 || f.ends_with("_f32");
+      const bool float32 = f.find("affine_") == std::string::npos || f.ends_with("_f32");
       if (f != "edge_nonfinite" && (float32 || !float32_only)) files.push_back(f);
     }
   }
@@ -93,6 +95,7 @@ INSTANTIATE_TEST_SUITE_P(Mlx, AffineGoldenFloat32, ::testing::ValuesIn(affine_fi
 TEST(AffineGoldenFiles, AllFiftyFourSettingsArePresent) {
   EXPECT_EQ(golden_files("affine_").size(), 54u);
   EXPECT_EQ(golden_files("edge_").size(), 10u);
+  EXPECT_EQ(golden_files(kRelease + "affine_b1_").size(), 9u);  // the release's 1-bit files
 }
 
 TEST(AffineGoldenShapes, VectorAndBatchedInputsKeepTheirShape) {

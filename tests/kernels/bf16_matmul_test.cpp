@@ -26,7 +26,8 @@ using testing::output_roundoff;
 using testing::random_normal;
 using testing::with_isa;
 
-constexpr int kBits[] = {2, 3, 4, 5, 6, 8};
+// Every affine width of the catalogue.
+constexpr auto& kBits = modes::kAffineBits;
 constexpr int kGroupSizes[] = {32, 64, 128};
 constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16};
 const std::string kIsa = "avx512_bf16";

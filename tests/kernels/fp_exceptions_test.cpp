@@ -14,6 +14,7 @@
 #include "common/death_tests.h"
 #include "kernels/isa.h"
 #include "qlinear/ops.h"
+#include "qlinear/quant_spec.h"
 #include "qlinear/runtime.h"
 
 namespace qlinear {
@@ -29,7 +30,7 @@ struct Case {
 
 std::vector<Case> cases() {
   std::vector<Case> all = {{"mxfp4", 32, 4}, {"mxfp8", 32, 8}, {"nvfp4", 16, 4}};
-  for (const int bits : {2, 3, 4, 5, 6, 8}) {
+  for (const int bits : modes::kAffineBits) {
     for (const int group_size : {32, 64, 128}) all.push_back({"affine", group_size, bits});
   }
   return all;

@@ -14,6 +14,7 @@
 #include "golden/golden_checks.h"
 #include "kernels/isa.h"
 #include "qlinear/ops.h"
+#include "qlinear/quant_spec.h"
 
 namespace qlinear {
 namespace {
@@ -32,7 +33,7 @@ struct Format {
 
 std::vector<Format> formats() {
   std::vector<Format> all;
-  for (int bits : {2, 3, 4, 5, 6, 8}) all.push_back({"affine", bits, 64});
+  for (int bits : modes::kAffineBits) all.push_back({"affine", bits, 64});
   all.push_back({"affine", 4, 32});
   all.push_back({"affine", 3, 128});
   all.push_back({"mxfp4", 4, 32});

@@ -48,11 +48,11 @@ TEST(GoldenEveryIsa, AffineFilesReproduce) {
   set_isa(saved);
 }
 
-// The released MLX's float-mode files (tests/data/golden/mlx-0.32.4, every dtype) through
+// The released MLX's files (tests/data/golden/mlx-0.32.4: 1-bit affine and the float modes) through
 // every instruction set: quantize's codes, scales and biases, dequantize, both products.
 TEST(GoldenEveryIsa, ReleaseFilesReproduce) {
   std::vector<std::string> files;
-  for (const char* prefix : {"mxfp4_", "mxfp8_", "nvfp4_"}) {
+  for (const char* prefix : {"affine_", "mxfp4_", "mxfp8_", "nvfp4_"}) {
     for (const auto& f : golden_files(testing::kRelease + prefix)) files.push_back(f);
   }
   ASSERT_FALSE(files.empty());

@@ -27,7 +27,8 @@ using testing::unit_roundoff;
 using testing::with_isa;
 
 constexpr char kIsa[] = "avx512_bf16";
-constexpr int kBits[] = {2, 3, 4, 5, 6, 8};
+// Every affine width of the catalogue.
+constexpr auto& kBits = modes::kAffineBits;
 constexpr int kGroupSizes[] = {32, 64, 128};
 constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16};
 

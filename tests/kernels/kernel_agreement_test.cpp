@@ -9,13 +9,13 @@
 #include <limits>
 #include <random>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "core/random.h"
 #include "kernels/isa.h"
 #include "kernels/roundoff.h"
 #include "qlinear/ops.h"
+#include "qlinear/quant_spec.h"
 #include "qlinear/runtime.h"
 
 namespace qlinear {
@@ -26,7 +26,8 @@ using testing::output_roundoff;
 using testing::random_normal;
 using testing::with_isa;
 
-constexpr int kBits[] = {2, 3, 4, 5, 6, 8};
+// Every affine width of the catalogue.
+constexpr auto& kBits = modes::kAffineBits;
 constexpr int kGroupSizes[] = {32, 64, 128};
 constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16};
 
@@ -92,6 +93,9 @@ std::vector<float> edge_group(int kind, int gs, int bits, std::mt19937& rng) {
       g[gs - 2] = static_cast<float>(top - 2) * scale;
       break;
     }
+    case 7:  // zeros of both signs and positives: the 1-bit bias is the first zero
+      for (float& v : g) v = rng() % 2 ? std::fabs(v) : rng() % 2 ? -0.0f : 0.0f;
+      break;
     default:  // a plain random group
       break;
   }
@@ -101,7 +105,7 @@ std::vector<float> edge_group(int kind, int gs, int bits, std::mt19937& rng) {
 // Groups at every corner of the group parameters, shuffled along rows whose group count
 // is not a multiple of any vector width, for every dtype, width and group size.
 TEST_P(KernelAgreement, QuantizeEdgeGroupsAreBitExact) {
-  constexpr int kKinds = 8;
+  constexpr int kKinds = 9;
   constexpr std::int64_t kRows = 5, kGroups = 37;
   for (Dtype dtype : kFloatTypes) {
     for (int bits : kBits) {
@@ -243,9 +247,11 @@ TEST_P(KernelAgreement, MatmulEveryRowCountAndDtype) {
   }
 }
 
-// The field kernel (rows of whole blocks of lanes) for every width and group size it takes.
+// The field kernel (rows of whole blocks of lanes) for every width and group size it takes
+// (all but 8 bits, whose codes are bytes already).
 TEST_P(KernelAgreement, MatmulFieldKernel) {
-  for (int bits : {2, 3, 4, 5, 6}) {
+  for (int bits : kBits) {
+    if (bits == 8) continue;
     for (int gs : kGroupSizes) {
       for (std::int64_t M : {1, 2, 3, 5, 8}) {
         expect_matmul_agrees(GetParam(),
@@ -257,11 +263,14 @@ TEST_P(KernelAgreement, MatmulFieldKernel) {
 
 // The float modes (every ISA's few-rows kernel for M <= 4 and K a multiple of its block of
 // 2 kLanes FP4 / kLanes FP8 codes, the row-by-row one for other K, the decoded-block one
-// for more rows): K of 7 groups (not a multiple of any block for nvfp4) and of 128 codes,
-// N not a multiple of the 4 weight rows taken at once, both transposes.
+// for more rows): K of 7 groups (for nvfp4 on AVX-512 not a multiple of the block: the
+// row-by-row kernel) and 4096, N not a multiple of the 4 weight rows taken at once, both
+// transposes.
 TEST_P(KernelAgreement, MatmulFloatModes) {
-  for (const auto& [mode, bits, gs] :
-       {std::tuple<std::string, int, int>{"mxfp4", 4, 32}, {"nvfp4", 4, 16}, {"mxfp8", 8, 32}}) {
+  for (const ModeTraits& m : kQuantModes) {
+    if (m.affine_scales) continue;
+    const std::string mode(m.name);
+    const int bits = m.default_bits, gs = m.default_group_size;  // the only ones it allows
     for (std::int64_t K : {7 * gs, 4096}) {
       for (std::int64_t M : {1, 2, 3, 4, 5}) {
         for (Dtype x_dtype : kFloatTypes) {

@@ -11,24 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "models/lm_test_util.h"
 #include "nn/model_fixture.h"
 #include "qlinear/lm.h"
+#include "qlinear/runtime.h"
 
 namespace qlinear {
 namespace {
 
+using testing::ids_of;
+using testing::max_abs;
 using testing::ModelFolderTest;
-
-Tensor ids_of(const std::vector<std::int64_t>& tokens) {
-  return Tensor::from_values<std::int64_t>({1, static_cast<std::int64_t>(tokens.size())},
-                                           Dtype::int64, tokens);
-}
-
-float max_abs(const std::vector<float>& v) {
-  float m = 0;
-  for (float x : v) m = std::max(m, std::abs(x));
-  return m;
-}
 
 void edit_config(const std::filesystem::path& folder, const nlohmann::json& patch) {
   std::ifstream in(folder / "config.json");
@@ -108,6 +101,59 @@ TEST_F(LmTest, GreedyGenerationFollowsTheArgmaxOfTheLogits) {
   EXPECT_EQ(until_eos, std::vector<std::int64_t>(generated.begin(), first_eos));
 }
 
+std::vector<std::int64_t> generate_tokens(const lm::Model& model,
+                                          const lm::GenerateOptions& options,
+                                          const std::vector<std::int64_t>& prompt = {3, 17, 42}) {
+  std::vector<std::int64_t> tokens;
+  lm::generate(model, prompt, options, [&](std::int64_t token) {
+    tokens.push_back(token);
+    return true;
+  });
+  return tokens;
+}
+
+TEST_F(LmTest, SampledGenerationIsReproducibleForASeedAndAnyThreadCount) {
+  const lm::LoadedLm loaded = lm::load(float_dir());
+  const auto sampled = [&](std::uint64_t seed) {
+    return generate_tokens(*loaded.model,
+                           {.max_tokens = 16, .sampler = lm::make_sampler({.temp = 1.5f}, seed)});
+  };
+  const std::vector<std::int64_t> first = sampled(5);
+  EXPECT_EQ(sampled(5), first);
+  EXPECT_NE(sampled(6), first);
+  const int threads = num_threads();
+  set_num_threads(threads == 1 ? 2 : 1);
+  EXPECT_EQ(sampled(5), first);
+  set_num_threads(threads);
+  // Temperature 0 is the greedy default.
+  EXPECT_EQ(generate_tokens(*loaded.model,
+                            {.max_tokens = 8, .sampler = lm::make_sampler({.temp = 0}, 5)}),
+            generate_tokens(*loaded.model, {.max_tokens = 8}));
+}
+
+TEST_F(LmTest, LogitsProcessorsSeeThePromptAndTheTokensSoFar) {
+  const lm::LoadedLm loaded = lm::load(float_dir());
+  std::vector<std::vector<std::int64_t>> seen;
+  const lm::LogitsProcessor record = [&](std::span<const std::int64_t> tokens, std::span<float>) {
+    seen.emplace_back(tokens.begin(), tokens.end());
+  };
+  const std::vector<std::int64_t> generated =
+      generate_tokens(*loaded.model, {.max_tokens = 5, .logits_processors = {record}});
+  ASSERT_EQ(seen.size(), 5u);
+  std::vector<std::int64_t> context = {3, 17, 42};
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i], context) << i;
+    context.push_back(generated[i]);
+  }
+  // A processor that forbids the greedy choice changes it: its output is what is sampled.
+  const lm::LogitsProcessor forbid = [&](std::span<const std::int64_t>, std::span<float> logits) {
+    logits[static_cast<std::size_t>(generated[0])] = -1e30f;
+  };
+  const auto avoided =
+      generate_tokens(*loaded.model, {.max_tokens = 3, .logits_processors = {forbid}});
+  EXPECT_EQ(std::ranges::count(avoided, generated[0]), 0);
+}
+
 // A quantized folder computes what the float model of its dequantized weights computes:
 // the same products, summed in another order (float32 scales, so dequantizing rounds
 // nothing).
@@ -133,7 +179,7 @@ TEST_F(LmTest, BadFoldersAreClearErrors) {
   EXPECT_EQ(load_error(float_dir()),
             "[lm.load] " + (float_dir() / "config.json").string() +
                 " has model_type \"gpt9\", which qlinear does not support; supported: llama, "
-                "mistral, qwen2, qwen3.");
+                "mistral, qwen2, qwen3, qwen3_moe.");
   edit_config(float_dir(), {{"model_type", "llama"}, {"num_hidden_layers", 9}});
   EXPECT_EQ(load_error(float_dir()), "[lm.load] " + float_dir().string() +
                                          ": the llama model needs model.layers.8.self_attn.q_proj, "

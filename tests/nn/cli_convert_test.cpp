@@ -8,6 +8,9 @@
 #include <sstream>
 
 #include "nn/model_fixture.h"
+#include "nn/test_util.h"
+#include "qlinear/model.h"
+#include "qlinear/nn.h"
 
 namespace qlinear {
 namespace {
@@ -63,6 +66,21 @@ TEST_F(ConvertCli, SaysWhichLayersItSkips) {
   EXPECT_EQ(r.out.find("Not quantizing model.layers.5.mlp.down_proj"), std::string::npos);
 }
 
+// --q-bits 1: every quantized layer at 1 bit, the same parameters as quantizing the float
+// model in memory.
+TEST_F(ConvertCli, OneBitConversionEqualsQuantizingTheFloatModel) {
+  const Result r = run("convert " + folders("b1") + " -q --q-bits 1 --q-group-size 32");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto config = nlohmann::json::parse(read_text(dir("b1") / "config.json"));
+  EXPECT_EQ(config["quantization"],
+            nlohmann::json({{"group_size", 32}, {"bits", 1}, {"mode", "affine"}}));
+  const LoadedModel loaded = load_model(dir("b1"));
+  LoadedModel direct = load_model(float_dir());
+  nn::quantize(*direct.model, 32, 1);
+  EXPECT_EQ(loaded.model->module_at("lm_head").quant_spec()->bits, 1);
+  nn::testing::expect_same_parameters(loaded.model->parameters(), direct.model->parameters());
+}
+
 TEST_F(ConvertCli, BadRequestsFailWithoutOutput) {
   Result r = run("convert " + folders("both") + " -q -d");
   EXPECT_EQ(r.status, 1);
@@ -76,7 +94,7 @@ TEST_F(ConvertCli, BadRequestsFailWithoutOutput) {
 }
 
 TEST_F(ConvertCli, DemoPrintsBothTables) {
-  const Result r = run("demo --tokens 2 --repeats 1");
+  const Result r = run("demo --layers --tokens 2 --repeats 1");
   ASSERT_EQ(r.status, 0) << r.err;
   for (const char* text : {"4-bit, group 64 (affine) vs float:", "mixed_3_6 vs float:",
                            "  down_proj         4   3/6", "  total            30     4"}) {

@@ -1,8 +1,8 @@
 // Many user threads calling the library at once (run under ThreadSanitizer by .ci/run):
-// quantize, dequantize, quantized_matmul and a forward pass through a loaded, quantized
-// model, while other threads change the run-time settings. Every result must equal the
-// serial one bit for bit (or, where a setting changes the arithmetic, one of the results
-// each setting gives on its own).
+// quantize, dequantize, quantized_matmul, gather_qmm, a forward pass through a loaded,
+// quantized model's layers and a quantized qwen3_moe language model, while other threads change the
+// run-time settings. Every result must equal the serial one bit for bit (or, where a setting
+// changes the arithmetic, one of the results each setting gives on its own).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,8 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "models/qwen3_moe_fixture.h"
 #include "nn/model_fixture.h"
 #include "nn/test_util.h"
+#include "qlinear/convert.h"
+#include "qlinear/lm.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"
 #include "qlinear/ops.h"
@@ -64,15 +67,33 @@ class Workload {
     model_ = load_model(folder_).model;
     nn::quantize(*model_, 32, 4, "affine");
     blocks_ = shape.blocks;
+    testing::qwen3_moe::write_qwen3_moe_folder(folder_ / "moe");
+    ConvertOptions quantize_experts;
+    quantize_experts.quantize = true;
+    run_conversion(plan_conversion(folder_ / "moe", quantize_experts), folder_ / "moe-q4");
+    moe_ = lm::load(folder_ / "moe-q4").model;
   }
   ~Workload() { std::filesystem::remove_all(folder_); }
 
-  // Quantize, dequantize and matmul results, each as bytes.
+  // Quantize, dequantize, matmul and gather_qmm (w as 3 experts) results, each as bytes.
   std::vector<Bytes> ops() const {
     const Quantized q = quantize(w_, 64, 4);
     const Tensor back = dequantize(q.wq, q.scales, q.biases, 64, 4);
     const Tensor y = quantized_matmul(x_, q.wq, q.scales, q.biases, true, 64, 4);
-    return {bytes_of(q.wq), bytes_of(q.scales), bytes_of(*q.biases), bytes_of(back), bytes_of(y)};
+    const Quantized experts = quantize(w_.reshape({3, 64, 256}), 64, 4);
+    const Tensor routed = gather_qmm(x_.reshape({5, 1, 1, 256}), experts.wq, experts.scales,
+                                     experts.biases, std::nullopt, routes_, true, 64, 4);
+    return {bytes_of(q.wq), bytes_of(q.scales), bytes_of(*q.biases),
+            bytes_of(back), bytes_of(y),        bytes_of(routed)};
+  }
+
+  // Logits of the quantized qwen3_moe model (router, top-k, expert layers) for 20 tokens:
+  // 80 token-expert pairs, mlx-lm's sorted path.
+  Bytes moe_forward() const {
+    std::vector<std::int64_t> tokens(20);
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+      tokens[i] = static_cast<std::int64_t>(i * 7 % 96);
+    return bytes_of((*moe_)(Tensor::from_values<std::int64_t>({1, 20}, Dtype::int64, tokens)));
   }
 
   // The embedding, then each block's attention and MLP projections chained (a forward
@@ -94,12 +115,24 @@ class Workload {
  private:
   std::filesystem::path folder_;
   std::shared_ptr<nn::Container> model_;
+  std::shared_ptr<const lm::Model> moe_;
   std::int64_t blocks_ = 0;
   Tensor w_ = nn::testing::random_floats({192, 256}, 1);
   Tensor x_ = nn::testing::random_floats({5, 256}, 2);
+  Tensor routes_ = Tensor::from_values<std::int32_t>(
+      {5, 2}, Dtype::int32, std::vector<std::int32_t>{2, 0, 1, 1, 0, 2, 2, 1, 0, 0});
   Tensor ids_ = Tensor::from_values<std::int32_t>({1, 6}, Dtype::int32,
                                                   std::vector<std::int32_t>{0, 5, 17, 42, 95, 3});
 };
+
+// The products of Workload::ops() (quantized_matmul, gather_qmm: its last two, whose
+// arithmetic the settings change), removed from `results`.
+constexpr std::size_t kProducts = 2;
+std::vector<Bytes> take_products(std::vector<Bytes>& results) {
+  std::vector<Bytes> products(results.end() - kProducts, results.end());
+  results.resize(results.size() - kProducts);
+  return products;
+}
 
 // Runs `work` on kUserThreads threads while `meddle` runs on one more until they finish.
 void run_concurrently(const std::function<void(int)>& work,
@@ -125,6 +158,7 @@ TEST(Concurrency, UserThreadsGetTheSerialResultsWhileTheThreadCountChanges) {
   set_num_threads(1);
   const std::vector<Bytes> serial_ops = workload.ops();
   const Bytes serial_forward = workload.forward();
+  const Bytes serial_moe = workload.moe_forward();
   set_num_threads(0);
 
   constexpr int kRounds = 8;
@@ -134,11 +168,12 @@ TEST(Concurrency, UserThreadsGetTheSerialResultsWhileTheThreadCountChanges) {
         for (int round = 0; round < kRounds; ++round) {
           if (workload.ops() != serial_ops) mismatches.fetch_add(1);
           if (workload.forward() != serial_forward) mismatches.fetch_add(1);
-          runs.fetch_add(2);
+          if (workload.moe_forward() != serial_moe) mismatches.fetch_add(1);
+          runs.fetch_add(3);
         }
       },
       [](int step) { set_num_threads(1 + step % 4); });
-  EXPECT_EQ(runs.load(), kUserThreads * kRounds * 2);
+  EXPECT_EQ(runs.load(), kUserThreads * kRounds * 3);
   EXPECT_EQ(mismatches.load(), 0);
 }
 
@@ -151,14 +186,15 @@ TEST(Concurrency, SettingsChangedWhileWorkRunsGiveTheResultOfOneSetting) {
   constexpr MatmulPrecision kPrecisions[] = {MatmulPrecision::exact, MatmulPrecision::bfloat16,
                                              MatmulPrecision::int8};
   std::vector<Bytes> quantize_results;  // the same on every instruction set
-  std::vector<Bytes> matmul_results;    // one per instruction set and precision
+  // Per product, its result on each instruction set and precision.
+  std::vector<std::vector<Bytes>> product_results(kProducts);
   for (const std::string& isa : isas) {
     set_isa(isa);
     for (const MatmulPrecision precision : kPrecisions) {
       set_matmul_precision(precision);
       std::vector<Bytes> results = workload.ops();
-      matmul_results.push_back(results.back());
-      results.pop_back();
+      const std::vector<Bytes> products = take_products(results);
+      for (std::size_t p = 0; p < kProducts; ++p) product_results[p].push_back(products[p]);
       if (quantize_results.empty()) quantize_results = results;
       ASSERT_EQ(results, quantize_results) << "quantize/dequantize differ on " << isa;
     }
@@ -169,10 +205,12 @@ TEST(Concurrency, SettingsChangedWhileWorkRunsGiveTheResultOfOneSetting) {
       [&](int) {
         for (int round = 0; round < 8; ++round) {
           std::vector<Bytes> results = workload.ops();
-          if (std::find(matmul_results.begin(), matmul_results.end(), results.back()) ==
-              matmul_results.end())
-            mismatches.fetch_add(1);
-          results.pop_back();
+          const std::vector<Bytes> products = take_products(results);
+          for (std::size_t p = 0; p < kProducts; ++p) {
+            const auto& known = product_results[p];
+            if (std::find(known.begin(), known.end(), products[p]) == known.end())
+              mismatches.fetch_add(1);
+          }
           if (results != quantize_results) mismatches.fetch_add(1);
         }
       },

@@ -35,13 +35,7 @@ TEST_F(ConvertTest, RoundTripEqualsQuantizingTheFloatModel) {
   nn::quantize(*direct.model, 64, 4);
 
   EXPECT_EQ(loaded.model->repr(), direct.model->repr());
-  const auto expected = direct.model->parameters();
-  const auto actual = loaded.model->parameters();
-  ASSERT_EQ(actual.size(), expected.size());
-  for (std::size_t i = 0; i < actual.size(); ++i) {
-    EXPECT_EQ(actual[i].first, expected[i].first);
-    EXPECT_TRUE(actual[i].second.bit_equal(expected[i].second)) << actual[i].first;
-  }
+  nn::testing::expect_same_parameters(loaded.model->parameters(), direct.model->parameters());
   const Tensor x = nn::testing::random_floats({3, 64}, 9);
   for (const char* path : {"model.layers.2.self_attn.v_proj", "lm_head"}) {
     const auto& layer = dynamic_cast<const nn::QuantizedLinear&>(loaded.model->module_at(path));

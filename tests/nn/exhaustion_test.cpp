@@ -211,6 +211,54 @@ TEST_F(Exhaustion, ConvertKilledAtRandomMomentsLeavesNoHalfOutput) {
 #define QLINEAR_SANITIZED 1  // the sanitizers reserve terabytes of address space
 #endif
 
+// Peak resident memory of a command run through the shell (which execs it), in bytes.
+std::int64_t peak_resident_bytes(const std::string& command) {
+  const pid_t child = fork();
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  rusage usage{};
+  if (wait4(child, &status, 0, &usage) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return -1;
+  return std::int64_t{usage.ru_maxrss} * 1024;
+}
+
+// convert of a folder larger than the memory it should use: each step's input pages are
+// given back once written, so the peak stays within twice the largest tensor (its source
+// and the converted copy) plus the program itself, whatever the folder's size.
+TEST(ConvertMemory, PeakResidentMemoryOfAGigabyteFolderStaysWithinTwiceTheLargestTensor) {
+#if defined(QLINEAR_SANITIZED) || defined(QLINEAR_TEST_EMULATED)
+  GTEST_SKIP() << "resident sizes of sanitized or emulated programs measure something else";
+#else
+  const fs::path root = fs::temp_directory_path() / ("qlinear_rss_" + std::to_string(getpid()));
+  fs::remove_all(root);
+  SyntheticModelShape shape;
+  shape.hidden = 2048;
+  shape.intermediate = 5632;
+  shape.vocab = 8192;
+  shape.blocks = 6;
+  shape.dtype = Dtype::float32;  // 1.2 GB in 304M weights
+  write_synthetic_model(root / "float", shape, 5);
+  std::uintmax_t folder_bytes = 0;
+  for (const auto& entry : fs::directory_iterator(root / "float")) {
+    if (entry.is_regular_file()) folder_bytes += entry.file_size();
+  }
+  ASSERT_GE(folder_bytes, std::uintmax_t{1} << 30);
+
+  const std::int64_t largest_tensor = shape.vocab * shape.hidden * 4;  // embed_tokens, lm_head
+  const std::int64_t program = std::int64_t{64} << 20;  // code, libraries, thread stacks
+  const std::int64_t peak =
+      peak_resident_bytes(std::string(QLINEAR_CLI) + " convert " + (root / "float").string() + " " +
+                          (root / "out").string() + " -q >/dev/null");
+  ASSERT_GT(peak, 0) << "convert failed";
+  EXPECT_LE(peak, 2 * largest_tensor + program) << "convert of " << folder_bytes << " bytes";
+  RecordProperty("peak_resident_mb", static_cast<int>(peak >> 20));
+  fs::remove_all(root);
+#endif
+}
+
 // A header declaring 2^40 elements (or a size that overflows) is refused from the header
 // alone, in an address space of 256 MiB: nothing of that size is allocated or mapped.
 TEST(HugeTensorHeader, IsRefusedBeforeAnythingIsAllocated) {

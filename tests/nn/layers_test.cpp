@@ -9,29 +9,10 @@
 namespace qlinear::nn {
 namespace {
 
+using testing::expect_linear_close;
 using testing::names_of;
 using testing::random_floats;
 using Names = std::vector<std::string>;
-
-// x @ w.T + b in double, and the float32 error bound of a K-term dot product:
-// |computed - exact| <= K * eps * sum_k |x_k w_k| (plus one rounding for the bias).
-void expect_linear_close(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor& y) {
-  const std::int64_t K = w.dim(1), N = w.dim(0), M = x.size() / K;
-  const auto xs = x.to_floats(), ws = w.to_floats(), ys = y.to_floats();
-  const auto bs = b ? b->to_floats() : std::vector<float>(N, 0.0f);
-  ASSERT_EQ(ys.size(), static_cast<std::size_t>(M * N));
-  const double eps = std::numeric_limits<float>::epsilon();
-  for (std::int64_t m = 0; m < M; ++m) {
-    for (std::int64_t n = 0; n < N; ++n) {
-      double exact = bs[n], magnitude = std::abs(bs[n]);
-      for (std::int64_t k = 0; k < K; ++k) {
-        exact += double(xs[m * K + k]) * ws[n * K + k];
-        magnitude += std::abs(double(xs[m * K + k]) * ws[n * K + k]);
-      }
-      ASSERT_NEAR(ys[m * N + n], exact, (K + 1) * eps * magnitude) << "at " << m << ", " << n;
-    }
-  }
-}
 
 TEST(Linear, InitShapesAndRange) {
   seed(7);

@@ -4,6 +4,7 @@
 
 #include "model/text_file.h"
 #include "nn/model_fixture.h"
+#include "nn/test_util.h"
 
 namespace qlinear {
 namespace {
@@ -43,12 +44,7 @@ TEST_F(LoadModelTest, QuantizesExactlyTheConfiguredLayersBeforeLoading) {
   EXPECT_EQ(loaded.model->module_at("model.embed_tokens").type_name(), "Embedding");
   EXPECT_EQ(loaded.model->module_at("model.layers.4.mlp.up_proj").quant_spec(),
             (QuantSpec{64, 4, QuantMode::affine}));
-  const auto expected = source.model->parameters();
-  const auto actual = loaded.model->parameters();
-  ASSERT_EQ(actual.size(), expected.size());
-  for (std::size_t i = 0; i < actual.size(); ++i) {
-    EXPECT_TRUE(actual[i].second.bit_equal(expected[i].second)) << actual[i].first;
-  }
+  nn::testing::expect_same_parameters(loaded.model->parameters(), source.model->parameters());
 }
 
 // config.json says lm_head is quantized but the weights are float: every problem shows.

@@ -1,6 +1,7 @@
-// `qlinear bench`: times quantize / dequantize / quantized_matmul / gather_qmm on this machine next
-// to what bounds them (memory bandwidth, OpenBLAS's dense float32 product) and to the scalar
-// reference, and prints a table or one JSON object per line.
+// `qlinear bench`: times quantize / dequantize / quantized_matmul / gather_qmm and attention
+// over a quantized KV cache on this machine next to what bounds them (memory bandwidth,
+// OpenBLAS's dense float32 product) and to the scalar reference, and prints a table or one
+// JSON object per line.
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
@@ -36,13 +37,16 @@ namespace {
 struct Options {
   std::vector<std::int64_t> m = {1, 4, 16, 64, 512};
   std::vector<std::int64_t> k, n;  // empty: the suite's (K, N) pairs
-  std::vector<int> bits;           // empty: 2, 3, 4, 6, 8 (affine) or the mode's own
+  std::vector<int> bits;           // empty: every width of the mode (kQuantModes)
   std::vector<int> group_sizes;    // empty: 64, and 32/128 for 4 bits, or the mode's own
   std::vector<std::string> modes = {"affine"};
   std::vector<std::string> precisions = {"exact"};
   std::vector<std::string> dtypes = {"float32"};
   std::vector<std::string> ops = {"quantized_matmul"};
   std::vector<std::int64_t> experts = {128}, top_k = {8}, tokens = {1};  // gather_qmm
+  // quantized_sdpa: one decode step's attention over a layer's quantized KV cache
+  // (default: Llama-3.2-1B's 8 kv heads, GQA repeat 4, head_dim 64, 4k positions).
+  std::vector<std::int64_t> kv_heads = {8}, repeats = {4}, contexts = {4096};
   std::vector<int> threads;   // empty: 1 and the default count
   std::string cold = "auto";  // auto: warm, plus cold for M = 1
   std::vector<std::string> baselines = {"dense_f32", "stream", "reference"};
@@ -56,6 +60,7 @@ struct Row {
   int bits = 0, group_size = 0, threads = 1;
   std::int64_t M = 0, K = 0, N = 0;
   std::int64_t experts = 0, top_k = 0, tokens = 0;  // gather_qmm rows only
+  std::int64_t kv_heads = 0;                        // quantized_sdpa rows only
   bool transpose = true, cold = false;
   double median_ms = 0, gbps = 0, gflops = 0;
   // stream_read's GB/s at this thread count in this run (0: not measured); the kernels'
@@ -134,6 +139,7 @@ void print_row(const Row& r, bool json) {
                 {"k", r.K},
                 {"n", r.N}});
     }
+    if (r.kv_heads > 0) j.update({{"kv_heads", r.kv_heads}});
     std::cout << j.dump() << std::endl;
     return;
   }
@@ -233,6 +239,17 @@ double run_stream(int threads, const Options& opt) {
   return row.gbps;
 }
 
+// `call` on the scalar reference kernels, reported as a "reference" row of `row`.
+void time_reference(Row row, const std::function<void(int)>& call,
+                    const std::function<void(const Row&, double)>& report) {
+  const std::string saved(active_isa());
+  set_isa("scalar");
+  row.op = "reference";
+  row.isa = "scalar";
+  report(row, median_ms(call, 0.0));
+  set_isa(saved);
+}
+
 // One matmul case: ours with the active ISA, then (if asked) the reference and OpenBLAS.
 void run_matmul(Row base, const Options& opt) {
   const Dtype dtype = parse_dtype_name(base.dtype);
@@ -269,12 +286,9 @@ void run_matmul(Row base, const Options& opt) {
   row.precision = "exact";
 
   if (wants(opt.baselines, "reference")) {
-    const std::string saved(active_isa());
-    set_isa("scalar");
-    row.op = "reference";
-    row.isa = "scalar";
-    report(row, median_ms(ours, 0.0), static_cast<double>(weight_bytes));
-    set_isa(saved);
+    time_reference(row, ours, [&](const Row& r, double ms) {
+      report(r, ms, static_cast<double>(weight_bytes));
+    });
   }
 #if defined(QLINEAR_HAVE_OPENBLAS)
   if (wants(opt.baselines, "dense_f32")) {
@@ -378,13 +392,90 @@ void run_gather(Row base, const Options& opt) {
   Row row = base;
   row.isa = std::string(active_isa());
   report(row, median_ms(call, opt.min_seconds));
+  if (wants(opt.baselines, "reference")) time_reference(row, call, report);
+}
+
+// One decode step's attention over one layer's quantized KV cache (M = the GQA repeat,
+// K = head_dim, N = the context): qlinear's, mlx-lm's call pattern through the batched
+// quantized_matmul op (kv_heads x repeat products of one row each), the float cache's
+// attention, and the scalar reference. GB/s counts the cache's bytes (the float one's
+// for sdpa_f32); cold rotates copies of the cache through twice the last-level cache,
+// as a model's layers do.
+void run_sdpa(Row base, const Options& opt) {
+  const std::int64_t KV = base.kv_heads, R = base.M, D = base.K, T = base.N;
+  const Tensor q = random_normal({1, KV * R, 1, D}, Dtype::float32, 1);
+  const Tensor k = random_normal({1, KV, T, D}, Dtype::float32, 2);
+  const Tensor v = random_normal({1, KV, T, D}, Dtype::float32, 3);
+  struct Layer {
+    Quantized keys, values;
+  };
+  const Layer layer{quantize(k, base.group_size, base.bits),
+                    quantize(v, base.group_size, base.bits)};
+  const std::size_t bytes =
+      2 * (layer.keys.wq.nbytes() + layer.keys.scales.nbytes() + layer.keys.biases->nbytes());
+  std::vector<Layer> copies = {layer};
+  if (base.cold) {
+    auto copy = [](const Quantized& t) {
+      return Quantized{t.wq.copy(), t.scales.copy(), t.biases->copy()};
+    };
+    for (int i = 1; i < cold_copies(bytes); ++i)
+      copies.push_back({copy(layer.keys), copy(layer.values)});
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  auto report = [&](Row row, double ms, double read) {
+    row.median_ms = ms;
+    row.gbps = read / (ms * 1e6);
+    row.gflops = 4.0 * KV * R * T * D / (ms * 1e6);
+    print_row(row, opt.json);
+  };
+  auto ours = [&](int i) {
+    const Layer& c = copies[static_cast<std::size_t>(i) % copies.size()];
+    lm::quantized_scaled_dot_product_attention(q, c.keys, c.values, scale, "", base.group_size,
+                                               base.bits);
+  };
+  Row row = base;
+  row.isa = std::string(active_isa());
+  report(row, median_ms(ours, opt.min_seconds), static_cast<double>(bytes));
+
+  // mlx-lm's shapes: queries (1, KV, R, 1, D) against keys (1, KV, 1, T, ...).
+  const Tensor q5 = q.reshape({1, KV, R, 1, D});
+  auto batched = [](const Quantized& t) {
+    auto add_axis = [](const Tensor& x) { return x.reshape({1, x.dim(1), 1, x.dim(2), x.dim(3)}); };
+    return Quantized{add_axis(t.wq), add_axis(t.scales), add_axis(*t.biases)};
+  };
+  std::vector<Layer> batched_copies;
+  for (const Layer& c : copies) batched_copies.push_back({batched(c.keys), batched(c.values)});
+  auto mlx_pattern = [&](int i) {
+    const Layer& c = batched_copies[static_cast<std::size_t>(i) % batched_copies.size()];
+    Tensor scaled = q5.copy();
+    for (float& x : std::span(scaled.mutable_data<float>(), scaled.size())) x *= scale;
+    const Tensor scores = softmax(quantized_matmul(scaled, c.keys.wq, c.keys.scales, c.keys.biases,
+                                                   true, base.group_size, base.bits));
+    quantized_matmul(scores, c.values.wq, c.values.scales, c.values.biases, false, base.group_size,
+                     base.bits);
+  };
+  row.op = "qmm_batched";
+  report(row, median_ms(mlx_pattern, opt.min_seconds), static_cast<double>(bytes));
+
+  if (wants(opt.baselines, "dense_f32")) {
+    std::vector<std::pair<Tensor, Tensor>> floats = {{k, v}};
+    if (base.cold) {
+      for (int i = 1; i < cold_copies(k.nbytes() * 2); ++i) floats.emplace_back(k.copy(), v.copy());
+    }
+    auto float_cache = [&](int i) {
+      const auto& [fk, fv] = floats[static_cast<std::size_t>(i) % floats.size()];
+      scaled_dot_product_attention(q, fk, fv, scale);
+    };
+    Row float_row = row;
+    float_row.op = "sdpa_f32";
+    float_row.mode = "-";
+    float_row.bits = 0;
+    float_row.group_size = 0;
+    report(float_row, median_ms(float_cache, opt.min_seconds), 2.0 * k.nbytes());
+  }
   if (wants(opt.baselines, "reference")) {
-    const std::string saved(active_isa());
-    set_isa("scalar");
-    row.op = "reference";
-    row.isa = "scalar";
-    report(row, median_ms(call, 0.0));
-    set_isa(saved);
+    time_reference(row, ours,
+                   [&](const Row& r, double ms) { report(r, ms, static_cast<double>(bytes)); });
   }
 }
 
@@ -413,6 +504,33 @@ void run_quantize_ops(Row base, const Options& opt) {
   print_row(row, opt.json);
 }
 
+// Whether --cold asks for the warm (cold false) or the cold rows.
+bool wants_cache_state(const Options& opt, bool cold) {
+  return cold ? opt.cold != "off" : opt.cold != "on";
+}
+
+void run_sdpa_suite(int threads, const Options& opt) {
+  for (int bits : opt.bits.empty() ? std::vector<int>{8, 4} : opt.bits) {
+    for (int gs : opt.group_sizes.empty() ? std::vector<int>{64} : opt.group_sizes) {
+      for (std::int64_t kv : opt.kv_heads) {
+        for (std::int64_t repeat : opt.repeats) {
+          for (std::int64_t context : opt.contexts) {
+            for (bool cold : {false, true}) {
+              if (!wants_cache_state(opt, cold)) continue;
+              Row base;
+              base.op = "quantized_sdpa";
+              base.bits = bits, base.group_size = gs, base.threads = threads;
+              base.kv_heads = kv, base.cold = cold;
+              base.M = repeat, base.K = opt.k.empty() ? 64 : opt.k.front(), base.N = context;
+              run_sdpa(base, opt);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 void run(const Options& opt) {
   const std::vector<std::pair<std::int64_t, std::int64_t>> suite_shapes = {
       {4096, 4096}, {4096, 14336}, {14336, 4096}};
@@ -436,6 +554,10 @@ void run(const Options& opt) {
     set_num_threads(threads);
     const double read_gbps = wants(opt.baselines, "stream") ? run_stream(threads, opt) : 0.0;
     for (const std::string& op : opt.ops) {
+      if (op == "quantized_sdpa") {
+        run_sdpa_suite(threads, opt);
+        continue;
+      }
       for (const std::string& dtype : opt.dtypes) {
         for (const std::string& mode : opt.modes) {
           const ModeTraits& own = traits(parse_quant_mode(mode, "bench"));
@@ -468,7 +590,7 @@ void run(const Options& opt) {
                         base.top_k = k;
                         base.tokens = t;
                         for (bool cold : {false, true}) {
-                          if ((cold && opt.cold == "off") || (!cold && opt.cold == "on")) continue;
+                          if (!wants_cache_state(opt, cold)) continue;
                           if (cold && opt.cold == "auto" && t > 1) continue;
                           base.cold = cold;
                           run_gather(base, opt);
@@ -515,14 +637,22 @@ void add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "bench",
       "Time the kernels on this machine against memory bandwidth, OpenBLAS and the reference");
-  cmd->add_option("--op", opt->ops, "quantized_matmul, gather_qmm, quantize, dequantize")
+  cmd->add_option("--op", opt->ops,
+                  "quantized_matmul, gather_qmm, quantized_sdpa, quantize, dequantize")
       ->delimiter(',');
   cmd->add_option("--experts", opt->experts, "gather_qmm: experts in the weight batch (128)")
       ->delimiter(',');
   cmd->add_option("--top-k", opt->top_k, "gather_qmm: experts per token (8)")->delimiter(',');
   cmd->add_option("--tokens", opt->tokens, "gather_qmm: rows of x (1)")->delimiter(',');
+  cmd->add_option("--kv-heads", opt->kv_heads, "quantized_sdpa: kv heads (8)")->delimiter(',');
+  cmd->add_option("--repeat", opt->repeats, "quantized_sdpa: query heads per kv head (4)")
+      ->delimiter(',');
+  cmd->add_option("--context", opt->contexts, "quantized_sdpa: cached positions (4096)")
+      ->delimiter(',');
   cmd->add_option("--m", opt->m, "rows of x")->delimiter(',');
-  cmd->add_option("--k", opt->k, "inner dimension (with --n; default: the suite's shapes)")
+  cmd->add_option("--k", opt->k,
+                  "inner dimension (with --n; default: the suite's shapes; quantized_sdpa: "
+                  "head_dim, 64)")
       ->delimiter(',');
   cmd->add_option("--n", opt->n, "output columns")->delimiter(',');
   cmd->add_option("--bits", opt->bits, "bits per weight (default: every width of the mode)")

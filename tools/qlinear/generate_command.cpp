@@ -1,12 +1,16 @@
-// qlinear generate FOLDER --prompt-tokens 1,2,3: greedy generation from an mlx-lm model
-// folder, printing the tokens and mlx_lm.generate's summary lines (or one JSON object).
+// qlinear generate FOLDER --prompt-tokens 1,2,3 | --prompt TEXT: generation from an mlx-lm
+// model folder with mlx_lm.generate's sampling flags, printing the tokens (or the text)
+// and mlx_lm.generate's summary lines (or one JSON object).
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "commands.h"
+#include "python_tokenizer.h"
 #include "qlinear/lm.h"
 #include "qlinear/runtime.h"
 
@@ -17,10 +21,18 @@ struct GenerateArgs {
   std::string folder;
   std::string prompt_tokens;
   lm::GenerateOptions options{.max_tokens = 100};  // mlx_lm.generate's default
-  double temp = 0.0;
   bool json = false;
   bool ignore_eos = false;
   int threads = 0;
+
+  // Text prompts (tokenized by the Python package).
+  std::optional<std::string> prompt, system_prompt;
+  bool ignore_chat_template = false;
+
+  // Sampling: mlx_lm.generate's flags and defaults.
+  lm::SamplerOptions sampling{.top_p = 1.0f};
+  std::optional<std::uint64_t> seed;
+  lm::LogitsProcessorOptions processing;
 };
 
 std::vector<std::int64_t> parse_tokens(const std::string& text) {
@@ -54,11 +66,19 @@ std::vector<std::int64_t> eos_tokens(const std::string& config) {
 }
 
 void run(GenerateArgs& args) {
-  if (args.temp != 0.0) {
-    throw std::invalid_argument("[generate] Only greedy decoding (--temp 0) is implemented.");
-  }
   if (args.threads > 0) set_num_threads(args.threads);
-  const std::vector<std::int64_t> prompt = parse_tokens(args.prompt_tokens);
+  args.options.sampler =
+      lm::make_sampler(args.sampling, args.seed ? *args.seed : std::random_device{}());
+  args.options.logits_processors = lm::make_logits_processors(args.processing);
+  std::vector<std::int64_t> prompt, tokenizer_eos;
+  if (args.prompt) {
+    EncodedPrompt encoded =
+        encode_prompt(args.folder, *args.prompt, args.ignore_chat_template, args.system_prompt);
+    prompt = std::move(encoded.ids);
+    tokenizer_eos = std::move(encoded.eos);
+  } else {
+    prompt = parse_tokens(args.prompt_tokens);
+  }
   const lm::LoadedLm loaded = lm::load(args.folder);
   for (std::int64_t t : prompt) {
     if (t < 0 || t >= loaded.args.vocab_size) {
@@ -67,18 +87,28 @@ void run(GenerateArgs& args) {
                                   std::to_string(loaded.args.vocab_size) + ".");
     }
   }
-  if (!args.ignore_eos) args.options.eos_tokens = eos_tokens(loaded.config);
+  if (!args.ignore_eos) {
+    // As mlx-lm: the tokenizer's end-of-sequence ids and config.json's.
+    args.options.eos_tokens = eos_tokens(loaded.config);
+    args.options.eos_tokens.insert(args.options.eos_tokens.end(), tokenizer_eos.begin(),
+                                   tokenizer_eos.end());
+  }
   std::vector<std::int64_t> tokens;
   if (!args.json) std::printf("==========\n");
+  std::optional<TextStream> text;
+  if (args.prompt && !args.json) text.emplace(args.folder);
   const lm::GenerationStats stats =
       lm::generate(*loaded.model, prompt, args.options, [&](std::int64_t token) {
         tokens.push_back(token);
-        if (!args.json) {
+        if (text) {
+          text->feed(token);
+        } else if (!args.json) {
           std::printf("%s%lld", tokens.size() > 1 ? " " : "", static_cast<long long>(token));
           std::fflush(stdout);
         }
         return true;
       });
+  text.reset();  // the whole text is printed
   if (args.json) {
     const nlohmann::json out = {{"tokens", tokens},
                                 {"prompt_tokens", stats.prompt_tokens},
@@ -102,20 +132,60 @@ void run(GenerateArgs& args) {
 void add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "generate", "Generate tokens from an mlx-lm model folder (llama, qwen2, qwen3), greedily");
+      "generate", "Generate tokens from an mlx-lm model folder (llama, qwen2, qwen3)");
   cmd->add_option("folder", args->folder, "Model folder (config.json + safetensors)")
       ->required()
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt token ids, e.g. 1,2,3")
-      ->required();
+  auto* ids =
+      cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt token ids, e.g. 1,2,3");
   cmd->add_option("-m,--max-tokens", args->options.max_tokens, "Tokens to generate")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--temp", args->temp, "Sampling temperature (only 0, greedy, for now)");
+
+  auto* text = cmd->add_option("-p,--prompt", args->prompt,
+                               "Prompt text, tokenized (chat template and all) by the qlinear "
+                               "Python package with transformers; the output is text");
+  ids->excludes(text);
+  cmd->add_option("--system-prompt", args->system_prompt, "System prompt for the chat template")
+      ->needs(text);
+  cmd->add_flag("--ignore-chat-template", args->ignore_chat_template,
+                "Use the raw prompt without the tokenizer's chat template")
+      ->needs(text);
+  cmd->callback([cmd, args] {
+    if (cmd->count("--prompt") + cmd->count("--prompt-tokens") == 0) {
+      throw CLI::RequiredError("--prompt or --prompt-tokens");
+    }
+    run(*args);
+  });
+
+  cmd->add_option("--temp", args->sampling.temp, "Sampling temperature (0: greedy)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", args->sampling.top_p, "Sampling top-p (applied when in (0, 1))");
+  cmd->add_option("--min-p", args->sampling.min_p, "Sampling min-p")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--min-tokens-to-keep", args->sampling.min_tokens_to_keep,
+                  "Minimum tokens to keep for min-p sampling")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--top-k", args->sampling.top_k, "Sampling top-k (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", args->seed,
+                  "Seed of qlinear's random stream (not MLX's); default: a random one");
+  cmd->add_option("--repetition-penalty", args->processing.repetition_penalty,
+                  "Repetition penalty (mlx-lm's make_logits_processors)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--repetition-context-size", args->processing.repetition_context_size,
+                  "Recent tokens the repetition penalty looks at")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Do not stop at config.json's eos_token_id");
   cmd->add_flag("--json", args->json,
                 "Print one JSON object: tokens, prompt_tps, generation_tps, peak_memory_mb");
   cmd->add_option("--threads", args->threads, "Threads (default: QLINEAR_NUM_THREADS or all)");
-  cmd->callback([args] { run(*args); });
+  // The quantized KV cache, with mlx_lm.generate's flags.
+  cmd->add_option("--kv-bits", args->options.kv_bits,
+                  "Quantize the KV cache to this many bits (default: a float cache)");
+  cmd->add_option("--kv-group-size", args->options.kv_group_size,
+                  "Group size of the quantized KV cache (default 64)");
+  cmd->add_option("--quantized-kv-start", args->options.quantized_kv_start,
+                  "Quantize the KV cache once it holds this many positions (default 0)")
+      ->check(CLI::NonNegativeNumber);
 }
 
 }  // namespace qlinear::cli

@@ -23,9 +23,11 @@ class Unary : public Module {
   virtual Tensor operator()(const Tensor& x) const = 0;
 };
 
-// A float layer that nn::quantize can replace with its quantized equivalent.
-class Quantizable : public Unary {
+// What makes a float layer one that nn::quantize can replace with its quantized
+// equivalent (mlx.nn's "has to_quantized"): Linear, Embedding, SwitchLinear.
+class Quantizable {
  public:
+  virtual ~Quantizable() = default;
   // The size of the axis quantization groups run along (the weight's last dim).
   virtual std::int64_t quantized_axis_size() const = 0;
   // The quantized equivalent of this layer; throws std::invalid_argument if the
@@ -50,7 +52,7 @@ class Container : public Module {
 
 // y = x @ weight.T + bias; weight (output_dims, input_dims) and bias (output_dims),
 // initialised uniform in +-sqrt(1 / input_dims).
-class Linear : public Quantizable {
+class Linear : public Unary, public Quantizable {
  public:
   Linear(std::int64_t input_dims, std::int64_t output_dims, bool bias = true);
   // A Linear holding these tensors (no random draw): weight (output_dims, input_dims) of
@@ -69,7 +71,7 @@ class Linear : public Quantizable {
 
 // Rows of weight (num_embeddings, dims) looked up by integer ids; initialised from a
 // normal distribution with standard deviation sqrt(1 / dims).
-class Embedding : public Quantizable {
+class Embedding : public Unary, public Quantizable {
  public:
   Embedding(std::int64_t num_embeddings, std::int64_t dims);
   // An Embedding holding this float (num_embeddings, dims) table (no random draw).

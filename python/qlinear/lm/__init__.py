@@ -2,18 +2,21 @@
 
 ``load(path)`` returns ``(model, tokenizer)``: ``model(ids)`` with ids of shape [1, T]
 gives numpy logits [1, T, vocab] (float32); the tokenizer is Hugging Face's
-``transformers.AutoTokenizer`` for the folder, as mlx-lm uses. Generation is greedy
-(temperature 0) with mlx-lm's float KV cache.
+``transformers.AutoTokenizer`` for the folder, as mlx-lm uses. ``generate`` takes mlx-lm's
+``sampler`` and ``logits_processors`` (``qlinear.lm.sample_utils``); without them it is
+greedy. The KV cache is mlx-lm's float one, or its quantized one (kv_bits).
 """
 
 import sys
 
 import numpy as np
 
-from qlinear._qlinear.lm import SUPPORTED_MODEL_TYPES, Cache, Model, load_model
+from qlinear._qlinear.lm import (SUPPORTED_MODEL_TYPES, Cache, Model, load_model,
+                                 quantized_scaled_dot_product_attention)
+from qlinear.lm import sample_utils
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "Cache", "Model", "load", "load_model", "generate",
-           "make_prompt_cache"]
+           "make_prompt_cache", "quantized_scaled_dot_product_attention", "sample_utils"]
 
 
 def load(path_or_hf_repo, tokenizer_config=None):
@@ -46,11 +49,14 @@ def _eos_ids(tokenizer):
     return list(eos) if isinstance(eos, (list, tuple, set)) else [int(eos)]
 
 
-def generate(model, tokenizer, prompt, max_tokens=256, verbose=False, on_token=None, temp=0.0):
-    """The generated text, as ``mlx_lm.generate`` (greedy); verbose prints it and the
-    summary lines. on_token(id) is called as each token is generated."""
-    if temp != 0:
-        raise ValueError("[qlinear.lm.generate] only greedy decoding (temp 0) is implemented")
+def generate(model, tokenizer, prompt, max_tokens=256, verbose=False, on_token=None, *,
+             sampler=None, logits_processors=None, kv_bits=None, kv_group_size=64,
+             quantized_kv_start=0):
+    """The generated text, as ``mlx_lm.generate``: ``sampler`` and ``logits_processors`` as
+    mlx-lm's (``sample_utils.make_sampler`` / ``make_logits_processors``, or any callables
+    on numpy arrays); greedy without a sampler. kv_bits, kv_group_size and
+    quantized_kv_start quantize the KV cache as mlx-lm's do. verbose prints the text and
+    the summary lines. on_token(id) is called as each token is generated."""
     tokens = []
 
     def collect(token):
@@ -60,7 +66,9 @@ def generate(model, tokenizer, prompt, max_tokens=256, verbose=False, on_token=N
         return True
 
     stats = model.generate_tokens(_prompt_ids(tokenizer, prompt), max_tokens, _eos_ids(tokenizer),
-                                  collect)
+                                  collect, sampler, logits_processors, kv_bits=kv_bits,
+                                  kv_group_size=kv_group_size,
+                                  quantized_kv_start=quantized_kv_start)
     text = tokenizer.decode(tokens)
     if verbose:
         print("=" * 10)

@@ -12,6 +12,10 @@ from qlinear._qlinear.nn import (
     Module,
     QuantizedEmbedding,
     QuantizedLinear,
+    QuantizedSwitchLinear,
+    SwitchGLU,
+    SwitchLinear,
+    SwitchMLP,
     load_model,
     quantize,
     seed,
@@ -24,12 +28,17 @@ __all__ = [
     "Module",
     "QuantizedEmbedding",
     "QuantizedLinear",
+    "QuantizedSwitchLinear",
+    "SwitchGLU",
+    "SwitchLinear",
+    "SwitchMLP",
     "load_model",
     "quantize",
     "seed",
 ]
 
 # Shown as qlinear.nn.Linear rather than the extension module they are defined in.
-for _class in (Container, Embedding, Linear, Module, QuantizedEmbedding, QuantizedLinear):
+for _class in (Container, Embedding, Linear, Module, QuantizedEmbedding, QuantizedLinear,
+               QuantizedSwitchLinear, SwitchGLU, SwitchLinear, SwitchMLP):
     _class.__module__ = __name__
 del _class

@@ -18,6 +18,7 @@
 #include "kernels/kernels.h"
 #include "kernels/reference/reference.h"
 #include "kernels/scratch.h"
+#include "qlinear/quant_spec.h"
 
 namespace qlinear::kernels::generic {
 
@@ -39,12 +40,16 @@ decltype(auto) with_fp_bits(int bits, Fn&& fn) {
   return fn(std::integral_constant<int, 8>{});
 }
 
-// Calls fn(std::integral_constant<int, gs>{}) for the group size of a float mode of that
-// width: 16 (nvfp4) or 32 (mxfp4, mxfp8), the only ones the catalogue allows.
+// Calls fn(std::integral_constant<int, gs>{}) for the one group size the catalogue allows
+// a float mode of width `bits`: nvfp4's (16) or mxfp4's / mxfp8's (32).
 template <int bits, class Fn>
-void with_fp_group(int group_size, Fn&& fn) {
-  if (bits == 4 && group_size == 16) return fn(std::integral_constant<int, 16>{});
-  fn(std::integral_constant<int, 32>{});
+void with_fp_group(QuantMode mode, Fn&& fn) {
+  if constexpr (bits == traits(QuantMode::nvfp4).default_bits) {
+    constexpr int nv = traits(QuantMode::nvfp4).default_group_size;
+    if (mode == QuantMode::nvfp4) return fn(std::integral_constant<int, nv>{});
+  }
+  constexpr QuantMode mx = bits == 4 ? QuantMode::mxfp4 : QuantMode::mxfp8;
+  fn(std::integral_constant<int, traits(mx).default_group_size>{});
 }
 
 // count values (whole groups) of packed row `row` from code `first` on, times the scale
@@ -324,7 +329,7 @@ void fp_quantized_matmul(const MatmulArgs& a) {
       const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
       [&]<int... I>(std::integer_sequence<int, I...>) {
         ((a.M == I + 1 ? (blocks ? with_fp_group<bits>(
-                                       a.spec.group_size,
+                                       a.spec.mode,
                                        [&](auto g) {
                                          fp_gemv<Simd, bits, decltype(g)::value, I + 1>(a, t, x, y);
                                        })

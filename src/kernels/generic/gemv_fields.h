@@ -35,6 +35,14 @@ struct FieldLayout {
   static constexpr int block_bytes(int lanes) { return lanes * kFields * bits / 8; }
 };
 
+// 1-bit fields on instruction sets with per-lane predication (Simd::add_where_bit): each
+// field adds x where its bit is set, x unscaled and no field shifted. The products are the
+// same: code * (x * 2^-f) * 2^f is exactly code * x (while x * 2^-f is normal).
+template <class Simd, int bits>
+concept BitMaskFields = bits == 1 && requires(typename Simd::I w, typename Simd::F x) {
+  Simd::add_where_bit(w, 0, x, x);
+};
+
 // One block of packed codes as kLanes lanes of kFields codes.
 template <class Simd, int bits>
 typename Simd::I load_lanes(const std::uint8_t* p) {
@@ -71,7 +79,8 @@ PermutedX<Simd, bits> permute_x(const Problem& p) {
   // 2^(-bits * position) per field: multiplying by it is exact (or rounds as ldexp would).
   float field_scale[Layout::kFields];
   for (int f = 0; f < Layout::kFields; ++f) {
-    field_scale[f] = std::ldexp(1.0f, -bits * Layout::position(f));
+    field_scale[f] =
+        BitMaskFields<Simd, bits> ? 1.0f : std::ldexp(1.0f, -bits * Layout::position(f));
   }
   for (std::int64_t r = 0; r < p.M; ++r) {
     const float* x = p.x + r * p.K;
@@ -130,10 +139,15 @@ void gemv_fields_blocks(const Problem& p, const PermutedX<Simd, bits>& px, std::
       for (int r = 0; r < R; ++r) xv[r] = Simd::load(xb + r * K + f * L);
 #pragma GCC unroll 8
       for (int i = 0; i < W_ROWS; ++i) {
-        const F q = Simd::template exact_field<bits>(f < Layout::kLow ? low[i] : high[i],
-                                                     Layout::position(f));
+        if constexpr (BitMaskFields<Simd, bits>) {
 #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) dot[i][r] = Simd::fmadd(q, xv[r], dot[i][r]);
+          for (int r = 0; r < R; ++r) dot[i][r] = Simd::add_where_bit(low[i], f, xv[r], dot[i][r]);
+        } else {
+          const F q = Simd::template exact_field<bits>(f < Layout::kLow ? low[i] : high[i],
+                                                       Layout::position(f));
+#pragma GCC unroll 8
+          for (int r = 0; r < R; ++r) dot[i][r] = Simd::fmadd(q, xv[r], dot[i][r]);
+        }
       }
     }
 #pragma GCC unroll 8

@@ -25,6 +25,13 @@ void pack_codes(const std::uint8_t* codes, int n, std::uint8_t* out) {
   }
 }
 
+// The first element equal to zero (-0.0 or 0.0) of a group that holds one, as float.
+template <class Simd, class T>
+float first_zero(const T* group) {
+  while (Simd::to_float(*group) != 0.0f) ++group;
+  return Simd::to_float(*group);
+}
+
 template <class Simd>
 struct GroupParamsV {
   typename Simd::F scale;
@@ -37,6 +44,9 @@ template <class Simd, int bits>
 GroupParamsV<Simd> group_params(typename Simd::F w_min, typename Simd::F w_max) {
   using F = typename Simd::F;
   const F zero = Simd::zero();
+  if constexpr (bits == 1) {
+    return {Simd::max(Simd::sub(w_max, w_min), Simd::set1(formats::affine::kScaleFloor)), w_min};
+  }
   const auto min_is_edge = Simd::greater(Simd::abs(w_min), Simd::abs(w_max));
   F scale = Simd::div(Simd::sub(w_max, w_min),
                       Simd::set1(static_cast<float>(formats::affine::max_code(bits))));
@@ -91,12 +101,20 @@ void quantize_rows(const QuantizeArgs& a, std::int64_t r_begin, std::int64_t r_e
   int n = block_size(g_begin);
   for (int i = 0; i < L; ++i) extremes(g_begin, n, i);
   for (std::int64_t g0 = g_begin; g0 < g_end; g0 += L) {
-    const auto params =
+    auto params =
         group_params<Simd, bits>(Simd::reduce_each(lo, [](F x, F y) { return Simd::min(x, y); }),
                                  Simd::reduce_each(hi, [](F x, F y) { return Simd::max(x, y); }));
     // The codes use the float32 parameters; only the stored ones are rounded to T.
     Simd::store(scale, params.scale);
     Simd::store(bias, params.bias);
+    if constexpr (bits == 1) {
+      // The 1-bit bias is the minimum itself, and a vector minimum may pick either zero of
+      // a group holding -0.0 and 0.0: the reference keeps the first zero (see group_params).
+      for (int i = 0; i < n; ++i) {
+        if (bias[i] == 0.0f) bias[i] = first_zero<Simd>(w + (g0 + i) * gs);
+      }
+      params.bias = Simd::load(bias);
+    }
     Simd::store(stored, params.scale);
     std::memcpy(static_cast<T*>(a.scales) + g0, stored, n * sizeof(T));
     Simd::store(stored, params.bias);

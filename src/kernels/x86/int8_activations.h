@@ -53,7 +53,7 @@ void quantize_group(const __m512* x, int gs, std::int32_t* words, int tile_rows,
   const __m512 limit = _mm512_set1_ps(127.0f);
   for (int v = 0; v < vectors; v += 2) {
     __m512 pair[2] = {x[v], x[v + 1]};
-    if constexpr (bits == 2 || bits == 4) {
+    if constexpr (kPlaneOrder<bits>) {
       pair[0] = _mm512_permutex2var_ps(x[v], order_indices<bits>(0), x[v + 1]);
       pair[1] = _mm512_permutex2var_ps(x[v], order_indices<bits>(1), x[v + 1]);
     }

@@ -1,5 +1,5 @@
 // Unpacking MLX's packed affine codes into unsigned bytes for vpdpbusd, and the order
-// they come out in. 2- and 4-bit codes are split by and/shift into bit planes, which
+// they come out in. 1-, 2- and 4-bit codes are split by and/shift into bit planes, which
 // leaves them permuted within each block of 32 codes; the int8 activations are permuted
 // the same way once per call (int8_activations.h), so the products pair up.
 // Included only by int8_matmul.cpp (compiled with AVX-512 BW/VNNI).
@@ -19,13 +19,19 @@ constexpr int kOrderBlock = 32;
 
 // Which code of its 32-code block lands at byte `position` of the unpacked block.
 // 4 bits: the low nibbles of the block's 16 bytes, then the high nibbles.
-// 2 bits: 4 planes (bits 0-1, 2-3, 4-5, 6-7) of its 8 bytes. Others: natural order.
+// 2 bits: 4 planes (bits 0-1, 2-3, 4-5, 6-7) of its 8 bytes. 1 bit: 8 planes (bit 0, 1,
+// ..., 7) of its 4 bytes. Others: natural order.
 template <int bits>
 constexpr int code_at(int position) {
   if constexpr (bits == 4) return 2 * (position % 16) + position / 16;
   if constexpr (bits == 2) return 4 * (position % 8) + position / 8;
+  if constexpr (bits == 1) return 8 * (position % 4) + position / 4;
   return position;
 }
+
+// Whether code_at permutes (the activations must then be permuted the same way).
+template <int bits>
+inline constexpr bool kPlaneOrder = bits == 1 || bits == 2 || bits == 4;
 
 // 64 codes (`codes` = 64, or 32 at the end of a row: the upper half is then zero) of a
 // packed row starting at `row` (a multiple of 32 codes in), as bytes in code_at order
@@ -53,6 +59,15 @@ __m512i unpack_codes(const std::uint8_t* row, int codes) {
         _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 0, 0, 1, 1, 1, 1), bytes);
     const __m512i shifted = _mm512_srlv_epi64(spread, _mm512_setr_epi64(0, 2, 4, 6, 0, 2, 4, 6));
     return _mm512_and_si512(shifted, _mm512_set1_epi8(0x03));
+  } else if constexpr (bits == 1) {
+    // Dwords [0 x8 1 x8] of the 8 bytes (one per 32-code block), shifted by 0, 1, ..., 7.
+    const __m512i bytes =
+        _mm512_castsi128_si512(_mm_maskz_loadu_epi8(static_cast<__mmask16>(mask(codes / 8)), row));
+    const __m512i spread = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), bytes);
+    const __m512i shifted = _mm512_srlv_epi32(
+        spread, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm512_and_si512(shifted, _mm512_set1_epi8(0x01));
   } else {
     // 3, 5, 6 bits straddle bytes: 16 codes at a time as 32-bit lanes (byte shuffle,
     // variable shift, mask), narrowed to bytes.

@@ -149,6 +149,12 @@ struct Simd {
     const I v = _mm512_ternarylogic_epi32(words, mask, magic, 0xEA);  // (words & mask) | magic
     return _mm512_sub_ps(_mm512_castsi512_ps(v), _mm512_castsi512_ps(magic));
   }
+  // acc + x in the lanes whose word has bit `pos` set (1-bit codes: code * x without
+  // turning the code into a float; one test per field, one masked add per row of x).
+  static F add_where_bit(I words, int pos, F x, F acc) {
+    return _mm512_mask_add_ps(acc, _mm512_test_epi32_mask(words, _mm512_set1_epi32(1 << pos)), acc,
+                              x);
+  }
   // Lane l = element first + l / lanes_per_group (a power of two) of a float array.
   static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int lanes_per_group) {
     if (lanes_per_group >= kLanes) return _mm512_set1_ps(one(p, dtype, first));
