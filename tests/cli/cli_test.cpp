@@ -215,6 +215,25 @@ TEST_F(Cli, BenchJsonRowsCarryTheIssueKeysAndConsistentRates) {
   EXPECT_EQ(rows[3]["precision"], "exact");  // the reference is exact whatever is asked
 }
 
+TEST_F(Cli, BenchGivesKernelRowsAsAPercentageOfTheReadBaselineOfTheirThreadCount) {
+  const Result r =
+      run("bench --m 1 --k 256 --n 64 --bits 4 --group-size 64 --threads 2 --cold off "
+          "--baselines stream --json --min-seconds 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<nlohmann::json> rows = json_lines(r.out);
+  ASSERT_EQ(rows.size(), 3u) << r.out;
+  EXPECT_EQ(rows[0]["op"], "stream_triad");
+  EXPECT_EQ(rows[1]["op"], "stream_read");
+  EXPECT_EQ(rows[1]["threads"], 2);
+  EXPECT_FALSE(rows[1].contains("pct_of_stream_read"));
+  // At least 520 MiB read per pass.
+  EXPECT_GE(rows[1]["gbps"].get<double>() * rows[1]["median_ms"].get<double>() * 1e6,
+            520.0 * (1 << 20));
+  EXPECT_EQ(rows[2]["op"], "quantized_matmul");
+  const double percent = 100 * rows[2]["gbps"].get<double>() / rows[1]["gbps"].get<double>();
+  EXPECT_NEAR(rows[2]["pct_of_stream_read"].get<double>(), percent, 1e-9 * percent);
+}
+
 TEST_F(Cli, BenchUsesAFloatModesOwnBitsAndGroupSize) {
   const Result r =
       run("bench --mode mxfp4,nvfp4 --m 1 --k 256 --n 32 --threads 1 --cold off --baselines none "

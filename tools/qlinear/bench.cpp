@@ -63,6 +63,10 @@ struct Row {
   std::int64_t kv_heads = 0;                        // quantized_sdpa rows only
   bool transpose = true, cold = false;
   double median_ms = 0, gbps = 0, gflops = 0;
+  // stream_read's GB/s at this thread count in this run (0: not measured); the kernels'
+  // rows show their GB/s as a percentage of it.
+  double read_gbps = 0;
+  double read_percent() const { return read_gbps > 0 ? 100.0 * gbps / read_gbps : 0.0; }
 };
 
 // Median wall time of fn(i) over enough calls to fill min_seconds (at least 3, fewer if
@@ -124,6 +128,7 @@ void print_row(const Row& r, bool json) {
                         {"median_ms", r.median_ms},
                         {"gbps", r.gbps},
                         {"gflops", r.gflops}};
+    if (r.read_percent() > 0) j["pct_of_stream_read"] = r.read_percent();
     if (r.experts > 0) {
       j.erase("M");
       j.erase("K");
@@ -145,7 +150,9 @@ void print_row(const Row& r, bool json) {
             << std::setw(7) << r.N << std::setw(3) << (r.transpose ? "T" : "N") << std::setw(4)
             << r.threads << std::setw(6) << (r.cold ? "cold" : "warm") << std::setw(13) << r.isa
             << std::setw(10) << r.precision << std::setw(11) << fixed(r.median_ms, 3)
-            << std::setw(9) << fixed(r.gbps, 1) << std::setw(9) << fixed(r.gflops, 1) << std::endl;
+            << std::setw(9) << fixed(r.gbps, 1) << std::setw(9) << fixed(r.gflops, 1)
+            << std::setw(7) << (r.read_percent() > 0 ? fixed(r.read_percent(), 0) : "-")
+            << std::endl;
 }
 
 void print_header() {
@@ -154,7 +161,7 @@ void print_header() {
             << std::setw(6) << "M" << std::setw(7) << "K" << std::setw(7) << "N" << std::setw(3)
             << "T" << std::setw(4) << "thr" << std::setw(6) << "cache" << std::setw(13) << "isa"
             << std::setw(10) << "precision" << std::setw(11) << "median_ms" << std::setw(9)
-            << "GB/s" << std::setw(9) << "GFLOP/s" << std::endl;
+            << "GB/s" << std::setw(9) << "GFLOP/s" << std::setw(7) << "%read" << std::endl;
 }
 
 bool wants(const std::vector<std::string>& list, const std::string& item) {
@@ -162,35 +169,57 @@ bool wants(const std::vector<std::string>& list, const std::string& item) {
          std::find(list.begin(), list.end(), "all") != list.end();
 }
 
+// Runs body(begin, end) on `threads` threads over [0, n), the calling thread included, one
+// contiguous slice each (the same slices every time, so each thread reads pages it touched
+// first).
+void on_threads(int threads, std::size_t n,
+                const std::function<void(std::size_t, std::size_t)>& body) {
+  std::vector<std::thread> helpers;
+  for (int t = 1; t < threads; ++t)
+    helpers.emplace_back([&, t] { body(n * t / threads, n * (t + 1) / threads); });
+  body(0, n / threads);
+  for (auto& h : helpers) h.join();
+}
+
+// The sum of words [lo, hi) of p, eight independent 64-bit sums per 64-byte line so that
+// the loads, not the additions, set the pace, with or without vector instructions.
+std::uint64_t read_words(const std::uint64_t* p, std::size_t lo, std::size_t hi) {
+  std::uint64_t s[8] = {};
+  std::size_t i = lo;
+  for (; i + 8 <= hi; i += 8) {
+    for (int j = 0; j < 8; ++j) s[j] += p[i + j];
+  }
+  for (; i < hi; ++i) s[0] += p[i];
+  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
 // Memory bandwidth with `threads` threads: op "stream_triad" (a = b + s*c) and
-// "stream_read" (a sum over one array), on arrays far larger than the last-level cache.
-void run_stream(int threads, const Options& opt) {
-  const std::size_t n = 2 * last_level_cache_bytes() / sizeof(float);
-  std::vector<float> a(n, 1.0f), b(n, 2.0f), c(n, 3.0f);
-  auto split = [&](const std::function<void(std::size_t, std::size_t)>& body) {
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] { body(n * t / threads, n * (t + 1) / threads); });
-    }
-    for (auto& th : pool) th.join();
-  };
-  std::atomic<double> sink{0};
+// "stream_read" (a sum over one array, every thread reading its own slice), on arrays of
+// twice the last-level cache (at least 520 MiB). Returns stream_read's GB/s, the baseline
+// the kernels' rows are given as a percentage of.
+double run_stream(int threads, const Options& opt) {
+  const std::size_t bytes = std::max<std::size_t>(2 * last_level_cache_bytes(), 520u << 20);
+  const std::size_t n = bytes / sizeof(float);
+  std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]);
+  on_threads(threads, n, [&](std::size_t lo, std::size_t hi) {
+    std::fill(a.get() + lo, a.get() + hi, 1.0f);
+    std::fill(b.get() + lo, b.get() + hi, 2.0f);
+    std::fill(c.get() + lo, c.get() + hi, 3.0f);
+  });
   const double triad = median_ms(
       [&](int) {
-        split([&](std::size_t lo, std::size_t hi) {
+        on_threads(threads, n, [&](std::size_t lo, std::size_t hi) {
           for (std::size_t i = lo; i < hi; ++i) a[i] = b[i] + 3.0f * c[i];
         });
       },
       opt.min_seconds);
-  // An integer sum, which the compiler vectorizes: the loop runs at the memory's speed.
-  const auto* words = reinterpret_cast<const std::uint32_t*>(b.data());
+  const auto* words = reinterpret_cast<const std::uint64_t*>(b.get());
+  const std::size_t n_words = bytes / sizeof(std::uint64_t);
+  std::atomic<std::uint64_t> sink{0};
   const double read = median_ms(
       [&](int) {
-        split([&](std::size_t lo, std::size_t hi) {
-          std::uint32_t s = 0;
-          for (std::size_t i = lo; i < hi; ++i) s += words[i];
-          sink = sink + s;
-        });
+        on_threads(threads, n_words,
+                   [&](std::size_t lo, std::size_t hi) { sink += read_words(words, lo, hi); });
       },
       opt.min_seconds);
   Row row;
@@ -201,12 +230,13 @@ void run_stream(int threads, const Options& opt) {
   row.dtype = "float32";
   row.op = "stream_triad";
   row.median_ms = triad;
-  row.gbps = 3.0 * n * sizeof(float) / (triad * 1e6);
+  row.gbps = 3.0 * static_cast<double>(bytes) / (triad * 1e6);
   print_row(row, opt.json);
   row.op = "stream_read";
   row.median_ms = read;
-  row.gbps = 1.0 * n * sizeof(float) / (read * 1e6);
+  row.gbps = static_cast<double>(bytes) / (read * 1e6);
   print_row(row, opt.json);
+  return row.gbps;
 }
 
 // `call` on the scalar reference kernels, reported as a "reference" row of `row`.
@@ -522,7 +552,7 @@ void run(const Options& opt) {
   if (!opt.json) print_header();
   for (int threads : thread_counts) {
     set_num_threads(threads);
-    if (wants(opt.baselines, "stream")) run_stream(threads, opt);
+    const double read_gbps = wants(opt.baselines, "stream") ? run_stream(threads, opt) : 0.0;
     for (const std::string& op : opt.ops) {
       if (op == "quantized_sdpa") {
         run_sdpa_suite(threads, opt);
@@ -548,6 +578,7 @@ void run(const Options& opt) {
                 base.bits = bits;
                 base.group_size = gs;
                 base.threads = threads;
+                base.read_gbps = read_gbps;
                 base.K = K;
                 base.N = N;
                 base.transpose = opt.transpose;
