@@ -9,7 +9,6 @@
 // share of it reached.
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -268,21 +267,8 @@ void check_args(const BenchModelArgs& args) {
 
 void run(const BenchModelArgs& args) {
   check_args(args);
-  std::filesystem::path root = args.keep;
-  if (root.empty()) {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "qlinear-bench-model-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw FileError("cannot create a temporary folder");
-    root = pattern;
-  }
-  struct Cleanup {
-    std::filesystem::path path;
-    ~Cleanup() {
-      std::error_code ignored;
-      if (!path.empty()) std::filesystem::remove_all(path, ignored);
-    }
-  } cleanup{args.keep.empty() ? root : std::filesystem::path()};
-  std::filesystem::create_directories(root);
+  const WorkFolder work(args.keep, "qlinear-bench-model");
+  const std::filesystem::path& root = work.path();
 
   const std::filesystem::path folder = prepare_folder(args, root);
   const double weight_bytes = stored_tensor_bytes(folder);
