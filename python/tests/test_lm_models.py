@@ -383,3 +383,27 @@ def test_quantized_attention_matches_mlx_lm(mx, bits, group_size, heads, L, T):
     qk = scale * np.abs(q).reshape(kv_heads, -1, D) @ np.abs(k[0]).transpose(0, 2, 1)
     bound = 4 * np.abs(v).max() * (2 * 2 * D * U * qk.max() + T * U)
     np.testing.assert_allclose(ours, expected, rtol=0, atol=bound)
+
+
+def test_bench_mlx_lm_times_mlx_lm_on_the_cpu(folders, mx):
+    """mlx-lm's side of `qlinear bench-model`: its rates come from generate_step on the CPU
+    with the prompts qlinear's side uses."""
+    from importlib import metadata
+
+    from qlinear.lm import bench_mlx_lm
+
+    assert bench_mlx_lm.prompt_ids(4, 1000) == [0, 919, 838, 757]  # i * 7919 mod vocab
+    result = subprocess.run(
+        [sys.executable, "-m", "qlinear.lm.bench_mlx_lm", str(folders["llama", "4bit"]),
+         "--decode-prompt-tokens", "3", "--decode-tokens", "5", "--prefill-tokens", "6"],
+        capture_output=True, text=True, check=True)
+    out = json.loads(result.stdout)
+    assert out["mlx"] == metadata.version("mlx") and out["mlx_lm"] == metadata.version("mlx-lm")
+    assert "cpu" in out["device"]
+    decode, prefill = out["decode"], out["prefill"]
+    assert decode["prompt_tokens"] == 3 and decode["tokens"] == 5
+    assert decode["tps"] > 0 and decode["ms_per_token"] == pytest.approx(1e3 / decode["tps"])
+    assert prefill["tokens"] == 6 and prefill["tps"] * prefill["seconds"] == pytest.approx(6)
+    bad = subprocess.run([sys.executable, "-m", "qlinear.lm.bench_mlx_lm", "x",
+                          "--decode-tokens", "2"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--decode-tokens must be at least 3" in bad.stderr

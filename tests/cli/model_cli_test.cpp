@@ -1,6 +1,8 @@
 // The qlinear tool's model commands end to end on a small synthetic Llama folder:
 // `generate` (its sampling flags, the summary lines, --json, --prompt through a stand-in
-// for the Python tokenizer, usage errors) and `demo` (its report on a tiny model).
+// for the Python tokenizer, usage errors), `demo` (its report on a tiny model) and
+// `bench-model` (its rows and JSON keys, the ceiling's bytes, a stand-in for mlx-lm, usage
+// errors).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "qlinear/io.h"
 #include "qlinear/lm.h"
 #include "qlinear/model.h"
 
@@ -198,4 +201,104 @@ TEST_F(ModelCli, DemoGeneratesFromEachFolderAndReportsAgreement) {
 }
 
 }  // namespace
+// A stand-in for `python -m qlinear.lm.bench_mlx_lm`: records its arguments, answers fixed
+// rates (decode 2 tokens/s, prefill 4).
+fs::path write_fake_mlx_lm(const fs::path& dir) {
+  const fs::path script = dir / "fake_mlx_lm_python";
+  std::ofstream(script) << "#!/bin/sh\necho \"$@\" > " << (dir / "mlx_lm_args").string() << R"(
+echo '{"mlx": "m", "mlx_lm": "l", "device": "cpu", "decode": {"tps": 2.0}, "prefill": {"tps": 4.0}}'
+)";
+  fs::permissions(script, fs::perms::owner_all);
+  return script;
+}
+
+// A small model for bench-model: head_dim 64, so kv group 64 fits.
+const std::string kBenchShape =
+    "bench-model --hidden 256 --intermediate 512 --vocab 1000 --layers 2 --heads 4 --kv-heads 1 "
+    "--min-seconds 0 --threads 1 ";
+
+TEST_F(ModelCli, BenchModelRowsCarryTheCeilingAndTheMlxLmRatio) {
+  const fs::path keep = dir_ / "bench";
+  const Result r = run(kBenchShape +
+                       "--json --decode-prompt-tokens 5 --decode-tokens 6 "
+                       "--prefill-tokens 24 --context 100 --mlx-lm-prefill-tokens 8 "
+                       "--mlx-lm-decode-tokens 3 --keep " +
+                       keep.string() + " --mlx-lm-python " + write_fake_mlx_lm(dir_).string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  const fs::path folder = keep / "llama-h256-l2-a4-kv1-i512-v1000-4bit";
+  EXPECT_EQ(read_text(dir_ / "mlx_lm_args"),
+            "-m qlinear.lm.bench_mlx_lm " + folder.string() +
+                " --decode-prompt-tokens 5 --decode-tokens 3 --prefill-tokens 8\n");
+  std::vector<nlohmann::json> rows;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 7u) << r.out;
+  const std::vector<std::string> ops = {"mlx_lm_decode", "mlx_lm_prefill", "stream_read", "decode",
+                                        "prefill",       "prefill",        "decode_kv8"};
+  for (std::size_t i = 0; i < ops.size(); ++i) EXPECT_EQ(rows[i]["op"], ops[i]) << i;
+  EXPECT_EQ(rows[0]["tps"], 2.0);
+  EXPECT_EQ(rows[1]["tps"], 4.0);
+  EXPECT_EQ(rows[4]["tokens"], 24);
+  EXPECT_FALSE(rows[4].contains("vs_mlx_lm"));
+  EXPECT_EQ(rows[5]["tokens"], 8);  // qlinear at mlx-lm's prefill length, for the ratio
+  EXPECT_DOUBLE_EQ(rows[5]["vs_mlx_lm"].get<double>(), rows[5]["tps"].get<double>() / 4.0);
+  EXPECT_DOUBLE_EQ(rows[3]["vs_mlx_lm"].get<double>(), rows[3]["tps"].get<double>() / 2.0);
+
+  // Bytes per decoded token: every stored tensor once, plus keys and values of the mean
+  // context (5 + 6 / 2 positions float32; 100 + 3 positions at 8 bits with a float32 scale
+  // and bias per 64 values), 2 layers x 1 kv head x head_dim 64.
+  double weights = 0;
+  for (const auto& [name, t] : load_safetensors(folder / "model.safetensors").tensors)
+    weights += static_cast<double>(t.nbytes());
+  const double gbps = rows[2]["gbps"].get<double>();
+  EXPECT_GT(gbps, 0);
+  for (const auto& [row, context, position_bytes] :
+       {std::tuple{rows[3], 8, 2.0 * 2 * 64 * 4}, std::tuple{rows[6], 103, 2.0 * 2 * (64 + 8)}}) {
+    EXPECT_EQ(row["context"], context);
+    const double bytes = weights + context * position_bytes;
+    EXPECT_DOUBLE_EQ(row["bytes_per_token"].get<double>(), bytes);
+    EXPECT_DOUBLE_EQ(row["read_gbps"].get<double>(), gbps);
+    EXPECT_DOUBLE_EQ(row["ceiling_tps"].get<double>(), gbps * 1e9 / bytes);
+    EXPECT_NEAR(row["pct_of_ceiling"].get<double>(),
+                100 * row["tps"].get<double>() / (gbps * 1e9 / bytes), 1e-9);
+    EXPECT_NEAR(row["ms_per_token"].get<double>(), 1e3 / row["tps"].get<double>(), 1e-9);
+  }
+  EXPECT_NE(r.err.find("synthesized"), std::string::npos);
+  // --keep reuses the folder; the table has a header and the same rows.
+  const Result again = run(kBenchShape +
+                           "--decode-tokens 3 --prefill-tokens 4 --context 64 "
+                           "--keep " +
+                           keep.string());
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(again.err.find("synthesized"), std::string::npos) << again.err;
+  for (const char* row : {"\nop ", "\nstream_read ", "\ndecode ", "\nprefill ", "\ndecode_kv8 "})
+    EXPECT_NE(again.out.find(row), std::string::npos) << row << again.out;
+}
+
+TEST_F(ModelCli, BenchModelUsageErrors) {
+  const Result odd = run("bench-model --hidden 100 --intermediate 512");
+  EXPECT_EQ(odd.status, 1);
+  EXPECT_NE(odd.err.find("[bench-model] --hidden and --intermediate must be multiples of the "
+                         "group size 64, got 100 and 512."),
+            std::string::npos)
+      << odd.err;
+  const Result heads = run("bench-model --hidden 256 --heads 3");
+  EXPECT_EQ(heads.status, 1);
+  EXPECT_NE(heads.err.find("--heads must divide --hidden"), std::string::npos) << heads.err;
+  const Result group = run("bench-model --hidden 256 --heads 8 --kv-heads 8");  // head_dim 32
+  EXPECT_EQ(group.status, 1);
+  EXPECT_NE(group.err.find("the head dimension 32 must be even and a multiple of "
+                           "--kv-group-size 64"),
+            std::string::npos)
+      << group.err;
+  EXPECT_EQ(run("bench-model --kv-bits 9").status, 2);
+  EXPECT_EQ(run("bench-model --decode-tokens 2").status, 2);
+  const Result python = run(kBenchShape + "--mlx-lm-python /nonexistent/python");
+  EXPECT_EQ(python.status, 1);
+  EXPECT_NE(python.err.find("--mlx-lm-python needs a Python with mlx-lm and the qlinear "
+                            "package"),
+            std::string::npos)
+      << python.err;
+}
+
 }  // namespace qlinear

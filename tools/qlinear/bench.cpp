@@ -2,9 +2,7 @@
 // over a quantized KV cache on this machine next to what bounds them (memory bandwidth,
 // OpenBLAS's dense float32 product) and to the scalar reference, and prints a table or one
 // JSON object per line.
-#include <unistd.h>
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -19,12 +17,12 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "measure.h"
 #include "qlinear/qlinear.h"
 
 #if defined(QLINEAR_HAVE_OPENBLAS)
@@ -68,29 +66,6 @@ struct Row {
   double read_gbps = 0;
   double read_percent() const { return read_gbps > 0 ? 100.0 * gbps / read_gbps : 0.0; }
 };
-
-// Median wall time of fn(i) over enough calls to fill min_seconds (at least 3, fewer if
-// one call is very slow), after one warm-up call.
-double median_ms(const std::function<void(int)>& fn, double min_seconds) {
-  using clock = std::chrono::steady_clock;
-  fn(0);
-  std::vector<double> ms;
-  const auto start = clock::now();
-  for (int i = 1;; ++i) {
-    const auto t0 = clock::now();
-    fn(i);
-    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
-    const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
-    if ((ms.size() >= 3 && elapsed >= min_seconds) || elapsed > 10 * min_seconds + 5) break;
-  }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
-}
-
-std::size_t last_level_cache_bytes() {
-  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  return static_cast<std::size_t>(std::max<long>(l3, 32L << 20));
-}
 
 // Enough copies of `bytes` of data to exceed twice the last-level cache.
 int cold_copies(std::size_t bytes) {
@@ -169,59 +144,11 @@ bool wants(const std::vector<std::string>& list, const std::string& item) {
          std::find(list.begin(), list.end(), "all") != list.end();
 }
 
-// Runs body(begin, end) on `threads` threads over [0, n), the calling thread included, one
-// contiguous slice each (the same slices every time, so each thread reads pages it touched
-// first).
-void on_threads(int threads, std::size_t n,
-                const std::function<void(std::size_t, std::size_t)>& body) {
-  std::vector<std::thread> helpers;
-  for (int t = 1; t < threads; ++t)
-    helpers.emplace_back([&, t] { body(n * t / threads, n * (t + 1) / threads); });
-  body(0, n / threads);
-  for (auto& h : helpers) h.join();
-}
-
-// The sum of words [lo, hi) of p, eight independent 64-bit sums per 64-byte line so that
-// the loads, not the additions, set the pace, with or without vector instructions.
-std::uint64_t read_words(const std::uint64_t* p, std::size_t lo, std::size_t hi) {
-  std::uint64_t s[8] = {};
-  std::size_t i = lo;
-  for (; i + 8 <= hi; i += 8) {
-    for (int j = 0; j < 8; ++j) s[j] += p[i + j];
-  }
-  for (; i < hi; ++i) s[0] += p[i];
-  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-}
-
-// Memory bandwidth with `threads` threads: op "stream_triad" (a = b + s*c) and
-// "stream_read" (a sum over one array, every thread reading its own slice), on arrays of
-// twice the last-level cache (at least 520 MiB). Returns stream_read's GB/s, the baseline
-// the kernels' rows are given as a percentage of.
+// Memory bandwidth with `threads` threads (measure_stream): rows "stream_triad" and
+// "stream_read". Returns stream_read's GB/s, the baseline the kernels' rows are given as a
+// percentage of.
 double run_stream(int threads, const Options& opt) {
-  const std::size_t bytes = std::max<std::size_t>(2 * last_level_cache_bytes(), 520u << 20);
-  const std::size_t n = bytes / sizeof(float);
-  std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]);
-  on_threads(threads, n, [&](std::size_t lo, std::size_t hi) {
-    std::fill(a.get() + lo, a.get() + hi, 1.0f);
-    std::fill(b.get() + lo, b.get() + hi, 2.0f);
-    std::fill(c.get() + lo, c.get() + hi, 3.0f);
-  });
-  const double triad = median_ms(
-      [&](int) {
-        on_threads(threads, n, [&](std::size_t lo, std::size_t hi) {
-          for (std::size_t i = lo; i < hi; ++i) a[i] = b[i] + 3.0f * c[i];
-        });
-      },
-      opt.min_seconds);
-  const auto* words = reinterpret_cast<const std::uint64_t*>(b.get());
-  const std::size_t n_words = bytes / sizeof(std::uint64_t);
-  std::atomic<std::uint64_t> sink{0};
-  const double read = median_ms(
-      [&](int) {
-        on_threads(threads, n_words,
-                   [&](std::size_t lo, std::size_t hi) { sink += read_words(words, lo, hi); });
-      },
-      opt.min_seconds);
+  const StreamRates rates = measure_stream(threads, opt.min_seconds);
   Row row;
   row.threads = threads;
   row.isa = "-";
@@ -229,12 +156,12 @@ double run_stream(int threads, const Options& opt) {
   row.mode = "-";
   row.dtype = "float32";
   row.op = "stream_triad";
-  row.median_ms = triad;
-  row.gbps = 3.0 * static_cast<double>(bytes) / (triad * 1e6);
+  row.median_ms = rates.triad_ms;
+  row.gbps = rates.triad_gbps();
   print_row(row, opt.json);
   row.op = "stream_read";
-  row.median_ms = read;
-  row.gbps = static_cast<double>(bytes) / (read * 1e6);
+  row.median_ms = rates.read_ms;
+  row.gbps = rates.read_gbps();
   print_row(row, opt.json);
   return row.gbps;
 }

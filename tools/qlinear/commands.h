@@ -15,5 +15,6 @@ void add_bench_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_bench_model_command(CLI::App& app);
 
 }  // namespace qlinear::cli

@@ -5,7 +5,6 @@
 // next-token agreement (demo_generate.cpp), or with --layers compares every projection
 // (demo_layers.cpp).
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <tuple>
 
@@ -33,22 +32,8 @@ struct DemoArgs {
 
 void run(const DemoArgs& args) {
   const auto start = Clock::now();
-  std::filesystem::path root;
-  if (args.keep.empty()) {
-    std::string pattern = (std::filesystem::temp_directory_path() / "qlinear-demo-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw FileError("cannot create a temporary folder");
-    root = pattern;
-  } else {
-    root = args.keep;
-    std::filesystem::create_directories(root);
-  }
-  struct Cleanup {
-    std::filesystem::path path;
-    ~Cleanup() {
-      std::error_code ignored;
-      if (!path.empty()) std::filesystem::remove_all(path, ignored);
-    }
-  } cleanup{args.keep.empty() ? root : std::filesystem::path()};
+  const WorkFolder work(args.keep, "qlinear-demo");
+  const std::filesystem::path& root = work.path();
 
   const SyntheticModelShape& shape = args.shape;
   std::printf(

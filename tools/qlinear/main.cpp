@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       add_convert_command,
       add_demo_command,
       add_generate_command,
+      add_bench_model_command,
   };
   for (CommandRegistrar add : commands) add(app);
   try {

@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+
+#include "qlinear/io.h"
 
 namespace qlinear::cli {
 
@@ -29,6 +32,22 @@ double relative_rms_error(const Tensor& reference, const Tensor& approximation) 
   }
   if (norm == 0) return error == 0 ? 0.0 : INFINITY;
   return std::sqrt(error / norm);
+}
+
+WorkFolder::WorkFolder(const std::string& keep, const std::string& prefix)
+    : path_(keep), temporary_(keep.empty()) {
+  if (temporary_) {
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    if (!::mkdtemp(pattern.data())) throw FileError("cannot create a temporary folder");
+    path_ = pattern;
+  } else {
+    std::filesystem::create_directories(path_);
+  }
+}
+
+WorkFolder::~WorkFolder() {
+  std::error_code ignored;
+  if (temporary_) std::filesystem::remove_all(path_, ignored);
 }
 
 }  // namespace qlinear::cli
