@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/random.h"
+#include "common/cli_runner.h"
 #include "qlinear/io.h"
 #include "qlinear/lm.h"
 #include "qlinear/model.h"
@@ -21,17 +22,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using Result = testing::CliResult;
+using testing::read_text;
 
 // One JSON object per line, as `qlinear bench --json` prints them.
 std::vector<nlohmann::json> json_lines(const std::string& text) {
@@ -61,11 +53,7 @@ class Cli : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   Result run(const std::string& args) const {
-    const std::string command = std::string(QLINEAR_CLI) + " " + args + " >" +
-                                (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
-    const int raw = std::system(command.c_str());
-    return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, read_text(dir_ / "stdout"),
-            read_text(dir_ / "stderr")};
+    return testing::run_cli(args, dir_);
   }
 
   fs::path dir_, input_;

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/cli_runner.h"
 #include "qlinear/io.h"
 #include "qlinear/lm.h"
 #include "qlinear/model.h"
@@ -23,17 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using Result = testing::CliResult;
+using testing::read_text;
 
 class ModelCli : public ::testing::Test {
  protected:
@@ -54,11 +46,7 @@ class ModelCli : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
   static Result run(const std::string& args, const std::string& env = "") {
-    const std::string command = env + " " + std::string(QLINEAR_CLI) + " " + args + " >" +
-                                (dir_ / "stdout").string() + " 2>" + (dir_ / "stderr").string();
-    const int raw = std::system(command.c_str());
-    return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, read_text(dir_ / "stdout"),
-            read_text(dir_ / "stderr")};
+    return testing::run_cli(args, dir_, env);
   }
   static std::string folder() { return (dir_ / "llama").string(); }
   static std::vector<std::int64_t> json_tokens(const std::string& flags) {

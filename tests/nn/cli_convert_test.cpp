@@ -9,32 +9,20 @@
 
 #include "nn/model_fixture.h"
 #include "nn/test_util.h"
+#include "common/cli_runner.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"
 
 namespace qlinear {
 namespace {
 
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using Result = testing::CliResult;
+using testing::read_text;
 
 class ConvertCli : public testing::ModelFolderTest {
  protected:
   Result run(const std::string& args) const {
-    const std::string command = std::string(QLINEAR_CLI) + " " + args + " >" +
-                                (root_ / "stdout").string() + " 2>" + (root_ / "stderr").string();
-    const int raw = std::system(command.c_str());
-    return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, read_text(root_ / "stdout"),
-            read_text(root_ / "stderr")};
+    return testing::run_cli(args, root_);
   }
   std::string folders(const std::string& output) const {
     return float_dir().string() + " " + dir(output).string();
