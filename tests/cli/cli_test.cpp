@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/random.h"
 #include "common/cli_runner.h"
+#include "core/random.h"
 #include "qlinear/io.h"
 #include "qlinear/lm.h"
 #include "qlinear/model.h"
@@ -52,9 +52,7 @@ class Cli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Result run(const std::string& args) const {
-    return testing::run_cli(args, dir_);
-  }
+  Result run(const std::string& args) const { return testing::run_cli(args, dir_); }
 
   fs::path dir_, input_;
 };

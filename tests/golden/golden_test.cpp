@@ -77,8 +77,8 @@ TEST_P(AffineGoldenFloat32, ReferenceMatmulIsBitExact) {
 // float32_only.
 std::vector<std::string> affine_files(bool float32_only) {
   std::vector<std::string> files;
-  for (const std::string& prefix :
-       {std::string("affine_"), std::string("shape_"), std::string("edge_"), kRelease + "affine_"}) {
+  for (const std::string& prefix : {std::string("affine_"), std::string("shape_"),
+                                    std::string("edge_"), kRelease + "affine_"}) {
     for (const auto& f : golden_files(prefix)) {
       const bool float32 = f.find("affine_") == std::string::npos || f.ends_with("_f32");
       if (f != "edge_nonfinite" && (float32 || !float32_only)) files.push_back(f);

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/cli_runner.h"
 #include "nn/model_fixture.h"
 #include "nn/test_util.h"
-#include "common/cli_runner.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"
 
@@ -21,9 +21,7 @@ using testing::read_text;
 
 class ConvertCli : public testing::ModelFolderTest {
  protected:
-  Result run(const std::string& args) const {
-    return testing::run_cli(args, root_);
-  }
+  Result run(const std::string& args) const { return testing::run_cli(args, root_); }
   std::string folders(const std::string& output) const {
     return float_dir().string() + " " + dir(output).string();
   }

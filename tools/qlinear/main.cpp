@@ -10,14 +10,8 @@ int main(int argc, char** argv) {
   CLI::App app{"qlinear: MLX-compatible quantized linear layers"};
   app.require_subcommand(1);
   const std::vector<CommandRegistrar> commands = {
-      add_quantize_command,
-      add_dequantize_command,
-      add_inspect_command,
-      add_bench_command,
-      add_convert_command,
-      add_demo_command,
-      add_generate_command,
-      add_bench_model_command,
+      add_quantize_command, add_dequantize_command, add_inspect_command,  add_bench_command,
+      add_convert_command,  add_demo_command,       add_generate_command, add_bench_model_command,
   };
   for (CommandRegistrar add : commands) add(app);
   try {
