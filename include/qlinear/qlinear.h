@@ -4,6 +4,7 @@
 #include "qlinear/convert.h"
 #include "qlinear/dtype.h"
 #include "qlinear/float_ops.h"
+#include "qlinear/gguf.h"
 #include "qlinear/io.h"
 #include "qlinear/lm.h"
 #include "qlinear/model.h"

@@ -15,8 +15,9 @@
 namespace qlinear::io {
 namespace {
 
-[[noreturn]] void fail(const std::filesystem::path& path, const std::string& reason) {
-  throw FileError("[load_safetensors] " + path.string() + ": " + reason);
+[[noreturn]] void fail(std::string_view operation, const std::filesystem::path& path,
+                       const std::string& reason) {
+  throw FileError("[" + std::string(operation) + "] " + path.string() + ": " + reason);
 }
 
 // Closes the descriptor when leaving scope; the mapping does not need it open.
@@ -27,20 +28,21 @@ struct FileDescriptor {
 
 }  // namespace
 
-MappedFile map_file_read_only(const std::filesystem::path& path) {
+MappedFile map_file_read_only(const std::filesystem::path& path, std::string_view operation) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
+  if (fd < 0) fail(operation, path, std::string("cannot open: ") + std::strerror(errno));
   const FileDescriptor guard{fd};
 
   struct stat info {};
-  if (::fstat(fd, &info) != 0) fail(path, std::string("cannot stat: ") + std::strerror(errno));
-  if (!S_ISREG(info.st_mode)) fail(path, "not a regular file");
+  if (::fstat(fd, &info) != 0)
+    fail(operation, path, std::string("cannot stat: ") + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) fail(operation, path, "not a regular file");
   const auto size = static_cast<std::size_t>(info.st_size);
   // mmap refuses length 0; an empty file is too short for a safetensors file anyway.
   if (size == 0) return {};
 
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (p == MAP_FAILED) fail(path, std::string("cannot map: ") + std::strerror(errno));
+  if (p == MAP_FAILED) fail(operation, path, std::string("cannot map: ") + std::strerror(errno));
   return {std::shared_ptr<const std::byte>(static_cast<const std::byte*>(p), Unmap{size}), size};
 }
 

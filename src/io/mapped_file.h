@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 namespace qlinear::io {
 
@@ -20,8 +21,9 @@ struct MappedFile {
   std::size_t size = 0;
 };
 
-// Maps a regular, non-empty file. Throws FileError (naming the path) if it cannot be
-// opened, is not a regular file, is empty or cannot be mapped.
-MappedFile map_file_read_only(const std::filesystem::path& path);
+// Maps a regular file (an empty one maps to nothing). Throws FileError "[operation] PATH:
+// reason" if it cannot be opened, is not a regular file or cannot be mapped.
+MappedFile map_file_read_only(const std::filesystem::path& path,
+                              std::string_view operation = "load_safetensors");
 
 }  // namespace qlinear::io
