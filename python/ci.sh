@@ -11,7 +11,8 @@ venv="${QLINEAR_PYTHON_VENV:-build-py/ci-venv}"
 "${PYTHON:-python3}" -m venv --clear "$venv"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
 "$venv/bin/pip" install --quiet .
-"$venv/bin/pip" install --quiet "pytest>=8.2" numpy ml_dtypes
+# gguf: llama.cpp's own GGUF writer and quantizers, for the GGUF import tests.
+"$venv/bin/pip" install --quiet "pytest>=8.2" numpy ml_dtypes gguf
 # The releases qlinear matches (README); another MLX may round the MX scales differently.
 for optional in "mlx[cpu]==0.32.4" "mlx-lm==0.32.2"; do
   "$venv/bin/pip" install --quiet "$optional" ||

@@ -1,14 +1,18 @@
 // qlinear.load and qlinear.save_safetensors, shaped like mx.load and mx.save_safetensors.
-// Loaded arrays are read-only views on the file's memory mapping, not copies.
+// Loaded arrays are read-only views on the file's memory mapping where the bytes are
+// stored as loaded (safetensors; GGUF's float and integer tensors), not copies.
 #include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/variant.h>
+#include <nanobind/stl/vector.h>
 
 #include <stdexcept>
 
 #include "bindings.h"
 #include "numpy_bridge.h"
+#include "qlinear/gguf.h"
 #include "qlinear/io.h"
 
 namespace nb = nanobind;
@@ -18,6 +22,14 @@ namespace qlinear::python {
 namespace {
 
 constexpr std::string_view kExtension = ".safetensors";
+constexpr std::string_view kGgufExtension = ".gguf";
+
+template <typename Loaded>
+nb::object arrays_and_metadata(const Loaded& loaded, bool return_metadata) {
+  nb::object arrays = nb::cast(loaded.tensors);
+  if (!return_metadata) return arrays;
+  return nb::make_tuple(arrays, loaded.metadata);
+}
 
 Metadata metadata_from_python(const std::optional<nb::dict>& metadata) {
   Metadata result;
@@ -38,22 +50,29 @@ void bind_io(nb::module_& m) {
   m.def(
       "load",
       [](const std::filesystem::path& file, bool return_metadata) -> nb::object {
+        if (file.extension() == kGgufExtension) {
+          GgufLoad loaded;
+          {
+            nb::gil_scoped_release released;
+            loaded = load_gguf(file);
+          }
+          return arrays_and_metadata(loaded, return_metadata);
+        }
         if (file.extension() != kExtension) {
-          throw std::invalid_argument("[load] Only safetensors files can be loaded, got '" +
-                                      file.string() + "'.");
+          throw std::invalid_argument(
+              "[load] Only safetensors and gguf files can be loaded, got '" + file.string() + "'.");
         }
         SafetensorsFile loaded;
         {
           nb::gil_scoped_release released;
           loaded = load_safetensors(file);
         }
-        nb::object arrays = nb::cast(loaded.tensors);
-        if (!return_metadata) return arrays;
-        return nb::make_tuple(arrays, loaded.metadata);
+        return arrays_and_metadata(loaded, return_metadata);
       },
       "file"_a, "return_metadata"_a = false,
-      "The arrays of a .safetensors file by name, as read-only views on the mapped file;\n"
-      "with return_metadata, (arrays, metadata) as mlx.core.load.");
+      "The arrays of a .safetensors or .gguf file by name, as mlx.core.load gives them\n"
+      "(numpy arrays for mx.array; read-only views on the mapped file where the bytes are\n"
+      "not converted); with return_metadata, (arrays, metadata) as mlx.core.load.");
 
   m.def(
       "save_safetensors",

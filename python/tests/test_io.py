@@ -51,7 +51,7 @@ def test_save_appends_the_extension_like_mlx(tmp_path):
 
 
 def test_load_refuses_other_formats_and_reports_missing_files(tmp_path):
-    with pytest.raises(ValueError, match=r"^\[load\] Only safetensors files can be loaded, got '.*model\.npz'\.$"):
+    with pytest.raises(ValueError, match=r"^\[load\] Only safetensors and gguf files can be loaded, got '.*model\.npz'\.$"):
         qlinear.load(tmp_path / "model.npz")
     missing = tmp_path / "missing.safetensors"
     with pytest.raises(RuntimeError, match="missing.safetensors"):
