@@ -60,7 +60,7 @@ AffineTriple affine_from_blocks(const GgufTensorInfo& info, std::uint32_t type) 
   const std::size_t header = type == io::kGgmlQ4_1 ? 4 : 2;
   Shape shape = mlx_shape(info);
   Shape weight_shape = shape;
-  weight_shape.back() = shape.back() * bits / 32;
+  weight_shape.back() = shape.back() / 32 * bits;  // no overflow: a multiple of 32
   Shape group_shape = shape;
   group_shape.back() = shape.back() / kBlock;
   AffineTriple out{Tensor::zeros(weight_shape, Dtype::uint32),

@@ -218,7 +218,11 @@ GgufTensorInfo read_tensor_info(Cursor& in, std::uint64_t index, std::uint64_t a
     fail("dimension 0 of " + tensor + " is " + std::to_string(row) + ", not a multiple of " +
          std::string(type->name) + "'s block of " + std::to_string(type->block_size));
   }
-  info.nbytes = count / type->block_size * type->block_bytes;  // count < 2^63, bytes/value <= 8
+  if (count / type->block_size > kInt64Max / type->block_bytes) {
+    fail("byte size of " + tensor + " (" + std::to_string(count) + " values of " +
+         std::string(type->name) + ") overflows int64");
+  }
+  info.nbytes = count / type->block_size * type->block_bytes;
   info.offset = in.read<std::uint64_t>("data offset of " + tensor);
   if (info.offset % alignment != 0) {
     fail(tensor + " has data offset " + std::to_string(info.offset) +

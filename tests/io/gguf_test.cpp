@@ -179,6 +179,16 @@ TEST_F(GgufMalformed, AbsurdDimensions) {
             "tensor 'w' has 5 dimensions, more than ggml's 4");
   EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {16, 4}, .type = 2}}}),
             "dimension 0 of tensor 'w' is 16, not a multiple of Q4_0's block of 32");
+  EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {1ull << 62}, .type = 28}}}),
+            "byte size of tensor 'w' (4611686018427387904 values of F64) overflows int64");
+  // No values at all, but a last dimension whose word count would overflow (fuzz finding).
+  const std::uint64_t wide_row = 6980579628639322144ull;  // a multiple of 32
+  test::write_bytes(scratch_ / "empty_q8.gguf",
+                    encode(FileSpec{.tensors = {{.dims = {wide_row, 0}, .type = 8}}}));
+  const GgufLoad empty = load_gguf(scratch_ / "empty_q8.gguf");
+  EXPECT_EQ(empty.tensors.at("w").shape(), (Shape{0, static_cast<std::int64_t>(wide_row / 4)}));
+  EXPECT_EQ(empty.tensors.at("w.scales").shape(),
+            (Shape{0, static_cast<std::int64_t>(wide_row / 32)}));
   // Many elements, few bytes: the size check comes before any allocation.
   EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {1ull << 40}}}}),
             "data of tensor 'w' (4398046511104 bytes at offset 0) runs past the end of the "
