@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes fuzz/corpus/: small valid inputs from which libFuzzer starts, one folder per
-target (safetensors files, config.json texts, model.safetensors.index.json texts).
+target (safetensors files, config.json texts, model.safetensors.index.json texts, GGUF
+files; tests/data/gguf/tiny.gguf, gguf-py's output, is a further GGUF seed).
 Standard library only; run from anywhere:
 
     python3 fuzz/make_seeds.py
@@ -85,11 +86,44 @@ INDEXES = {
 }
 
 
+def gguf_string(text):
+    return struct.pack("<Q", len(text)) + text.encode()
+
+
+def gguf(metadata, tensors, version=3, alignment=32):
+    """metadata: (key, value type id, packed value); tensors: (name, dims, ggml type, bytes)."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(metadata))
+    for key, kind, packed in metadata:
+        out += gguf_string(key) + struct.pack("<I", kind) + packed
+    data = b""
+    for name, dims, kind, payload in tensors:
+        data += b"\0" * (-len(data) % alignment)
+        out += gguf_string(name) + struct.pack(f"<I{len(dims)}QIQ", len(dims), *dims, kind, len(data))
+        data += payload
+    return out + b"\0" * (-len(out) % alignment) + data
+
+
+Q8_0_BLOCK = struct.pack("<e", 0.5) + bytes(range(32))
+GGUFS = {
+    "empty_v2": gguf([], [], version=2),
+    "metadata": gguf([("general.architecture", 8, gguf_string("llama")),
+                      ("general.alignment", 4, struct.pack("<I", 64)),
+                      ("tokens", 9, struct.pack("<IQ", 8, 2) + gguf_string("a") + gguf_string("b")),
+                      ("scores", 9, struct.pack("<IQ2f", 6, 2, 0.5, -1.0)),
+                      ("f64", 12, struct.pack("<d", 0.1))], [], alignment=64),
+    "tensors": gguf([], [("f32", [2, 2], 0, struct.pack("<4f", 1, 2, 3, 4)),
+                         ("bf16", [2], 30, struct.pack("<2H", 0x3F80, 0x7FC1)),
+                         ("q8.weight", [32, 2], 8, Q8_0_BLOCK * 2),
+                         ("q4.weight", [32], 2, struct.pack("<e", -2.0) + bytes(range(16)))]),
+}
+
+
 def main():
     for folder, cases, encode in (
         ("safetensors", SAFETENSORS, lambda b: b),
         ("config", CONFIGS, lambda c: json.dumps(c, indent=4).encode()),
         ("index", INDEXES, lambda c: json.dumps(c, indent=4).encode()),
+        ("gguf", GGUFS, lambda b: b),
     ):
         (OUT / folder).mkdir(parents=True, exist_ok=True)
         for name, case in cases.items():

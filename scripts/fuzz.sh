@@ -11,7 +11,7 @@
 # (scripts/install_deps.sh); BUILD_DIR (default build-fuzz) is the build folder.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-TARGETS=(safetensors config index)
+TARGETS=(safetensors config index gguf)
 BUILD_DIR="${BUILD_DIR:-$ROOT/build-fuzz}"
 
 usage() {

@@ -1,0 +1,56 @@
+// libFuzzer target: a whole GGUF file through read_gguf and load_gguf from a real file. A
+// file that reads must have every tensor's bytes inside its mapping (ASan checks each
+// byte); one that also loads must give tensors whose bytes are all readable, and load
+// the same way twice.
+#include <cstdint>
+#include <cstring>
+
+#include "qlinear/gguf.h"
+#include "scratch_folder.h"
+
+namespace {
+
+const qlinear::fuzz::ScratchFolder& scratch() {
+  static const qlinear::fuzz::ScratchFolder folder;
+  return folder;
+}
+
+// Reads every byte, so that a pointer outside its mapping is an ASan report.
+std::uint64_t checksum(const void* data, std::size_t size) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < size; ++i) sum = sum * 31 + bytes[i];
+  return sum;
+}
+
+std::uint64_t checksum(const qlinear::TensorMap& tensors) {
+  std::uint64_t sum = 0;
+  for (const auto& [name, tensor] : tensors)
+    sum = sum * 7 + checksum(tensor.data(), tensor.nbytes());
+  return sum;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto input = scratch().write("input.gguf", data, size);
+  qlinear::GgufFile file;
+  try {
+    file = qlinear::read_gguf(input);
+  } catch (const qlinear::FileError&) {
+    return 0;  // refused with a reason: the expected outcome for most inputs
+  }
+  std::uint64_t sum = 0;
+  for (const qlinear::GgufTensorInfo& info : file.tensors) sum += checksum(info.data, info.nbytes);
+  asm volatile("" : : "r"(sum));  // keep the reads
+
+  qlinear::GgufLoad loaded;
+  try {
+    loaded = qlinear::load_gguf(input);
+  } catch (const qlinear::FileError&) {
+    return 0;  // a type or nested array MLX does not load either
+  }
+  const std::uint64_t first = checksum(loaded.tensors);
+  QLINEAR_FUZZ_CHECK(first == checksum(qlinear::load_gguf(input).tensors));
+  return 0;
+}
