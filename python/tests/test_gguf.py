@@ -126,3 +126,14 @@ def test_types_mlx_does_not_map_are_refused(mx, tmp_path, rng):
     q4k = write_gguf(tmp_path / "q4k.gguf", [("w", q4k_blocks, "Q4_K")])
     with pytest.raises(RuntimeError, match="type Q4_K, which MLX dequantizes to float16; qlinear does not load it yet"):
         qlinear.load(q4k)
+
+
+def test_bfloat16_edge_values_become_float16_as_in_mlx(mx, tmp_path):
+    # NaNs with payloads and either sign, infinities, overflow to inf, bf16 subnormals that
+    # flush to 0, rounding into float16's subnormals, -0.
+    bits = np.array([0x7FC1, 0xFFC0, 0x7F80, 0xFF80, 0x0001, 0x477F, 0x4780, 0x3380, 0x8000,
+                     0x7F81] * 4, dtype=np.uint16).reshape(1, 40)
+    path = write_gguf(tmp_path / "bf16.gguf", [("x", bits.view(np.uint8), "BF16")])
+    assert_same_as_mlx(mx, path)
+    np.testing.assert_array_equal(qlinear.load(path)["x"].view(np.uint16)[0, :4],
+                                  [0x7E00, 0xFE00, 0x7C00, 0xFC00])
