@@ -87,8 +87,8 @@ struct GgufLoad {
 // What mx.load of MLX 0.32.4 returns for a .gguf file: same names, shapes (GGUF's dims
 // reversed), dtypes and bytes. F32, F16, I8, I16, I32 tensors are read-only views on the
 // mapping (copied when the file's alignment leaves them misaligned); BF16 becomes float16
-// (nearest even, NaN as 0x7E00 or 0xFE00 by sign); Q4_0, Q4_1 and Q8_0 become affine group-32 triples
-// without dequantizing: NAME (uint32, 8 or 4 codes a word), and NAME minus its last 7
+// (nearest even, NaN as 0x7E00 or 0xFE00 by sign); Q4_0, Q4_1 and Q8_0 become affine group-32
+// triples without dequantizing: NAME (uint32, 8 or 4 codes a word), and NAME minus its last 7
 // characters (".weight") plus ".scales" and ".biases" (float16; bias -8 * scale for Q4_0,
 // -128 * scale for Q8_0 whose codes get their sign bit flipped, the stored min for Q4_1).
 // Every other tensor type throws FileError: MLX dequantizes Q2_K, Q4_K and Q6_K to
