@@ -5,23 +5,14 @@
 #include <cstdint>
 #include <cstring>
 
+#include "checksum.h"
 #include "qlinear/gguf.h"
 #include "scratch_folder.h"
 
 namespace {
 
-const qlinear::fuzz::ScratchFolder& scratch() {
-  static const qlinear::fuzz::ScratchFolder folder;
-  return folder;
-}
-
-// Reads every byte, so that a pointer outside its mapping is an ASan report.
-std::uint64_t checksum(const void* data, std::size_t size) {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  std::uint64_t sum = 0;
-  for (std::size_t i = 0; i < size; ++i) sum = sum * 31 + bytes[i];
-  return sum;
-}
+using qlinear::fuzz::checksum;
+using qlinear::fuzz::scratch;
 
 std::uint64_t checksum(const qlinear::TensorMap& tensors) {
   std::uint64_t sum = 0;

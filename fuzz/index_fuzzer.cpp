@@ -12,8 +12,8 @@
 namespace {
 
 const qlinear::fuzz::ScratchFolder& model_folder() {
-  static const qlinear::fuzz::ScratchFolder folder;
-  static const bool written = [] {
+  const qlinear::fuzz::ScratchFolder& folder = qlinear::fuzz::scratch();
+  static const bool written = [&] {
     qlinear::save_folder_weights(folder.path(), qlinear::fuzz::tiny_model_weights(), 0,
                                  /*max_shard_bytes=*/16 * 1024);
     return true;

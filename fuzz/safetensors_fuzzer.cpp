@@ -5,23 +5,14 @@
 #include <cstdint>
 #include <cstring>
 
+#include "checksum.h"
 #include "qlinear/io.h"
 #include "scratch_folder.h"
 
 namespace {
 
-const qlinear::fuzz::ScratchFolder& scratch() {
-  static const qlinear::fuzz::ScratchFolder folder;
-  return folder;
-}
-
-// Reads every byte, so that a view outside its mapping is an ASan report.
-std::uint64_t checksum(const qlinear::Tensor& tensor) {
-  const auto* bytes = static_cast<const unsigned char*>(tensor.data());
-  std::uint64_t sum = 0;
-  for (std::size_t i = 0; i < tensor.nbytes(); ++i) sum = sum * 31 + bytes[i];
-  return sum;
-}
+using qlinear::fuzz::checksum;
+using qlinear::fuzz::scratch;
 
 bool same(const qlinear::SafetensorsFile& a, const qlinear::SafetensorsFile& b) {
   if (a.metadata != b.metadata || a.tensors.size() != b.tensors.size()) return false;
@@ -48,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;  // refused with a reason: the expected outcome for most inputs
   }
   std::uint64_t sum = 0;
-  for (const auto& [name, tensor] : loaded.tensors) sum += checksum(tensor);
+  for (const auto& [name, tensor] : loaded.tensors) sum += checksum(tensor.data(), tensor.nbytes());
   asm volatile("" : : "r"(sum));  // keep the reads
 
   const auto copy = scratch().path() / "copy.safetensors";

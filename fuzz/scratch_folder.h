@@ -46,6 +46,12 @@ class ScratchFolder {
   std::filesystem::path path_;
 };
 
+// The process's folder, made on first use.
+inline const ScratchFolder& scratch() {
+  static const ScratchFolder folder;
+  return folder;
+}
+
 // A broken invariant of the code under test: crash so that libFuzzer keeps the input.
 #define QLINEAR_FUZZ_CHECK(condition)   \
   do {                                  \
