@@ -34,42 +34,27 @@ std::string in_quotes(const std::string& name) {
   return "'" + (name.size() > kMaxShown ? name.substr(0, kMaxShown) + "..." : name) + "'";
 }
 
+// The value types by the file's id: name, and element dtype of the fixed-size ones (nullopt
+// for string and array).
+struct ValueTypeTraits {
+  const char* name;
+  std::optional<Dtype> dtype;
+};
+constexpr ValueTypeTraits kValueTypes[] = {
+    {"uint8", Dtype::uint8},     {"int8", Dtype::int8},     {"uint16", Dtype::uint16},
+    {"int16", Dtype::int16},     {"uint32", Dtype::uint32}, {"int32", Dtype::int32},
+    {"float32", Dtype::float32}, {"bool", Dtype::bool_},    {"string", std::nullopt},
+    {"array", std::nullopt},     {"uint64", Dtype::uint64}, {"int64", Dtype::int64},
+    {"float64", Dtype::float64}};
+
 std::string type_name(GgufValueType type) {
-  static constexpr const char* kNames[] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
-                                           "int32",  "float32", "bool",   "string", "array",
-                                           "uint64", "int64",   "float64"};
   const auto id = static_cast<std::uint32_t>(type);
-  return id < std::size(kNames) ? kNames[id] : "type " + std::to_string(id);
+  return id < std::size(kValueTypes) ? kValueTypes[id].name : "type " + std::to_string(id);
 }
 
-// Element dtype and size of the fixed-size value types; nullopt for string and array.
+// Only for types read_value_type accepted.
 std::optional<Dtype> number_dtype(GgufValueType type) {
-  switch (type) {
-    case GgufValueType::uint8:
-      return Dtype::uint8;
-    case GgufValueType::int8:
-      return Dtype::int8;
-    case GgufValueType::uint16:
-      return Dtype::uint16;
-    case GgufValueType::int16:
-      return Dtype::int16;
-    case GgufValueType::uint32:
-      return Dtype::uint32;
-    case GgufValueType::int32:
-      return Dtype::int32;
-    case GgufValueType::float32:
-      return Dtype::float32;
-    case GgufValueType::bool_:
-      return Dtype::bool_;
-    case GgufValueType::uint64:
-      return Dtype::uint64;
-    case GgufValueType::int64:
-      return Dtype::int64;
-    case GgufValueType::float64:
-      return Dtype::float64;
-    default:
-      return std::nullopt;
-  }
+  return kValueTypes[static_cast<std::uint32_t>(type)].dtype;
 }
 
 class Cursor {
