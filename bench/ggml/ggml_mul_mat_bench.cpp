@@ -1,4 +1,5 @@
-// ggml's mul_mat on its best CPU path, as the baseline of `qlinear bench` (issue 15). The
+// ggml's mul_mat and mul_mat_id on its best CPU path, as the baseline of `qlinear bench`
+// (issues 12 and 15). The
 // weights go into the first of the CPU device's extra buffer types whose kernels take the
 // op (the repack types: q4_0 as 8x8 interleaved blocks, q4_K, mxfp4 ...), as llama.cpp
 // places a model's weights, else into the plain CPU buffer; x is float32 and ggml
@@ -7,11 +8,16 @@
 //
 //   ggml_mul_mat_bench --types q4_0,q4_K,q8_0,mxfp4 --m 1,8 --k 4096 --n 14336
 //                      --threads 1,2 [--cold 1] [--min-seconds 0.5] [--bufts CPU_REPACK]
+//                      [--experts 128 --top-k 8]
+//
+// With --experts E the case is MUL_MAT_ID as a mixture-of-experts layer runs it, the op of
+// qlinear's gather_qmm: E weight matrices, M tokens each routed to top-k distinct experts at
+// random, one x row per token shared by its experts (as mlx-lm's SwitchGLU gate/up).
 //
 // Prints one line per case: type, buffer type, M K N, threads, cold/warm, median ms, GB/s of
-// the weight bytes (ggml's row size x N), GFLOP/s. Cold: the calls rotate through copies of
-// the weights totalling twice the last-level cache (at least 520 MiB), as qlinear bench's
-// cold rows do, so that each call reads them from memory.
+// the weight bytes read (ggml's row size x N, of the experts used), GFLOP/s. Cold: the calls rotate
+// through copies of the weights totalling twice the last-level cache (at least 520 MiB), as qlinear
+// bench's cold rows do, so that each call reads them from memory.
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,7 +59,19 @@ struct Case {
   int64_t M, K, N;
   int threads;
   bool cold;
+  int64_t experts = 0, top_k = 0;  // MUL_MAT_ID when experts > 0
 };
+
+// Each of `tokens` rows picks `top_k` distinct experts at random: ids[t * top_k + j].
+std::vector<int32_t> route(int64_t tokens, int64_t experts, int64_t top_k, std::mt19937& rng) {
+  std::vector<int32_t> all(static_cast<size_t>(experts)), ids;
+  for (int64_t e = 0; e < experts; ++e) all[static_cast<size_t>(e)] = static_cast<int32_t>(e);
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::shuffle(all.begin(), all.end(), rng);
+    ids.insert(ids.end(), all.begin(), all.begin() + top_k);
+  }
+  return ids;
+}
 
 // One weight copy: its own context, buffer and graph y = w x.
 struct Copy {
@@ -65,15 +83,24 @@ struct Copy {
 void run(const Case& c, ggml_backend_t backend, ggml_backend_dev_t dev,
          const std::vector<ggml_backend_buffer_type_t>& bufts, double min_seconds) {
   // Quantize the same random normal weights once.
+  const bool moe = c.experts > 0;
+  const int64_t matrices = moe ? c.experts : 1;
   std::mt19937 rng(1);
   std::normal_distribution<float> normal;
-  std::vector<float> w(static_cast<size_t>(c.N * c.K)), x(static_cast<size_t>(c.M * c.K));
+  std::vector<float> w(static_cast<size_t>(matrices * c.N * c.K)),
+      x(static_cast<size_t>(c.M * c.K));
   for (float& v : w) v = normal(rng);
   for (float& v : x) v = normal(rng);
   const size_t row_bytes = ggml_row_size(c.type, c.K);
-  std::vector<uint8_t> q(row_bytes * c.N);
-  ggml_quantize_chunk(c.type, w.data(), q.data(), 0, c.N, c.K, nullptr);
+  std::vector<uint8_t> q(row_bytes * c.N * matrices);
+  ggml_quantize_chunk(c.type, w.data(), q.data(), 0, c.N * matrices, c.K, nullptr);
+  const std::vector<int32_t> ids =
+      moe ? route(c.M, c.experts, c.top_k, rng) : std::vector<int32_t>{};
+  std::vector<int32_t> used = ids;
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
   const double weight_bytes = static_cast<double>(q.size());
+  const double bytes_read = moe ? weight_bytes * used.size() / c.experts : weight_bytes;
   // As qlinear bench: copies totalling twice the last-level cache (at least 520 MiB).
   const double rotate =
       std::max(2.0 * static_cast<double>(sysconf(_SC_LEVEL3_CACHE_SIZE)), 520.0 * (1 << 20));
@@ -84,9 +111,12 @@ void run(const Case& c, ggml_backend_t backend, ggml_backend_dev_t dev,
   for (Copy& cp : all) {
     ggml_init_params params = {8 * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, true};
     cp.ctx = ggml_init(params);
-    ggml_tensor* wt = ggml_new_tensor_2d(cp.ctx, c.type, c.K, c.N);
-    ggml_tensor* xt = ggml_new_tensor_2d(cp.ctx, GGML_TYPE_F32, c.K, c.M);
-    ggml_tensor* y = ggml_mul_mat(cp.ctx, wt, xt);
+    ggml_tensor* wt = moe ? ggml_new_tensor_3d(cp.ctx, c.type, c.K, c.N, c.experts)
+                          : ggml_new_tensor_2d(cp.ctx, c.type, c.K, c.N);
+    ggml_tensor* xt = moe ? ggml_new_tensor_3d(cp.ctx, GGML_TYPE_F32, c.K, 1, c.M)
+                          : ggml_new_tensor_2d(cp.ctx, GGML_TYPE_F32, c.K, c.M);
+    ggml_tensor* it = moe ? ggml_new_tensor_2d(cp.ctx, GGML_TYPE_I32, c.top_k, c.M) : nullptr;
+    ggml_tensor* y = moe ? ggml_mul_mat_id(cp.ctx, wt, xt, it) : ggml_mul_mat(cp.ctx, wt, xt);
     // The weights in the first extra buffer type that takes this op, as llama.cpp does.
     for (ggml_backend_buffer_type_t buft : bufts) {
       cp.weights = ggml_backend_buft_alloc_buffer(buft, ggml_backend_buft_get_alloc_size(buft, wt));
@@ -110,6 +140,7 @@ void run(const Case& c, ggml_backend_t backend, ggml_backend_dev_t dev,
     ggml_backend_buffer_set_usage(cp.weights, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
     ggml_backend_tensor_set(wt, q.data(), 0, q.size());  // repacks where the type does
     ggml_backend_tensor_set(xt, x.data(), 0, x.size() * sizeof(float));
+    if (it) ggml_backend_tensor_set(it, ids.data(), 0, ids.size() * sizeof(int32_t));
     cp.graph = ggml_new_graph(cp.ctx);
     ggml_build_forward_expand(cp.graph, y);
   }
@@ -128,12 +159,13 @@ void run(const Case& c, ggml_backend_t backend, ggml_backend_dev_t dev,
   }
   std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
   const double median = ms[ms.size() / 2];
+  const int64_t rows = moe ? c.M * c.top_k : c.M;  // products of one x row and one matrix
   std::printf(
-      "ggml %-6s %-12s M=%-4lld K=%-6lld N=%-6lld thr=%d %s  median_ms %9.3f  GB/s %6.1f  GFLOP/s "
-      "%7.1f\n",
-      ggml_type_name(c.type), placed, static_cast<long long>(c.M), static_cast<long long>(c.K),
-      static_cast<long long>(c.N), c.threads, c.cold ? "cold" : "warm", median,
-      weight_bytes / (median * 1e6), 2.0 * c.M * c.K * c.N / (median * 1e6));
+      "ggml %-6s %-12s %s M=%-4lld K=%-6lld N=%-6lld thr=%d %s  median_ms %9.3f  GB/s %6.1f  "
+      "GFLOP/s %7.1f\n",
+      ggml_type_name(c.type), placed, moe ? "mul_mat_id" : "mul_mat", static_cast<long long>(c.M),
+      static_cast<long long>(c.K), static_cast<long long>(c.N), c.threads, c.cold ? "cold" : "warm",
+      median, bytes_read / (median * 1e6), 2.0 * rows * c.K * c.N / (median * 1e6));
   std::fflush(stdout);
   for (Copy& cp : all) {
     ggml_backend_buffer_free(cp.weights);
@@ -153,6 +185,7 @@ int main(int argc, char** argv) {
   // repack type is tried; --bufts AMX,CPU_REPACK restores llama.cpp's order.
   std::vector<std::string> allowed = {"CPU_REPACK"};
   double min_seconds = 0.5;
+  int64_t experts = 0, top_k = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--types")
@@ -171,6 +204,10 @@ int main(int argc, char** argv) {
       allowed = split(value);
     else if (flag == "--min-seconds")
       min_seconds = std::atof(value.c_str());
+    else if (flag == "--experts")
+      experts = std::atoll(value.c_str());
+    else if (flag == "--top-k")
+      top_k = std::atoll(value.c_str());
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -195,7 +232,7 @@ int main(int argc, char** argv) {
         for (const std::string& n : ns) {
           for (const std::string& m : ms) {
             run({parse_type(type), std::atoll(m.c_str()), std::atoll(k.c_str()),
-                 std::atoll(n.c_str()), std::atoi(t.c_str()), cold},
+                 std::atoll(n.c_str()), std::atoi(t.c_str()), cold, experts, top_k},
                 backend, dev, bufts, min_seconds);
           }
         }

@@ -204,6 +204,24 @@ TEST_F(Cli, BenchJsonRowsCarryTheIssueKeysAndConsistentRates) {
   EXPECT_EQ(rows[3]["precision"], "exact");  // the reference is exact whatever is asked
 }
 
+TEST_F(Cli, BenchTimesGatherQmmAtEachPrecisionAsked) {
+  const Result r =
+      run("bench --op gather_qmm --experts 4 --top-k 2 --tokens 1 --k 256 --n 64 --bits 4 "
+          "--group-size 64 --threads 1 --cold off --baselines reference --precision exact,int8 "
+          "--json --min-seconds 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<nlohmann::json> rows = json_lines(r.out);
+  ASSERT_EQ(rows.size(), 4u) << r.out;  // (exact, int8) x (ours, reference)
+  EXPECT_EQ(rows[0]["op"], "gather_qmm");
+  EXPECT_EQ(rows[0]["precision"], "exact");
+  EXPECT_EQ(rows[2]["op"], "gather_qmm");
+  EXPECT_EQ(rows[2]["precision"], "int8");
+  for (const int i : {1, 3}) {
+    EXPECT_EQ(rows[i]["op"], "reference");
+    EXPECT_EQ(rows[i]["precision"], "exact");  // the reference is exact whatever is asked
+  }
+}
+
 TEST_F(Cli, BenchGivesKernelRowsAsAPercentageOfTheReadBaselineOfTheirThreadCount) {
   if (testing::kProbeTooLargeForSanitizer) GTEST_SKIP() << "the read probe under ThreadSanitizer";
   const Result r =

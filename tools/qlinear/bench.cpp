@@ -207,9 +207,8 @@ void run_matmul(Row base, const Options& opt) {
   };
   Row row = base;
   row.isa = std::string(active_isa());
-  set_matmul_precision(parse_matmul_precision(base.precision));
-  report(row, median_ms(ours, opt.min_seconds), static_cast<double>(weight_bytes));
-  set_matmul_precision(MatmulPrecision::exact);
+  report(row, median_ms_at(base.precision, ours, opt.min_seconds),
+         static_cast<double>(weight_bytes));
   row.precision = "exact";
 
   if (wants(opt.baselines, "reference")) {
@@ -318,7 +317,8 @@ void run_gather(Row base, const Options& opt) {
   };
   Row row = base;
   row.isa = std::string(active_isa());
-  report(row, median_ms(call, opt.min_seconds));
+  report(row, median_ms_at(base.precision, call, opt.min_seconds));
+  row.precision = "exact";
   if (wants(opt.baselines, "reference")) time_reference(row, call, report);
 }
 
@@ -520,7 +520,10 @@ void run(const Options& opt) {
                           if (!wants_cache_state(opt, cold)) continue;
                           if (cold && opt.cold == "auto" && t > 1) continue;
                           base.cold = cold;
-                          run_gather(base, opt);
+                          for (const std::string& precision : opt.precisions) {
+                            base.precision = precision;
+                            run_gather(base, opt);
+                          }
                         }
                       }
                     }

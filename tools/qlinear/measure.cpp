@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "qlinear/runtime.h"
+
 namespace qlinear::cli {
 namespace {
 
@@ -53,6 +55,14 @@ double median_ms(const std::function<void(int)>& fn, double min_seconds) {
   }
   std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
   return ms[ms.size() / 2];
+}
+
+double median_ms_at(const std::string& precision, const std::function<void(int)>& fn,
+                    double min_seconds) {
+  set_matmul_precision(parse_matmul_precision(precision));
+  const double ms = median_ms(fn, min_seconds);
+  set_matmul_precision(MatmulPrecision::exact);
+  return ms;
 }
 
 std::size_t last_level_cache_bytes() {

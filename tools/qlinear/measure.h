@@ -3,12 +3,18 @@
 
 #include <cstddef>
 #include <functional>
+#include <string>
 
 namespace qlinear::cli {
 
 // Median wall time of fn(i) over enough calls to fill min_seconds (at least 3, fewer if
 // one call is very slow), after one warm-up call.
 double median_ms(const std::function<void(int)>& fn, double min_seconds);
+
+// median_ms with the process's matmul precision set to `precision` ("exact", "bfloat16",
+// "int8") while it runs; exact again afterwards.
+double median_ms_at(const std::string& precision, const std::function<void(int)>& fn,
+                    double min_seconds);
 
 // The last-level cache as sysconf reports it, at least 32 MiB.
 std::size_t last_level_cache_bytes();
