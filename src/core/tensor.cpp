@@ -94,17 +94,24 @@ void store_from_double(void* data, Dtype dtype, std::int64_t i, double v) {
 }  // namespace
 
 std::int64_t element_count(const Shape& shape) {
-  std::int64_t n = 1;
+  // The non-zero dimensions' product must fit whatever the order, so that whether a shape
+  // is accepted does not depend on where its zero is.
+  std::int64_t nonzero_product = 1;
+  bool empty = false;
   for (std::int64_t d : shape) {
     if (d < 0)
       throw std::invalid_argument("[Tensor] Negative dimension in shape " + shape_string(shape));
-    if (d != 0 && n > std::numeric_limits<std::int64_t>::max() / d) {
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (nonzero_product > std::numeric_limits<std::int64_t>::max() / d) {
       throw std::invalid_argument("[Tensor] Element count of shape " + shape_string(shape) +
                                   " overflows");
     }
-    n *= d;
+    nonzero_product *= d;
   }
-  return n;
+  return empty ? 0 : nonzero_product;
 }
 
 std::string shape_string(const Shape& shape) {

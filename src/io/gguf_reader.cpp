@@ -184,17 +184,21 @@ GgufTensorInfo read_tensor_info(Cursor& in, std::uint64_t index, std::uint64_t a
     fail(tensor + " has " + std::to_string(n_dims) + " dimensions, more than ggml's " +
          std::to_string(kMaxDims));
   }
-  std::uint64_t count = 1;
+  // The product of the non-zero dimensions must fit, whatever their order: a zero
+  // dimension does not make the others' product meaningful (Tensor checks it too).
+  std::uint64_t nonzero_product = 1;
   for (std::uint32_t axis = 0; axis < n_dims; ++axis) {
     const auto dim = in.read<std::uint64_t>("dimension " + std::to_string(axis) + " of " + tensor);
     if (dim > kInt64Max)
       fail("dimension " + std::to_string(axis) + " of " + tensor + " is " + std::to_string(dim) +
            ", above int64's range");
-    if (dim != 0 && count > kInt64Max / dim)
+    if (dim != 0 && nonzero_product > kInt64Max / dim)
       fail("element count of " + tensor + " overflows int64");
-    count *= dim;
+    nonzero_product *= std::max<std::uint64_t>(dim, 1);
     info.dims.push_back(dim);
   }
+  const bool empty = std::ranges::find(info.dims, 0u) != info.dims.end();
+  const std::uint64_t count = empty ? 0 : nonzero_product;
   info.type = in.read<std::uint32_t>("type of " + tensor);
   const io::GgmlType* type = io::ggml_type(info.type);
   if (type == nullptr) fail(tensor + " has unknown type " + std::to_string(info.type));

@@ -1,10 +1,13 @@
 // Tensor storage: zero-filled and aligned whether it comes from the heap (small) or
-// straight from mmap (large), including memory that was used and freed before.
+// straight from mmap (large), including memory that was used and freed before; and the
+// element count of a shape.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "qlinear/tensor.h"
 
@@ -35,6 +38,22 @@ TEST(TensorStorage, LargeStorageIsUsableToItsLastByte) {
   EXPECT_EQ(bytes[t.nbytes() - 1], 2);
   const Tensor copy = t.copy();
   EXPECT_EQ(std::memcmp(copy.data(), t.data(), t.nbytes()), 0);
+}
+
+TEST(TensorShape, ElementCountRefusesAnOverflowingProductWhereverItsZeroIs) {
+  constexpr std::int64_t big = std::int64_t{1} << 62;
+  EXPECT_EQ(element_count({3, 0, 5}), 0);
+  EXPECT_EQ(element_count({big, 0}), 0);
+  // The same dimensions in every order: refused, not accepted when the zero comes first.
+  for (const Shape& shape : {Shape{0, big, 8}, Shape{big, 8, 0}, Shape{big, 0, 8}}) {
+    try {
+      element_count(shape);
+      ADD_FAILURE() << shape_string(shape) << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "[Tensor] Element count of shape " + shape_string(shape) + " overflows");
+    }
+  }
 }
 
 }  // namespace

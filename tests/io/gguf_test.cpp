@@ -175,6 +175,9 @@ TEST_F(GgufMalformed, AbsurdDimensions) {
             "dimension 1 of tensor 'w' is 18446744073709551615, above int64's range");
   EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {32, 1ull << 62}}}}),
             "element count of tensor 'w' overflows int64");
+  // Zero dimensions first do not excuse the others' product (fuzz finding).
+  EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {0, 0, 1ull << 62, 8}}}}),
+            "element count of tensor 'w' overflows int64");
   EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {32, 1, 1, 1, 1}}}}),
             "tensor 'w' has 5 dimensions, more than ggml's 4");
   EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {16, 4}, .type = 2}}}),
