@@ -89,6 +89,14 @@ struct Simd {
     const F b = op(vuzp1q_f32(v[2], v[3]), vuzp2q_f32(v[2], v[3]));
     return op(vuzp1q_f32(a, b), vuzp2q_f32(a, b));
   }
+  // v[j] <- lane j of every v[i]: the kLanes x kLanes block transposed.
+  static void transpose(F v[kLanes]) {
+    const float32x4x2_t a = vtrnq_f32(v[0], v[1]), b = vtrnq_f32(v[2], v[3]);
+    v[0] = vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0]));
+    v[1] = vcombine_f32(vget_low_f32(a.val[1]), vget_low_f32(b.val[1]));
+    v[2] = vcombine_f32(vget_high_f32(a.val[0]), vget_high_f32(b.val[0]));
+    v[3] = vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1]));
+  }
   static float reduce_add(F v) { return vaddvq_f32(v); }
   static float reduce_min(F v) { return vminvq_f32(v); }
   static float reduce_max(F v) { return vmaxvq_f32(v); }

@@ -105,24 +105,29 @@ void dequantize_panels(const Problem& p, bool transpose, std::int64_t k0, std::i
     }
     return;
   }
-  // Row n of W holds depth k; it becomes column n % PW of its panel.
-  alignas(64) float lane[L];
-  for (std::int64_t c = 0; c < width; ++c) {
+  // Row n of W holds depth k; it becomes column n % PW of its panel. L rows at a time are
+  // dequantized L values deep and transposed in registers, so that the panel is written a
+  // vector at a time (width is a multiple of PW, and L divides the group size).
+  for (std::int64_t c = 0; c < width; c += L) {
     float* panel = panels + c / PW * depth * PW + c % PW;
-    const std::int64_t n = n0 + c;
-    if (n >= p.N) {
-      for (std::int64_t k = 0; k < depth; ++k) panel[k * PW] = 0.0f;
-      continue;
-    }
-    const std::uint8_t* row = p.w + n * p.row_bytes;
+    const std::int64_t rows = std::clamp<std::int64_t>(p.N - (n0 + c), 0, L);
     for (std::int64_t k = 0; k < depth; k += gs) {
-      const std::int64_t g = n * p.groups + (k0 + k) / gs;
-      const F s = Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g));
-      const F b = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
+      F scale[L], bias[L];
+      for (int i = 0; i < rows; ++i) {
+        const std::int64_t g = (n0 + c + i) * p.groups + (k0 + k) / gs;
+        scale[i] = Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g));
+        bias[i] = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
+      }
       for (int v = 0; v < gs; v += L) {
-        const std::int64_t kk = k0 + k + v;
-        Simd::store(lane, Simd::fmadd(codes_at<Simd, bits>(row, kk), s, b));
-        for (int l = 0; l < L; ++l) panel[(k + v + l) * PW] = lane[l];
+        F block[L];
+        for (int i = 0; i < L; ++i) {
+          const std::uint8_t* row = p.w + (n0 + c + i) * p.row_bytes;
+          block[i] = i < rows
+                         ? Simd::fmadd(codes_at<Simd, bits>(row, k0 + k + v), scale[i], bias[i])
+                         : Simd::zero();
+        }
+        Simd::transpose(block);
+        for (int j = 0; j < L; ++j) Simd::store(panel + (k + v + j) * PW, block[j]);
       }
     }
   }

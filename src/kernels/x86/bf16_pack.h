@@ -177,7 +177,7 @@ void pack_code_panels(const generic::Problem& p, std::int64_t k0, std::int64_t d
         v[i] = Simd::round_pairs(generic::codes_at<Simd, bits>(row, k0 + k),
                                  generic::codes_at<Simd, bits>(row, k0 + k + L));
       }
-      transpose16(v);
+      x86::transpose16(v);
       for (int i = 0; i < L; ++i) _mm512_storeu_si512(panel + (k / 2 + i) * PW, v[i]);
     }
     float* scales = out.scales_of(c) + c % PW;

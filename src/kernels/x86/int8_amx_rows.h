@@ -24,7 +24,7 @@ inline void to_tile_rows(const QuantizedRows& x, std::int64_t tiles, std::int64_
     for (std::int64_t block = first; block < last; ++block) {
       std::int32_t* p = words + block * 256;
       for (int i = 0; i < 16; ++i) m[i] = _mm512_load_si512(p + 16 * i);
-      transpose16(m);
+      x86::transpose16(m);
       for (int i = 0; i < 16; ++i) _mm512_store_si512(p + 16 * i, m[i]);
     }
   });

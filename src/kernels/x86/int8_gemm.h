@@ -65,7 +65,7 @@ void pack_panel(const MatmulArgs& a, std::int64_t n0, std::int64_t k0, std::int6
                    ? unpack_codes<bits>(w + (first + i) * row_bytes + (k0 + c) * bits / 8, codes)
                    : _mm512_setzero_si512();
       }
-      transpose16(m);
+      x86::transpose16(m);
       for (int j = 0; j < codes / 4; ++j) {
         _mm512_storeu_si512(panel.words + (c / 4 + j) * NC + 16 * v, m[j]);
       }
@@ -78,7 +78,7 @@ void pack_panel(const MatmulArgs& a, std::int64_t n0, std::int64_t k0, std::int6
                                       block_groups)
                         : _mm512_setzero_si512();
       }
-      transpose16(m);
+      x86::transpose16(m);
       for (int j = 0; j < block_groups; ++j) {
         _mm512_storeu_ps(out + j * NC + 16 * v, _mm512_castsi512_ps(m[j]));
       }

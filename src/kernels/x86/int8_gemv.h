@@ -73,7 +73,7 @@ void gemv_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i* xs, s
           m[i] = i < live ? load_params(params, a.scale_dtype, (n0 + i) * groups + g, count)
                           : _mm512_setzero_si512();
         }
-        transpose16(m);
+        x86::transpose16(m);
         for (int j = 0; j < count; ++j) _mm512_store_si512(dst[j], m[j]);
       }
     }
@@ -93,7 +93,7 @@ void gemv_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i* xs, s
                         ? unpack_codes<bits>(w + (4 * i + j) * row_bytes + c * 8 * bits, 64)
                         : _mm512_setzero_si512();
         }
-        interleave_quad(rows, quad);
+        x86::interleave_quad(rows, quad);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4

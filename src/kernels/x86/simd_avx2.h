@@ -96,6 +96,25 @@ struct Simd {
     }
     return op(_mm256_shuffle_ps(b[0], b[1], 0x88), _mm256_shuffle_ps(b[0], b[1], 0xDD));
   }
+  // v[j] <- lane j of every v[i]: the kLanes x kLanes block transposed (pairs, then
+  // quads inside each 128-bit half, then the halves).
+  static void transpose(F v[kLanes]) {
+    F t[8], q[8];
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+      q[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+      q[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+      q[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+      q[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_permute2f128_ps(q[i], q[i + 4], 0x20);
+      v[i + 4] = _mm256_permute2f128_ps(q[i], q[i + 4], 0x31);
+    }
+  }
   static float reduce_add(F v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

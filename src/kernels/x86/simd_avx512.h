@@ -10,6 +10,7 @@
 #include "formats/minifloat.h"
 #include "kernels/byte_codes.h"
 #include "kernels/generic/code_layout.h"
+#include "kernels/x86/transpose16.h"
 #include "qlinear/dtype.h"
 
 namespace qlinear::kernels::avx512 {
@@ -97,6 +98,13 @@ struct Simd {
       c[i] = op(_mm512_shuffle_ps(b[i], b[i + 2], 0x44), _mm512_shuffle_ps(b[i], b[i + 2], 0xEE));
     }
     return op(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
+  }
+  // v[j] <- lane j of every v[i]: the kLanes x kLanes block transposed.
+  static void transpose(F v[kLanes]) {
+    __m512i words[kLanes];
+    for (int i = 0; i < kLanes; ++i) words[i] = _mm512_castps_si512(v[i]);
+    x86::transpose16(words);
+    for (int i = 0; i < kLanes; ++i) v[i] = _mm512_castsi512_ps(words[i]);
   }
   static float reduce_add(F v) { return _mm512_reduce_add_ps(v); }
   static float reduce_min(F v) { return _mm512_reduce_min_ps(v); }

@@ -1,11 +1,11 @@
 // A 16x16 transpose of 32-bit words in AVX-512 registers, for the kernels that turn rows
-// of packed codes into column panels (int8_matmul.cpp, bf16_matmul.cpp; both compiled
-// with AVX-512 flags).
+// into column panels (the AVX-512 Simd's transpose, int8_matmul.cpp, bf16_matmul.cpp; all
+// compiled with AVX-512 flags; internal linkage keeps each translation unit's copy apart).
 #pragma once
 
 #include <immintrin.h>
 
-namespace qlinear::kernels::avx512_bf16 {
+namespace qlinear::kernels::x86 {
 namespace {
 
 // Four rows of 16 words -> out[e], whose 128-bit block l holds word 4l + e of rows 0..3.
@@ -38,4 +38,4 @@ inline void transpose16(__m512i rows[16]) {
 }
 
 }  // namespace
-}  // namespace qlinear::kernels::avx512_bf16
+}  // namespace qlinear::kernels::x86
