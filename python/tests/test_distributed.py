@@ -1,0 +1,64 @@
+"""qlinear.distributed: a group of one in this process, and mpirun jobs of 2 and 3 ranks
+that run the checks in mpi/ on every rank (against MLX's MPI backend where installed)."""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import qlinear.distributed as dist
+
+MPI_CHECKS = pathlib.Path(__file__).resolve().parent / "mpi"
+needs_mpi = pytest.mark.skipif(
+    not dist.is_available("mpi") or shutil.which("mpirun") is None,
+    reason="qlinear was built without MPI, or mpirun is missing",
+)
+
+
+def mlx_installed():
+    try:
+        import mlx.core  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_under_mpirun(script, ranks):
+    """Runs script on `ranks` processes; every rank must print its 'ok' line, and with
+    MLX installed, say that it compared against MLX."""
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    result = subprocess.run(
+        ["mpirun", "--oversubscribe", "-np", str(ranks), sys.executable, str(script)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rank in range(ranks):
+        line = f"rank {rank} of {ranks}: ok" + (", same bits as MLX" if mlx_installed() else "")
+        assert line in result.stdout, result.stdout + result.stderr
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_collectives_under_mpirun(ranks):
+    run_under_mpirun(MPI_CHECKS / "collectives_check.py", ranks)
+
+
+def test_outside_mpirun_the_group_is_this_process():
+    group = dist.init()
+    assert (group.rank(), group.size()) == (0, 1)
+    x = np.arange(6, dtype=np.float16).reshape(2, 3)
+    assert dist.all_sum(x, group=group).tobytes() == x.tobytes()
+    assert dist.all_gather(x).tobytes() == x.tobytes()
+    with pytest.raises(ValueError, match=r"^\[send\] Invalid destination rank 1 for a group of size 1\.$"):
+        dist.send(x, 1)
+    with pytest.raises(ValueError, match=r"^\[recv\] The source rank 0 is this process's own rank\.$"):
+        dist.recv((2,), np.float32, 0, group=group)
+    with pytest.raises(ValueError, match=r"^\[all_gather\] Only float32, float16 and bfloat16"):
+        dist.all_gather(np.zeros(3, np.int64))
+    assert not dist.is_available("ring")
+    with pytest.raises(ValueError, match=r"^\[is_available\] Unknown backend 'tcp'"):
+        dist.is_available("tcp")
