@@ -6,6 +6,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -28,14 +29,18 @@ def mlx_installed():
     return True
 
 
+def mpirun(script, ranks, timeout=300):
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    return subprocess.run(
+        ["mpirun", "--oversubscribe", "-np", str(ranks), sys.executable, str(script)],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )
+
+
 def run_under_mpirun(script, ranks, ok_line=None):
     """Runs script on `ranks` processes; every rank must print its 'ok' line (by default
     saying, with MLX installed, that it compared against MLX)."""
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    result = subprocess.run(
-        ["mpirun", "--oversubscribe", "-np", str(ranks), sys.executable, str(script)],
-        capture_output=True, text=True, timeout=300, env=env,
-    )
+    result = mpirun(script, ranks)
     assert result.returncode == 0, result.stdout + result.stderr
     for rank in range(ranks):
         line = f"rank {rank} of {ranks}: ok" + (
@@ -56,6 +61,16 @@ def test_sharded_layers_under_mpirun(ranks):
         pytest.skip("the sharded layers are checked against MLX's own shards")
     run_under_mpirun(MPI_CHECKS / "sharded_layers_check.py", ranks,
                      ", 10 quantized settings, same shards as MLX")
+
+
+@needs_mpi
+def test_a_rank_that_dies_ends_the_job_instead_of_hanging():
+    started = time.monotonic()
+    result = mpirun(MPI_CHECKS / "rank_dies_check.py", 2, timeout=120)
+    assert result.returncode != 0
+    assert "the all_sum returned" not in result.stdout
+    assert "exited" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert time.monotonic() - started < 60
 
 
 def test_sharded_layers_in_a_group_of_one_are_the_layer(rng):
