@@ -10,6 +10,7 @@ packages=(
   libopenblas-dev      # dense float32 baseline in `qlinear bench` only
   python3 python3-venv # the Python package and its tests
   clang libclang-rt-14-dev  # libFuzzer targets (scripts/fuzz.sh, .ci/run)
+  libopenmpi-dev openmpi-bin  # Open MPI: qlinear::distributed and its mpirun tests
 )
 missing=()
 for p in "${packages[@]}"; do

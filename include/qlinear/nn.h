@@ -5,4 +5,5 @@
 #include "qlinear/nn/layers.h"
 #include "qlinear/nn/module.h"
 #include "qlinear/nn/quantize.h"
+#include "qlinear/nn/sharded_layers.h"
 #include "qlinear/nn/switch_layers.h"

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "qlinear/convert.h"
+#include "qlinear/distributed.h"
 #include "qlinear/dtype.h"
 #include "qlinear/float_ops.h"
 #include "qlinear/gguf.h"

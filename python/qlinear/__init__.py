@@ -10,7 +10,7 @@ raw uint16 (uint8) bits with a tagged dtype, ``qlinear.bfloat16``; arrays of tha
 dtype go back in as bfloat16. Mark raw bits yourself with ``a.view(qlinear.bfloat16)``.
 """
 
-from qlinear import lm, nn, utils
+from qlinear import distributed, lm, nn, utils
 from qlinear._qlinear import (
     BFLOAT16_AS_UINT16,
     active_isa,
@@ -41,6 +41,7 @@ __all__ = [
     "active_isa",
     "bfloat16",
     "convert",
+    "distributed",
     "dequantize",
     "gather_qmm",
     "fast",

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "bindings.h"
+#include "layer_bindings.h"
 #include "numpy_bridge.h"
 #include "qlinear/nn.h"
 
@@ -218,13 +219,6 @@ auto as_linear_call() {
   };
 }
 
-template <class Class>
-void def_quant_settings(Class& cls) {
-  cls.def_prop_ro("group_size", [](const Module& self) { return self.quant_spec()->group_size; })
-      .def_prop_ro("bits", [](const Module& self) { return self.quant_spec()->bits; })
-      .def_prop_ro("mode", [](const Module& self) { return mode_name(self.quant_spec()->mode); });
-}
-
 void bind_layers(nb::module_& m) {
   nb::class_<nn::Unary, Module>(m, "Unary", "A layer that maps one array to one.").def("__call__", unary_call<nn::Unary>(), "x"_a);
   nb::class_<nn::Container, Module>(m, "Container",
@@ -363,6 +357,7 @@ void bind_nn(nb::module_& parent) {
   bind_module(m);
   bind_layers(m);
   bind_switch_layers(m);
+  bind_sharded_layers(m);
 
   m.def(
       "quantize",

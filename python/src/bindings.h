@@ -15,6 +15,8 @@ void bind_nn(nanobind::module_& m);
 // After bind_nn: adds load_model to the nn submodule.
 void bind_model(nanobind::module_& m);
 void bind_runtime(nanobind::module_& m);
+// qlinear._qlinear.distributed: the group and the collectives.
+void bind_distributed(nanobind::module_& m);
 // The float ops (qlinear.fast, softmax, silu, ...) and qlinear._qlinear.lm.
 void bind_lm(nanobind::module_& m);
 // Samplers and logits processors in qlinear._qlinear.lm (called by bind_lm).

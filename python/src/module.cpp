@@ -10,5 +10,6 @@ NB_MODULE(_qlinear, m) {
   qlinear::python::bind_nn(m);
   qlinear::python::bind_model(m);
   qlinear::python::bind_runtime(m);
+  qlinear::python::bind_distributed(m);
   qlinear::python::bind_lm(m);
 }

@@ -6,39 +6,53 @@ quantize() walk. Reading a list attribute gives a new list of the same modules.
 """
 
 from qlinear._qlinear.nn import (
+    AllToShardedLinear,
     Container,
     Embedding,
     Linear,
     Module,
+    QuantizedAllToShardedLinear,
     QuantizedEmbedding,
     QuantizedLinear,
+    QuantizedShardedToAllLinear,
     QuantizedSwitchLinear,
+    ShardedToAllLinear,
     SwitchGLU,
     SwitchLinear,
     SwitchMLP,
     load_model,
     quantize,
     seed,
+    shard_inplace,
+    shard_linear,
 )
 
 __all__ = [
+    "AllToShardedLinear",
     "Container",
     "Embedding",
     "Linear",
     "Module",
+    "QuantizedAllToShardedLinear",
     "QuantizedEmbedding",
     "QuantizedLinear",
+    "QuantizedShardedToAllLinear",
     "QuantizedSwitchLinear",
+    "ShardedToAllLinear",
     "SwitchGLU",
     "SwitchLinear",
     "SwitchMLP",
     "load_model",
     "quantize",
     "seed",
+    "shard_inplace",
+    "shard_linear",
 ]
 
 # Shown as qlinear.nn.Linear rather than the extension module they are defined in.
-for _class in (Container, Embedding, Linear, Module, QuantizedEmbedding, QuantizedLinear,
-               QuantizedSwitchLinear, SwitchGLU, SwitchLinear, SwitchMLP):
+for _class in (AllToShardedLinear, Container, Embedding, Linear, Module,
+               QuantizedAllToShardedLinear, QuantizedEmbedding, QuantizedLinear,
+               QuantizedShardedToAllLinear, QuantizedSwitchLinear, ShardedToAllLinear,
+               SwitchGLU, SwitchLinear, SwitchMLP):
     _class.__module__ = __name__
 del _class
