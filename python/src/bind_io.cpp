@@ -39,16 +39,7 @@ GgufLoad load_gguf_released(const std::filesystem::path& file, bool exact) {
 
 nb::list report_to_python(const std::vector<GgufTensorImport>& report) {
   nb::list out;
-  for (const GgufTensorImport& tensor : report) {
-    nb::dict row;
-    row["name"] = tensor.name;
-    row["type"] = tensor.type;
-    row["method"] = gguf_import_method_name(tensor.method);
-    row["dtype"] = numpy_dtype(tensor.dtype);
-    row["bits"] = tensor.bits;
-    row["exact"] = tensor.exact;
-    out.append(row);
-  }
+  for (const GgufTensorImport& tensor : report) out.append(gguf_import_to_python(tensor));
   return out;
 }
 
@@ -66,6 +57,17 @@ Metadata metadata_from_python(const std::optional<nb::dict>& metadata) {
 }
 
 }  // namespace
+
+nb::dict gguf_import_to_python(const GgufTensorImport& tensor) {
+  nb::dict row;
+  row["name"] = tensor.name;
+  row["type"] = tensor.type;
+  row["method"] = gguf_import_method_name(tensor.method);
+  row["dtype"] = numpy_dtype(tensor.dtype);
+  row["bits"] = tensor.bits;
+  row["exact"] = tensor.exact;
+  return row;
+}
 
 void bind_io(nb::module_& m) {
   m.def(

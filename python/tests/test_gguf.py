@@ -7,26 +7,10 @@ import pytest
 import qlinear
 
 gguf = pytest.importorskip("gguf")
-T = gguf.GGMLQuantizationType
+from gguf_files import K_SCALE_OFFSETS, T, k_blocks, write_gguf  # noqa: E402
 
 MLX_MAPPED_TYPES = ("F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0")
 SHAPES = [(64,), (3, 64), (2, 3, 96), (2, 2, 2, 32)]
-
-
-def write_gguf(path, tensors, metadata=()):
-    """tensors: (name, float32 array, type name); metadata: (gguf-py add_* method, key, value)."""
-    writer = gguf.GGUFWriter(str(path), "llama")
-    for method, key, value in metadata:
-        getattr(writer, method)(key, value)
-    for name, values, kind in tensors:
-        # uint8 values are blocks already (for types gguf-py cannot quantize)
-        blocks = values if values.dtype == np.uint8 else gguf.quants.quantize(values, T[kind])
-        writer.add_tensor(name, blocks, raw_dtype=T[kind])
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 def assert_same_as_mlx(mx, path):
@@ -133,21 +117,8 @@ def test_types_mlx_does_not_map_are_refused(mx, tmp_path, rng):
         qlinear.load(iq4, exact=True)
 
 
-# Byte offsets of the float16 super-block scales (d, dmin) in each K-quant block.
-K_SCALE_OFFSETS = {"Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q5_K": (0, 2),
-                   "Q6_K": (208,)}
 EXACT_AFFINE = {"Q4_0": 4, "Q4_1": 4, "Q5_0": 5, "Q5_1": 5, "Q8_0": 8, "Q4_K": 4, "Q5_K": 5}
 EXACT_DEQUANTIZED = ("Q2_K", "Q3_K", "Q6_K")
-
-
-def k_blocks(rng, kind, rows, cols, scale=0.01):
-    """Random K-quant blocks (gguf-py cannot quantize these) with finite scales."""
-    block_size, block_bytes = gguf.GGML_QUANT_SIZES[T[kind]]
-    blocks = rng.integers(0, 256, (rows, cols // block_size, block_bytes), dtype=np.uint8)
-    for offset in K_SCALE_OFFSETS[kind]:
-        d = (rng.standard_normal((rows, cols // block_size, 1)) * scale).astype(np.float16)
-        blocks[..., offset:offset + 2] = d.view(np.uint8)
-    return blocks.reshape(rows, -1)
 
 
 def blocks_of(rng, kind, shape):
