@@ -101,4 +101,24 @@ std::vector<GgufConvertedTensor> convert_gguf(
     const std::filesystem::path& input, const std::filesystem::path& output,
     const std::function<void(const std::filesystem::path&)>& add_files = {});
 
+struct GgufExportedTensor {
+  std::string mlx_name;   // the folder's tensor (a quantized layer's ".weight")
+  std::string gguf_name;  // its name in the file
+  std::string type;       // the ggml type written
+  bool exact = true;      // the file dequantizes to MLX's dequantized values exactly
+  double max_error = 0;   // else the largest |GGUF value - MLX value|
+};
+
+// qlinear convert MLX_DIR OUT.gguf: an mlx-lm folder of a llama, qwen2 or qwen3 model as a
+// llama.cpp file. Affine 4- and 5-bit layers of group 32 or 64 become Q4_1 / Q5_1 blocks
+// (a group of 64 two blocks with the same scale and bias), 8-bit ones Q8_0 where every
+// bias is -128 * scale; their scales and biases become float16 (exact when they are
+// float16s). Other widths, groups and modes are dequantized and rounded to float16; float
+// matrices keep their type, vectors become F32. A llama's q_proj / k_proj rows take
+// llama.cpp's order. Metadata: the architecture's hyperparameters, and a byte-level BPE
+// tokenizer.json as llama.cpp's "gpt2" tokenizer. Written atomically. Returns one entry
+// per tensor written.
+std::vector<GgufExportedTensor> export_gguf(const std::filesystem::path& folder,
+                                            const std::filesystem::path& output);
+
 }  // namespace qlinear

@@ -129,4 +129,21 @@ struct GgufLoad {
 // options.exact, see GgufLoadOptions. The file is validated by read_gguf first.
 GgufLoad load_gguf(const std::filesystem::path& path, const GgufLoadOptions& options = {});
 
+// One tensor to write: its ggml type id, dims in GGUF order (fastest-varying first) and
+// its blocks.
+struct GgufTensorData {
+  std::string name;
+  std::uint32_t type = 0;
+  std::vector<std::uint64_t> dims;
+  std::vector<std::byte> bytes;
+};
+
+// Writes a GGUF v3 file atomically (the old file, if any, stays whole until the new one is
+// complete): the metadata in the order given, the tensors in order at 32-byte alignment.
+// Throws std::invalid_argument for a tensor whose bytes do not match its type and dims,
+// FileError if the file cannot be written.
+void write_gguf(const std::filesystem::path& path,
+                const std::vector<std::pair<std::string, GgufValue>>& metadata,
+                const std::vector<GgufTensorData>& tensors);
+
 }  // namespace qlinear

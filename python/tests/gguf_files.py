@@ -36,3 +36,9 @@ def k_blocks(rng, kind, rows, cols, scale=0.01):
         d = (rng.standard_normal((rows, cols // block_size, 1)) * scale).astype(np.float16)
         blocks[..., offset:offset + 2] = d.view(np.uint8)
     return blocks.reshape(rows, -1)
+
+
+def llama_permute(w, heads):
+    """convert_hf_to_gguf.py's LlamaModel.permute, rewritten: rows of each head reordered
+    from (half, pair) to (pair, half)."""
+    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)

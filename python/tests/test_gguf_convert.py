@@ -16,7 +16,7 @@ from qlinear import lm
 gguf = pytest.importorskip("gguf")
 mlx_lm_utils = pytest.importorskip("mlx_lm.utils", exc_type=ImportError)
 pytest.importorskip("transformers")
-from gguf_files import K_SCALE_OFFSETS, T, k_blocks, write_gguf  # noqa: E402
+from gguf_files import K_SCALE_OFFSETS, T, k_blocks, llama_permute, write_gguf  # noqa: E402
 
 VOCAB = 64
 CONFIGS = {
@@ -53,12 +53,6 @@ TOP_TENSORS = {"token_embd": ("model.embed_tokens", "Q8_0"), "output_norm": ("mo
 TOKENS = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(32)] + \
     ["\u2581" + w for w in "the quick brown fox jumps over lazy dog".split()] + \
     list("abcdefghijklmnopqrstu")
-
-
-def _llama_permute(w, heads):
-    """convert_hf_to_gguf.py's LlamaModel.permute, rewritten: rows of each head reordered
-    from (half, pair) to (pair, half)."""
-    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def _blocks(rng, kind, values):
@@ -119,7 +113,7 @@ def _write_model(path, arch, rng):
         if arch == "llama" and gguf_name.split(".")[-1] in ("attn_q", "attn_k"):
             # llama.cpp stores the permuted rows; blocks are per row, so permuting the
             # blocks permutes the dequantized rows
-            blocks = _llama_permute(blocks, heads if gguf_name.endswith("attn_q") else kv_heads)
+            blocks = llama_permute(blocks, heads if gguf_name.endswith("attn_q") else kv_heads)
         blocks_written.append((name, np.ascontiguousarray(blocks).view(np.uint8), kind))
     write_gguf(path, blocks_written, metadata, arch=arch)
     return expected

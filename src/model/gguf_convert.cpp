@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/gguf_names.h"
 #include "model/partial_folder.h"
 #include "model/text_file.h"
 #include "qlinear/convert.h"
@@ -19,32 +20,6 @@ constexpr int kGroupSize = 32;  // every affine tensor the exact import gives
 
 [[noreturn]] void fail(const std::filesystem::path& path, const std::string& reason) {
   throw FileError("[convert] " + path.string() + ": " + reason);
-}
-
-// llama.cpp's tensor names (the part before ".weight" / ".bias") and mlx-lm's; "blk.N."
-// maps to "model.layers.N.".
-const std::map<std::string, std::string, std::less<>> kTopNames = {
-    {"token_embd", "model.embed_tokens"}, {"output_norm", "model.norm"}, {"output", "lm_head"}};
-const std::map<std::string, std::string, std::less<>> kBlockNames = {
-    {"attn_norm", "input_layernorm"},    {"attn_q", "self_attn.q_proj"},
-    {"attn_k", "self_attn.k_proj"},      {"attn_v", "self_attn.v_proj"},
-    {"attn_output", "self_attn.o_proj"}, {"attn_q_norm", "self_attn.q_norm"},
-    {"attn_k_norm", "self_attn.k_norm"}, {"ffn_norm", "post_attention_layernorm"},
-    {"ffn_gate", "mlp.gate_proj"},       {"ffn_up", "mlp.up_proj"},
-    {"ffn_down", "mlp.down_proj"}};
-
-std::optional<std::string> mlx_layer_name(const std::string& gguf_layer) {
-  if (const auto top = kTopNames.find(gguf_layer); top != kTopNames.end()) return top->second;
-  if (!gguf_layer.starts_with("blk.")) return std::nullopt;
-  const std::size_t dot = gguf_layer.find('.', 4);
-  if (dot == std::string::npos || dot == 4) return std::nullopt;
-  const std::string index = gguf_layer.substr(4, dot - 4);
-  if (!std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  const auto block = kBlockNames.find(gguf_layer.substr(dot + 1));
-  if (block == kBlockNames.end()) return std::nullopt;
-  return "model.layers." + index + "." + block->second;
 }
 
 class GgufSettings {
@@ -75,32 +50,6 @@ class GgufSettings {
 
 std::int64_t integer(double value) {
   return static_cast<std::int64_t>(value);
-}
-
-// llama.cpp's convert_hf_to_gguf.py stores a llama's q_proj / k_proj rows of each head in
-// the order (half, pair) -> (pair, half), for its rope kernel; this puts them back.
-Tensor unpermute_rows(const Tensor& tensor, std::int64_t heads, const std::filesystem::path& path,
-                      const std::string& name) {
-  const std::int64_t rows = tensor.shape().front();
-  if (heads <= 0 || rows % (2 * heads) != 0) {
-    fail(path, "'" + name + "' has " + std::to_string(rows) + " rows, not a multiple of 2 * " +
-                   std::to_string(heads) + " heads");
-  }
-  const std::int64_t half = rows / heads / 2;
-  const std::size_t row_bytes = tensor.nbytes() / static_cast<std::size_t>(rows);
-  Tensor out = Tensor::zeros(tensor.shape(), tensor.dtype());
-  const auto* from = static_cast<const std::byte*>(tensor.data());
-  auto* to = static_cast<std::byte*>(out.mutable_data());
-  for (std::int64_t h = 0; h < heads; ++h) {
-    for (std::int64_t s = 0; s < 2; ++s) {
-      for (std::int64_t j = 0; j < half; ++j) {
-        const std::int64_t hf_row = (h * 2 + s) * half + j;
-        const std::int64_t gguf_row = (h * half + j) * 2 + s;
-        std::memcpy(to + hf_row * row_bytes, from + gguf_row * row_bytes, row_bytes);
-      }
-    }
-  }
-  return out;
 }
 
 std::string config_json(const GgufSettings& meta, const GgufLoad& loaded, const std::string& arch,
@@ -163,7 +112,7 @@ std::vector<GgufConvertedTensor> convert_gguf(
     const std::size_t dot = name.rfind('.');
     const std::string gguf_layer = name.substr(0, dot);
     const std::string suffix = name.substr(dot);
-    const std::optional<std::string> layer = mlx_layer_name(gguf_layer);
+    const std::optional<std::string> layer = model::mlx_layer_name(gguf_layer);
     if (!layer) fail(input, "tensor '" + name + "' has no mlx-lm counterpart for " + *arch);
     // PREFIX.scales and PREFIX.biases come from the file's PREFIX.weight.
     const auto own = import_of.find(name);
@@ -171,8 +120,9 @@ std::vector<GgufConvertedTensor> convert_gguf(
         own != import_of.end() ? *own->second : *import_of.at(gguf_layer + ".weight");
     Tensor value = tensor;
     const bool q = gguf_layer.ends_with(".attn_q"), k = gguf_layer.ends_with(".attn_k");
-    if (*arch == "llama" && (q || k))
-      value = unpermute_rows(tensor, q ? heads : kv_heads, input, name);
+    if (*arch == "llama" && (q || k)) {
+      value = model::reorder_llama_rows(tensor, q ? heads : kv_heads, false, name);
+    }
     if (suffix == ".weight" && import.method == GgufImportMethod::affine) {
       parameters += static_cast<std::uint64_t>(value.size() * 32 / import.bits);
     } else if (suffix != ".scales" && suffix != ".biases") {

@@ -340,5 +340,51 @@ TEST(GgufGolden, ExactImportIsGgufPysDequantization) {
   for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(method_of(i), expected[i]);
 }
 
+// write_gguf's file read back by read_gguf: metadata of each kind in order, tensors at
+// their dims, types and bytes; a tensor whose bytes do not fit its dims is refused.
+TEST(GgufWriter, ReadGgufReadsBackWhatWasWritten) {
+  test::ScratchFolder scratch;
+  GgufValue name{.type = GgufValueType::string, .strings = {"tiny"}};
+  const std::uint32_t blocks = 2;
+  GgufValue count{.type = GgufValueType::uint32,
+                  .numbers = Tensor::copy_of({}, Dtype::uint32, &blocks)};
+  GgufValue tokens{
+      .type = GgufValueType::array, .element_type = GgufValueType::string, .strings = {"<s>", "a"}};
+  const std::vector<std::int32_t> types = {3, 1};
+  GgufValue token_types{.type = GgufValueType::array,
+                        .element_type = GgufValueType::int32,
+                        .numbers = Tensor::from_values<std::int32_t>({2}, Dtype::int32, types)};
+  std::vector<std::byte> q4_1(2 * 20);  // two Q4_1 blocks
+  for (std::size_t i = 0; i < q4_1.size(); ++i) q4_1[i] = std::byte(i * 7);
+  const std::vector<GgufTensorData> tensors = {
+      {"norm.weight", 0, {3}, std::vector<std::byte>(12, std::byte{1})},  // F32, 13 bytes pad
+      {"w.weight", 3, {32, 2}, q4_1}};
+  write_gguf(scratch.path() / "w.gguf",
+             {{"general.name", name},
+              {"llama.block_count", count},
+              {"tokens", tokens},
+              {"types", token_types}},
+             tensors);
+  const GgufFile file = read_gguf(scratch.path() / "w.gguf");
+  ASSERT_EQ(file.metadata.size(), 4u);
+  EXPECT_EQ(file.metadata[0].first, "general.name");
+  EXPECT_EQ(file.metadata[0].second.strings, std::vector<std::string>{"tiny"});
+  EXPECT_EQ(*file.metadata[1].second.numbers.data<std::uint32_t>(), 2u);
+  EXPECT_EQ(file.metadata[2].second.strings, (std::vector<std::string>{"<s>", "a"}));
+  EXPECT_EQ(file.metadata[3].second.numbers.data<std::int32_t>()[0], 3);
+  ASSERT_EQ(file.tensors.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(file.tensors[i].name, tensors[i].name);
+    EXPECT_EQ(file.tensors[i].type, tensors[i].type);
+    EXPECT_EQ(file.tensors[i].dims, tensors[i].dims);
+    ASSERT_EQ(file.tensors[i].nbytes, tensors[i].bytes.size());
+    EXPECT_EQ(std::memcmp(file.tensors[i].data, tensors[i].bytes.data(), file.tensors[i].nbytes),
+              0);
+  }
+  EXPECT_THROW(write_gguf(scratch.path() / "bad.gguf", {}, {{"w", 3, {32, 3}, q4_1}}),
+               std::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(scratch.path() / "bad.gguf"));
+}
+
 }  // namespace
 }  // namespace qlinear

@@ -115,8 +115,23 @@ void run_gguf(const ConvertArgs& args) {
               exact);
 }
 
+void export_to_gguf(const ConvertArgs& args) {
+  std::printf("[INFO] Loading %s\n", args.input.c_str());
+  const std::vector<GgufExportedTensor> tensors = export_gguf(args.input, args.output);
+  std::printf("%-48s %-26s %-6s %-6s %s\n", "tensor", "as", "type", "exact", "max error");
+  std::size_t exact = 0;
+  for (const GgufExportedTensor& tensor : tensors) {
+    exact += tensor.exact;
+    std::printf("%-48s %-26s %-6s %-6s %.3g\n", tensor.mlx_name.c_str(), tensor.gguf_name.c_str(),
+                tensor.type.c_str(), tensor.exact ? "yes" : "no", tensor.max_error);
+  }
+  std::printf("[INFO] Wrote %s: %zu tensors, %zu exact\n", args.output.c_str(), tensors.size(),
+              exact);
+}
+
 void run(ConvertArgs& args) {
   if (std::filesystem::path(args.input).extension() == ".gguf") return run_gguf(args);
+  if (std::filesystem::path(args.output).extension() == ".gguf") return export_to_gguf(args);
   ConvertOptions& options = args.options;
   options.mode = parse_quant_mode(args.mode, "convert");
   if (!args.recipe.empty()) options.recipe = args.recipe;
@@ -147,12 +162,14 @@ void add_convert_command(CLI::App& app) {
       "convert",
       "Convert a model folder (config.json + safetensors) as mlx_lm.convert does: quantize, "
       "dequantize or cast, tensor by tensor, into a new folder; or a llama.cpp MODEL.gguf "
-      "(llama, qwen2, qwen3) into an mlx-lm folder without loss (the other options do not "
-      "apply)");
+      "(llama, qwen2, qwen3) into an mlx-lm folder without loss, or such a folder into OUT.gguf "
+      "(Q4_1/Q5_1/Q8_0 blocks without loss where they can hold it); the other options do not "
+      "apply to GGUF");
   command->add_option("IN_DIR", args->input, "Model folder (or .gguf file) to read")
       ->required()
       ->check(CLI::ExistingPath);
-  command->add_option("OUT_DIR", args->output, "Folder to create (must not exist)")->required();
+  command->add_option("OUT_DIR", args->output, "Folder to create (must not exist), or OUT.gguf")
+      ->required();
   command->add_flag("-q,--quantize", args->options.quantize, "Generate a quantized model");
   command->add_option("--q-bits", args->options.bits, "Bits per weight (default: the mode's)");
   command->add_option("--q-group-size", args->options.group_size,
