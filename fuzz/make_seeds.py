@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes fuzz/corpus/: small valid inputs from which libFuzzer starts, one folder per
 target (safetensors files, config.json texts, model.safetensors.index.json texts, GGUF
-files; tests/data/gguf/tiny.gguf, gguf-py's output, is a further GGUF seed).
+files; tests/data/gguf/tiny.gguf and exact.gguf, gguf-py's output, are further GGUF
+seeds).
 Standard library only; run from anywhere:
 
     python3 fuzz/make_seeds.py

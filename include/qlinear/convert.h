@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "qlinear/gguf.h"
 #include "qlinear/model.h"
 
 namespace qlinear {
@@ -80,5 +81,44 @@ struct ConvertProgress {
 // when options.measure_error.
 ConversionPlan run_conversion(ConversionPlan plan, const std::filesystem::path& output,
                               const std::function<void(const ConvertProgress&)>& progress = {});
+
+// --- GGUF -------------------------------------------------------------------------
+
+struct GgufConvertedTensor {
+  std::string mlx_name;     // its name in the folder
+  GgufTensorImport import;  // how it was imported (GGUF name, type, method, exact)
+};
+
+// qlinear convert MODEL.gguf OUT_DIR: an mlx-lm folder from a llama.cpp file of a llama,
+// qwen2 or qwen3 model. The tensors are load_gguf's exact import (affine group-32 weights
+// for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K, float for the rest) under mlx-lm's names, a
+// llama's q_proj / k_proj rows put back in Hugging Face's order; config.json from the
+// metadata, with a "quantization" block: group 32, the most common width, and per-layer
+// entries for the other widths and `false` for float layers. add_files (the tokenizer)
+// writes into the folder before it is renamed to `output`, which must not exist; nothing
+// is left there on failure. Returns one entry per tensor of the file.
+std::vector<GgufConvertedTensor> convert_gguf(
+    const std::filesystem::path& input, const std::filesystem::path& output,
+    const std::function<void(const std::filesystem::path&)>& add_files = {});
+
+struct GgufExportedTensor {
+  std::string mlx_name;   // the folder's tensor (a quantized layer's ".weight")
+  std::string gguf_name;  // its name in the file
+  std::string type;       // the ggml type written
+  bool exact = true;      // the file dequantizes to MLX's dequantized values exactly
+  double max_error = 0;   // else the largest |GGUF value - MLX value|
+};
+
+// qlinear convert MLX_DIR OUT.gguf: an mlx-lm folder of a llama, qwen2 or qwen3 model as a
+// llama.cpp file. Affine 4- and 5-bit layers of group 32 or 64 become Q4_1 / Q5_1 blocks
+// (a group of 64 two blocks with the same scale and bias), 8-bit ones Q8_0 where every
+// bias is -128 * scale; their scales and biases become float16 (exact when they are
+// float16s). Other widths, groups and modes are dequantized and rounded to float16; float
+// matrices keep their type, vectors become F32. A llama's q_proj / k_proj rows take
+// llama.cpp's order. Metadata: the architecture's hyperparameters, and a byte-level BPE
+// tokenizer.json as llama.cpp's "gpt2" tokenizer. Written atomically. Returns one entry
+// per tensor written.
+std::vector<GgufExportedTensor> export_gguf(const std::filesystem::path& folder,
+                                            const std::filesystem::path& output);
 
 }  // namespace qlinear

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -79,9 +80,41 @@ std::string ggml_type_name(std::uint32_t type);
 // (float64 becomes float32), a string, or a list of strings.
 using GgufMetadataValue = std::variant<Tensor, std::string, std::vector<std::string>>;
 
+// How load_gguf turned one tensor of the file into arrays.
+enum class GgufImportMethod {
+  stored,       // the file's own values (F32, F16, I8-I64, F64; BF16 with exact)
+  float16,      // converted to float16 as MLX does (BF16; Q2_K, Q4_K, Q6_K dequantized)
+  affine,       // affine weights NAME, PREFIX.scales, PREFIX.biases without dequantizing
+  dequantized,  // dequantized to float32 (exact only: types affine weights cannot hold)
+};
+
+// "stored", "float16", "affine", "dequantized".
+std::string_view gguf_import_method_name(GgufImportMethod method);
+
+struct GgufTensorImport {
+  std::string name;
+  std::string type;  // ggml's type name in the file
+  GgufImportMethod method = GgufImportMethod::stored;
+  Dtype dtype = Dtype::float32;  // of the values, or of the scales and biases (affine)
+  int bits = 0;                  // affine only; the group size is always 32
+  // Every value equals the float32 value ggml's dequantization gives for the file's block
+  // (for affine weights: scale * code + bias does).
+  bool exact = true;
+};
+
+struct GgufLoadOptions {
+  // false: exactly what mx.load of MLX 0.32.4 returns. true: nothing rounded: BF16, I64
+  // and F64 as stored; Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q5_K as affine group-32
+  // weights (4, 5 or 8 bits) whose scales and biases are float16 when every one of the
+  // tensor's is a float16 exactly, else float32; Q2_K, Q3_K and Q6_K dequantized to
+  // float32.
+  bool exact = false;
+};
+
 struct GgufLoad {
   TensorMap tensors;
   std::map<std::string, GgufMetadataValue> metadata;
+  std::vector<GgufTensorImport> report;  // one per tensor of the file, in file order
 };
 
 // What mx.load of MLX 0.32.4 returns for a .gguf file: same names, shapes (GGUF's dims
@@ -90,10 +123,27 @@ struct GgufLoad {
 // (nearest even, NaN as 0x7E00 or 0xFE00 by sign); Q4_0, Q4_1 and Q8_0 become affine group-32
 // triples without dequantizing: NAME (uint32, 8 or 4 codes a word), and NAME minus its last 7
 // characters (".weight") plus ".scales" and ".biases" (float16; bias -8 * scale for Q4_0,
-// -128 * scale for Q8_0 whose codes get their sign bit flipped, the stored min for Q4_1).
-// Every other tensor type throws FileError: MLX dequantizes Q2_K, Q4_K and Q6_K to
-// float16, which qlinear does not do yet, and refuses the rest. A nested metadata array
-// throws as MLX does. The file is validated by read_gguf first.
-GgufLoad load_gguf(const std::filesystem::path& path);
+// -128 * scale for Q8_0 whose codes get their sign bit flipped, the stored min for Q4_1);
+// Q2_K, Q4_K and Q6_K are dequantized to float16 as gguflib does it. Every other tensor type
+// throws FileError, as in MLX. A nested metadata array throws as MLX does. With
+// options.exact, see GgufLoadOptions. The file is validated by read_gguf first.
+GgufLoad load_gguf(const std::filesystem::path& path, const GgufLoadOptions& options = {});
+
+// One tensor to write: its ggml type id, dims in GGUF order (fastest-varying first) and
+// its blocks.
+struct GgufTensorData {
+  std::string name;
+  std::uint32_t type = 0;
+  std::vector<std::uint64_t> dims;
+  std::vector<std::byte> bytes;
+};
+
+// Writes a GGUF v3 file atomically (the old file, if any, stays whole until the new one is
+// complete): the metadata in the order given, the tensors in order at 32-byte alignment.
+// Throws std::invalid_argument for a tensor whose bytes do not match its type and dims,
+// FileError if the file cannot be written.
+void write_gguf(const std::filesystem::path& path,
+                const std::vector<std::pair<std::string, GgufValue>>& metadata,
+                const std::vector<GgufTensorData>& tensors);
 
 }  // namespace qlinear

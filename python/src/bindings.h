@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "qlinear/gguf.h"
 #include "qlinear/sample.h"
 
 namespace qlinear::python {
@@ -27,5 +28,8 @@ void bind_sample(nanobind::module_& lm_module);
 // Build and destroy the results with the GIL held.
 lm::Sampler sampler_from_python(nanobind::handle sampler);
 std::vector<lm::LogitsProcessor> processors_from_python(nanobind::handle processors);
+
+// One row of a GGUF import report: {name, type, method, dtype, bits, exact}.
+nanobind::dict gguf_import_to_python(const GgufTensorImport& tensor);
 
 }  // namespace qlinear::python

@@ -1,60 +1,15 @@
 // run_conversion: write a planned conversion, one step's tensors in memory at a time,
 // into a hidden folder that becomes OUT_DIR only when everything is written.
-#include <signal.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <vector>
 
+#include "model/partial_folder.h"
 #include "model/text_file.h"
 #include "qlinear/convert.h"
 #include "qlinear/io.h"
 
 namespace qlinear {
 namespace {
-
-// Removes the folder being built unless the conversion got to the end.
-class PartialFolder {
- public:
-  explicit PartialFolder(std::filesystem::path path) : path_(std::move(path)) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~PartialFolder() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  PartialFolder(const PartialFolder&) = delete;
-  PartialFolder& operator=(const PartialFolder&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  void move_to(const std::filesystem::path& target) {
-    std::filesystem::rename(path_, target);
-    path_.clear();
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
-// Removes the partial folders ("<prefix><pid>") of conversions whose process is gone
-// (killed, or the machine went down); those of a live process are left to it.
-void remove_stale_partials(const std::filesystem::path& parent, const std::string& prefix) {
-  std::vector<std::filesystem::path> stale;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(parent, error)) {
-    const std::string name = entry.path().filename().string();
-    if (!name.starts_with(prefix)) continue;
-    pid_t pid = 0;
-    const char* digits = name.data() + prefix.size();
-    const auto [end, parse_error] = std::from_chars(digits, name.data() + name.size(), pid);
-    if (parse_error != std::errc() || end != name.data() + name.size() || pid <= 0) continue;
-    if (::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(entry.path());
-  }
-  for (const auto& path : stale) std::filesystem::remove_all(path, error);
-}
 
 double relative_error(const Tensor& reference, const Tensor& approximation) {
   const auto a = reference.to_floats(), b = approximation.to_floats();
@@ -133,18 +88,7 @@ std::vector<const Tensor*> step_inputs(const ConvertStep& step, const TensorMap&
 
 ConversionPlan run_conversion(ConversionPlan plan, const std::filesystem::path& output,
                               const std::function<void(const ConvertProgress&)>& progress) {
-  if (std::filesystem::exists(output)) {
-    throw std::invalid_argument("[convert] Cannot save to the path " + output.string() +
-                                " as it already exists.");
-  }
-  const std::filesystem::path parent =
-      output.has_parent_path() ? output.parent_path() : std::filesystem::path(".");
-  std::filesystem::create_directories(parent);
-  std::string prefix = ".";
-  prefix += output.filename().string();
-  prefix += ".partial-";
-  remove_stale_partials(parent, prefix);
-  PartialFolder partial(parent / (prefix + std::to_string(::getpid())));
+  model::PartialFolder partial(output);
 
   const TensorMap weights = load_folder_weights(plan.input);
   ConvertProgress status;

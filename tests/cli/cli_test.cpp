@@ -111,6 +111,26 @@ TEST_F(Cli, InspectListsTensorsAndMetadata) {
   EXPECT_NE(r.out.find("source: test"), std::string::npos);
 }
 
+TEST_F(Cli, InspectListsAGgufFile) {
+  const Result r = run("inspect " QLINEAR_TEST_DATA "/gguf/tiny.gguf");
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* line :
+       {"GGUF v3, alignment 32, 6 metadata keys, 9 tensors\n", "  llama.block_count: 1\n",
+        "  tokenizer.ggml.tokens: [\"<s>\", \"a\", \"b\"]\n",
+        "  tokenizer.ggml.scores: [0, -1.5, -2.5]\n",
+        "blk.0.q4_k.weight                                Q4_K     (2, 256)                    288 "
+        "B\n",
+        "9 tensors, 2.78 KiB: 1 BF16 (384 B) 1 F16 (384 B) 1 F32 (768 B) 1 Q2_K (168 B) 1 Q4_0 "
+        "(108 B) 1 Q4_1 (120 B) 1 Q4_K (288 B) 1 Q6_K (420 B) 1 Q8_0 (204 B)\n"}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << r.out;
+  }
+  const fs::path truncated = dir_ / "truncated.gguf";
+  std::ofstream(truncated) << "GGUF";
+  const Result bad = run("inspect " + truncated.string());
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("[load_gguf] " + truncated.string() + ": "), std::string::npos) << bad.err;
+}
+
 TEST_F(Cli, BadBitsFailWithOneLineAndNoOutput) {
   const fs::path out = dir_ / "q.safetensors";
   const Result r = run("quantize " + input_.string() + " " + out.string() + " --bits 7");

@@ -18,6 +18,7 @@
 #include "qlinear/io.h"
 #include "qlinear/lm.h"
 #include "qlinear/model.h"
+#include "qlinear/ops.h"
 
 namespace qlinear {
 namespace {
@@ -85,6 +86,42 @@ TEST_F(ModelCli, GreedyTokensAreTheLibrarysAndTheSummaryIsMlxLms) {
                                                  "Generation: 12 tokens, [0-9.]+ tokens-per-sec\n"
                                                  "Peak memory: [0-9.]+ GB\n")))
       << r.out;
+}
+
+// An mlx-lm float16 4-bit folder -> GGUF (Q4_1, exact) -> folder again (the tokenizer step
+// failing with a warning): every layer dequantizes to the same values.
+TEST_F(ModelCli, GgufRoundTripKeepsTheQuantizedWeights) {
+  const fs::path quantized = dir_ / "llama-q4", gguf = dir_ / "llama.gguf", back = dir_ / "back";
+  Result r = run("convert " + folder() + " " + quantized.string() + " -q --dtype float16");
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run("convert " + quantized.string() + " " + gguf.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(std::regex_search(
+      r.out,
+      std::regex("model.layers.0.self_attn.q_proj.weight +blk.0.attn_q.weight +Q4_1 +yes +0\n")))
+      << r.out;
+  r = run("inspect " + gguf.string());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("  general.architecture: \"llama\"\n"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("blk.1.ffn_down.weight +Q4_1 +\\(64, 128\\)")))
+      << r.out;
+  r = run("convert " + gguf.string() + " " + back.string(), "QLINEAR_PYTHON=/bin/false");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("[WARN] No tokenizer written"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(back / "tokenizer.json"));
+  const TensorMap original = load_folder_weights(quantized), converted = load_folder_weights(back);
+  int layers = 0;
+  for (const auto& [name, scales] : original) {
+    if (!name.ends_with(".scales")) continue;
+    const std::string layer = name.substr(0, name.size() - 7);
+    const auto values = [&](const TensorMap& w, int group_size) {
+      return dequantize(w.at(layer + ".weight"), w.at(layer + ".scales").astype(Dtype::float32),
+                        w.at(layer + ".biases").astype(Dtype::float32), group_size, 4);
+    };
+    EXPECT_TRUE(values(converted, 32).bit_equal(values(original, 64))) << layer;
+    ++layers;
+  }
+  EXPECT_EQ(layers, 2 * 7 + 2);  // 7 per block, the embedding and the head
 }
 
 TEST_F(ModelCli, SamplingFlagsAreSeededAndFiltered) {

@@ -12,6 +12,7 @@
 
 #include "io/test_files.h"
 #include "qlinear/gguf.h"
+#include "qlinear/ops.h"
 
 namespace qlinear {
 namespace {
@@ -224,11 +225,26 @@ TEST_F(GgufMalformed, UnknownTypesAndBadValues) {
 }
 
 TEST_F(GgufMalformed, TypesMlxDoesNotMapAreRefusedByTheImport) {
-  EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {256}, .type = 12}}, .data_bytes = 144}),
-            "tensor 'w' has type Q4_K, which MLX dequantizes to float16; qlinear does not load "
-            "it yet");
+  EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {256}, .type = 11}}, .data_bytes = 110}),
+            "tensor 'w' has type Q3_K, which MLX 0.32.4 cannot load either");
   EXPECT_EQ(error_of(FileSpec{.tensors = {{.dims = {32}, .type = 6}}, .data_bytes = 22}),
             "tensor 'w' has type Q5_0, which MLX 0.32.4 cannot load either");
+  // The exact import takes Q3_K and Q5_0, not the i-quants.
+  test::write_bytes(scratch_ / "iq4.gguf",
+                    encode(FileSpec{.tensors = {{.dims = {32}, .type = 20}}, .data_bytes = 18}));
+  EXPECT_THROW(
+      {
+        try {
+          load_gguf(scratch_ / "iq4.gguf", {.exact = true});
+        } catch (const FileError& e) {
+          EXPECT_NE(std::string(e.what()).find(
+                        "tensor 'w' has type IQ4_NL, which qlinear cannot load yet"),
+                    std::string::npos)
+              << e.what();
+          throw;
+        }
+      },
+      FileError);
   // read_gguf itself takes every type ggml defines.
   test::write_bytes(scratch_ / "q5.gguf",
                     encode(FileSpec{.tensors = {{.dims = {32}, .type = 6}}, .data_bytes = 22}));
@@ -253,6 +269,21 @@ TEST(GgufGolden, LoadsWhatMlxLoadsFromAGgufPyFile) {
   }
   EXPECT_TRUE(loaded.tensors.at("blk.0.f32.weight").is_view());  // not copied
 
+  // The report, in file order: F32 F16 BF16 Q4_0 Q4_1 Q8_0 Q2_K Q4_K Q6_K.
+  ASSERT_EQ(loaded.report.size(), 9u);
+  const GgufTensorImport& q4_0 = loaded.report[3];
+  EXPECT_EQ(q4_0.name, "blk.0.q4_0.weight");
+  EXPECT_EQ(q4_0.type, "Q4_0");
+  EXPECT_EQ(q4_0.method, GgufImportMethod::affine);
+  EXPECT_EQ(q4_0.bits, 4);
+  EXPECT_TRUE(q4_0.exact);
+  EXPECT_EQ(loaded.report[0].method, GgufImportMethod::stored);
+  EXPECT_TRUE(loaded.report[2].exact);  // BF16 of values near 1 are float16s too
+  for (int i : {6, 7, 8}) {
+    EXPECT_EQ(loaded.report[i].method, GgufImportMethod::float16);
+    EXPECT_FALSE(loaded.report[i].exact) << loaded.report[i].type;
+  }
+
   const auto& metadata = loaded.metadata;
   EXPECT_EQ(std::get<std::string>(metadata.at("general.architecture")), "llama");
   EXPECT_EQ(std::get<std::vector<std::string>>(metadata.at("tokenizer.ggml.tokens")),
@@ -265,6 +296,94 @@ TEST(GgufGolden, LoadsWhatMlxLoadsFromAGgufPyFile) {
   EXPECT_EQ(scores.dtype(), Dtype::float32);
   EXPECT_EQ(scores.shape(), Shape{3});
   EXPECT_EQ(scores.data<float>()[1], -1.5f);
+}
+
+// The exact import against gguf-py's float32 dequantization of every block: affine
+// weights through qlinear's dequantize, the other types as loaded.
+TEST(GgufGolden, ExactImportIsGgufPysDequantization) {
+  const std::filesystem::path folder = QLINEAR_TEST_DATA "/gguf";
+  const GgufLoad loaded = load_gguf(folder / "exact.gguf", {.exact = true});
+  const SafetensorsFile ggufpy = load_safetensors(folder / "exact.ggufpy.safetensors");
+  ASSERT_EQ(loaded.report.size(), ggufpy.tensors.size());
+  for (const GgufTensorImport& tensor : loaded.report) {
+    SCOPED_TRACE(tensor.name);
+    EXPECT_TRUE(tensor.exact);
+    const Tensor& expected = ggufpy.tensors.at(tensor.name);
+    Tensor got = loaded.tensors.at(tensor.name);
+    if (tensor.method == GgufImportMethod::affine) {
+      const std::string prefix = tensor.name.substr(0, tensor.name.size() - 7);
+      // float32 scales: dequantize computes in the scales' dtype
+      got =
+          dequantize(got, loaded.tensors.at(prefix + ".scales").astype(Dtype::float32),
+                     loaded.tensors.at(prefix + ".biases").astype(Dtype::float32), 32, tensor.bits);
+    } else {
+      EXPECT_EQ(tensor.method, GgufImportMethod::dequantized);
+    }
+    ASSERT_EQ(got.dtype(), Dtype::float32);
+    ASSERT_EQ(got.shape(), expected.shape());
+    for (std::int64_t i = 0; i < got.size(); ++i) {
+      // Equal values; a zero may be +0 where ggml gives -0 (d * (q - 8) with d < 0).
+      ASSERT_EQ(got.data<float>()[i], expected.data<float>()[i]) << i;
+    }
+  }
+  const auto method_of = [&](std::size_t i) {
+    const GgufTensorImport& t = loaded.report[i];
+    return t.type + " " + std::string(gguf_import_method_name(t.method)) + " " +
+           std::to_string(t.bits) + (t.dtype == Dtype::float16 ? " float16" : " float32");
+  };
+  // Q4_0 ... Q8_0 keep float16 scales; d * sc of the K-quants needs float32.
+  const std::vector<std::string> expected = {
+      "Q4_0 affine 4 float16",      "Q4_1 affine 4 float16", "Q5_0 affine 5 float16",
+      "Q5_1 affine 5 float16",      "Q8_0 affine 8 float16", "Q2_K dequantized 0 float32",
+      "Q3_K dequantized 0 float32", "Q4_K affine 4 float32", "Q5_K affine 5 float32",
+      "Q6_K dequantized 0 float32"};
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(method_of(i), expected[i]);
+}
+
+// write_gguf's file read back by read_gguf: metadata of each kind in order, tensors at
+// their dims, types and bytes; a tensor whose bytes do not fit its dims is refused.
+TEST(GgufWriter, ReadGgufReadsBackWhatWasWritten) {
+  test::ScratchFolder scratch;
+  GgufValue name{.type = GgufValueType::string, .strings = {"tiny"}};
+  const std::uint32_t blocks = 2;
+  GgufValue count{.type = GgufValueType::uint32,
+                  .numbers = Tensor::copy_of({}, Dtype::uint32, &blocks)};
+  GgufValue tokens{
+      .type = GgufValueType::array, .element_type = GgufValueType::string, .strings = {"<s>", "a"}};
+  const std::vector<std::int32_t> types = {3, 1};
+  GgufValue token_types{.type = GgufValueType::array,
+                        .element_type = GgufValueType::int32,
+                        .numbers = Tensor::from_values<std::int32_t>({2}, Dtype::int32, types)};
+  std::vector<std::byte> q4_1(2 * 20);  // two Q4_1 blocks
+  for (std::size_t i = 0; i < q4_1.size(); ++i) q4_1[i] = std::byte(i * 7);
+  const std::vector<GgufTensorData> tensors = {
+      {"norm.weight", 0, {3}, std::vector<std::byte>(12, std::byte{1})},  // F32, 13 bytes pad
+      {"w.weight", 3, {32, 2}, q4_1}};
+  write_gguf(scratch.path() / "w.gguf",
+             {{"general.name", name},
+              {"llama.block_count", count},
+              {"tokens", tokens},
+              {"types", token_types}},
+             tensors);
+  const GgufFile file = read_gguf(scratch.path() / "w.gguf");
+  ASSERT_EQ(file.metadata.size(), 4u);
+  EXPECT_EQ(file.metadata[0].first, "general.name");
+  EXPECT_EQ(file.metadata[0].second.strings, std::vector<std::string>{"tiny"});
+  EXPECT_EQ(*file.metadata[1].second.numbers.data<std::uint32_t>(), 2u);
+  EXPECT_EQ(file.metadata[2].second.strings, (std::vector<std::string>{"<s>", "a"}));
+  EXPECT_EQ(file.metadata[3].second.numbers.data<std::int32_t>()[0], 3);
+  ASSERT_EQ(file.tensors.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(file.tensors[i].name, tensors[i].name);
+    EXPECT_EQ(file.tensors[i].type, tensors[i].type);
+    EXPECT_EQ(file.tensors[i].dims, tensors[i].dims);
+    ASSERT_EQ(file.tensors[i].nbytes, tensors[i].bytes.size());
+    EXPECT_EQ(std::memcmp(file.tensors[i].data, tensors[i].bytes.data(), file.tensors[i].nbytes),
+              0);
+  }
+  EXPECT_THROW(write_gguf(scratch.path() / "bad.gguf", {}, {{"w", 3, {32, 3}, q4_1}}),
+               std::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(scratch.path() / "bad.gguf"));
 }
 
 }  // namespace

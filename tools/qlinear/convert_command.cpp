@@ -1,10 +1,12 @@
 // qlinear convert IN_DIR OUT_DIR: mlx_lm.convert for model folders, tensor by tensor.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <string>
 
 #include "commands.h"
 #include "progress_bar.h"
+#include "python_module.h"
 #include "qlinear/convert.h"
 #include "quant_metadata.h"
 #include "report.h"
@@ -72,7 +74,64 @@ void print_summary(const ConversionPlan& plan, const std::string& output) {
               mix.empty() ? "" : "; quantized layers: ", mix.c_str());
 }
 
+void print_gguf_report(const std::vector<GgufConvertedTensor>& tensors) {
+  std::printf("%-48s %-26s %-6s %-12s %-32s %s\n", "tensor", "from", "type", "method", "as",
+              "exact");
+  for (const GgufConvertedTensor& tensor : tensors) {
+    const GgufTensorImport& import = tensor.import;
+    std::string as = std::string(name_of(import.dtype));
+    if (import.method == GgufImportMethod::affine) {
+      as = "affine " + std::to_string(import.bits) + "-bit g32, " + as + " scales";
+    }
+    std::printf("%-48s %-26s %-6s %-12s %-32s %s\n", tensor.mlx_name.c_str(), import.name.c_str(),
+                import.type.c_str(), std::string(gguf_import_method_name(import.method)).c_str(),
+                as.c_str(), import.exact ? "yes" : "no");
+  }
+}
+
+// The tokenizer, as Hugging Face transformers reads it from the GGUF file, when the
+// Python side can: the folder is complete without it.
+void write_gguf_tokenizer(const std::string& input, const std::filesystem::path& folder) {
+  const ModuleOutput run = run_python_module(python_interpreter(), "qlinear.lm.gguf_tokenizer",
+                                             {input, folder.string()});
+  if (run.status != 0) {
+    std::printf(
+        "[WARN] No tokenizer written: %s could not read the GGUF tokenizer with "
+        "transformers (its error is above).\n",
+        python_interpreter());
+  }
+}
+
+void run_gguf(const ConvertArgs& args) {
+  std::printf("[INFO] Loading %s\n", args.input.c_str());
+  std::fflush(stdout);
+  const auto tensors = convert_gguf(
+      args.input, args.output,
+      [&](const std::filesystem::path& folder) { write_gguf_tokenizer(args.input, folder); });
+  print_gguf_report(tensors);
+  const auto exact = std::count_if(tensors.begin(), tensors.end(),
+                                   [](const GgufConvertedTensor& t) { return t.import.exact; });
+  std::printf("[INFO] Wrote %s: %zu tensors, %td exact\n", args.output.c_str(), tensors.size(),
+              exact);
+}
+
+void export_to_gguf(const ConvertArgs& args) {
+  std::printf("[INFO] Loading %s\n", args.input.c_str());
+  const std::vector<GgufExportedTensor> tensors = export_gguf(args.input, args.output);
+  std::printf("%-48s %-26s %-6s %-6s %s\n", "tensor", "as", "type", "exact", "max error");
+  std::size_t exact = 0;
+  for (const GgufExportedTensor& tensor : tensors) {
+    exact += tensor.exact;
+    std::printf("%-48s %-26s %-6s %-6s %.3g\n", tensor.mlx_name.c_str(), tensor.gguf_name.c_str(),
+                tensor.type.c_str(), tensor.exact ? "yes" : "no", tensor.max_error);
+  }
+  std::printf("[INFO] Wrote %s: %zu tensors, %zu exact\n", args.output.c_str(), tensors.size(),
+              exact);
+}
+
 void run(ConvertArgs& args) {
+  if (std::filesystem::path(args.input).extension() == ".gguf") return run_gguf(args);
+  if (std::filesystem::path(args.output).extension() == ".gguf") return export_to_gguf(args);
   ConvertOptions& options = args.options;
   options.mode = parse_quant_mode(args.mode, "convert");
   if (!args.recipe.empty()) options.recipe = args.recipe;
@@ -102,11 +161,15 @@ void add_convert_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "convert",
       "Convert a model folder (config.json + safetensors) as mlx_lm.convert does: quantize, "
-      "dequantize or cast, tensor by tensor, into a new folder");
-  command->add_option("IN_DIR", args->input, "Model folder to read")
+      "dequantize or cast, tensor by tensor, into a new folder; or a llama.cpp MODEL.gguf "
+      "(llama, qwen2, qwen3) into an mlx-lm folder without loss, or such a folder into OUT.gguf "
+      "(Q4_1/Q5_1/Q8_0 blocks without loss where they can hold it); the other options do not "
+      "apply to GGUF");
+  command->add_option("IN_DIR", args->input, "Model folder (or .gguf file) to read")
       ->required()
-      ->check(CLI::ExistingDirectory);
-  command->add_option("OUT_DIR", args->output, "Folder to create (must not exist)")->required();
+      ->check(CLI::ExistingPath);
+  command->add_option("OUT_DIR", args->output, "Folder to create (must not exist), or OUT.gguf")
+      ->required();
   command->add_flag("-q,--quantize", args->options.quantize, "Generate a quantized model");
   command->add_option("--q-bits", args->options.bits, "Bits per weight (default: the mode's)");
   command->add_option("--q-group-size", args->options.group_size,

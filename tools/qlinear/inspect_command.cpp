@@ -1,8 +1,10 @@
-// qlinear inspect FILE: list the tensors and metadata of a safetensors file.
+// qlinear inspect FILE: list the tensors and metadata of a safetensors (or GGUF) file.
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "commands.h"
+#include "inspect_gguf.h"
 #include "qlinear/io.h"
 #include "report.h"
 
@@ -10,6 +12,7 @@ namespace qlinear::cli {
 namespace {
 
 void run(const std::string& path) {
+  if (std::filesystem::path(path).extension() == ".gguf") return inspect_gguf(path);
   const SafetensorsFile file = load_safetensors(path);
   std::printf("%-48s %-10s %-20s %12s\n", "tensor", "dtype", "shape", "bytes");
   std::uint64_t total = 0;
@@ -31,8 +34,10 @@ void run(const std::string& path) {
 void add_inspect_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   CLI::App* cmd =
-      app.add_subcommand("inspect", "List the tensors and metadata of a safetensors file");
-  cmd->add_option("file", *path, ".safetensors file")->required()->check(CLI::ExistingFile);
+      app.add_subcommand("inspect", "List the tensors and metadata of a safetensors or GGUF file");
+  cmd->add_option("file", *path, ".safetensors or .gguf file")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->callback([path] { run(*path); });
 }
 

@@ -5,9 +5,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace qlinear::cli {
+
+const char* python_interpreter() {
+  const char* chosen = std::getenv("QLINEAR_PYTHON");
+  return chosen && *chosen ? chosen : "python3";
+}
 
 pid_t spawn_python_module(const std::string& python, const std::string& module,
                           const std::vector<std::string>& args, int stdin_fd, int stdout_fd) {

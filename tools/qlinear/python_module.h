@@ -9,6 +9,9 @@
 
 namespace qlinear::cli {
 
+// The interpreter that runs them: $QLINEAR_PYTHON, else python3 on the PATH.
+const char* python_interpreter();
+
 // Starts `python -m module args...` with the given ends of pipes as its stdin / stdout
 // (-1: inherited); its stderr is this process's. Throws std::runtime_error if it cannot fork.
 pid_t spawn_python_module(const std::string& python, const std::string& module,

@@ -5,7 +5,6 @@
 
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -13,11 +12,6 @@
 
 namespace qlinear::cli {
 namespace {
-
-const char* python() {
-  const char* chosen = std::getenv("QLINEAR_PYTHON");
-  return chosen && *chosen ? chosen : "python3";
-}
 
 constexpr const char* kModule = "qlinear.lm.cli_tokenizer";
 
@@ -34,9 +28,9 @@ EncodedPrompt encode_prompt(const std::filesystem::path& folder, const std::stri
   std::vector<std::string> args = {"encode", folder.string(), prompt};
   if (ignore_chat_template) args.push_back("--ignore-chat-template");
   if (system_prompt) args.insert(args.end(), {"--system-prompt", *system_prompt});
-  const ModuleOutput run = run_python_module(python(), kModule, args);
+  const ModuleOutput run = run_python_module(python_interpreter(), kModule, args);
   if (run.status != 0) {
-    throw std::runtime_error("[generate] " + std::string(python()) +
+    throw std::runtime_error("[generate] " + std::string(python_interpreter()) +
                              " could not tokenize the prompt (its error is above). " +
                              kInstallHint + ".");
   }
@@ -49,7 +43,7 @@ TextStream::TextStream(const std::filesystem::path& folder) {
   int in[2];
   if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("[generate] cannot create a pipe");
   std::fflush(stdout);  // what was printed before comes before the text
-  pid_ = spawn_python_module(python(), kModule, {"stream", folder.string()}, in[0], -1);
+  pid_ = spawn_python_module(python_interpreter(), kModule, {"stream", folder.string()}, in[0], -1);
   ::close(in[0]);
   to_child_ = in[1];
   std::signal(SIGPIPE, SIG_IGN);  // a failed child shows as write errors, not a kill
