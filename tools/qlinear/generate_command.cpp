@@ -1,16 +1,19 @@
 // qlinear generate FOLDER --prompt-tokens 1,2,3 | --prompt TEXT: generation from an mlx-lm
 // model folder with mlx_lm.generate's sampling flags, printing the tokens (or the text)
-// and mlx_lm.generate's summary lines (or one JSON object).
+// and mlx_lm.generate's summary lines (or one JSON object). Under mpirun the model is
+// sharded over the ranks (lm::sharded_load) and rank 0 prints.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "python_tokenizer.h"
+#include "qlinear/distributed.h"
 #include "qlinear/lm.h"
 #include "qlinear/runtime.h"
 
@@ -65,10 +68,26 @@ std::vector<std::int64_t> eos_tokens(const std::string& config) {
   return {};
 }
 
+// Every rank takes rank 0's token, so that the ranks never part ways: their logits may
+// differ in the last bit where MPI adds a sharded-to-all sum in another order on each
+// rank, and without --seed each rank draws its own random stream. One all_sum of one
+// float per token (token ids below 2^24 are exact in float32).
+lm::Sampler follow_rank0(lm::Sampler sampler, distributed::Group group) {
+  return [sampler = std::move(sampler), group](std::span<const float> logprobs) {
+    const float mine = group.rank() == 0 ? static_cast<float>(sampler(logprobs)) : 0.0f;
+    const Tensor picked = distributed::all_sum(
+        Tensor::from_floats({1}, Dtype::float32, std::vector<float>{mine}), group);
+    return static_cast<std::int64_t>(picked.to_floats()[0]);
+  };
+}
+
 void run(GenerateArgs& args) {
   if (args.threads > 0) set_num_threads(args.threads);
+  const distributed::Group group = distributed::init();
+  const bool sharded = group.size() > 1, prints = group.rank() == 0;
   args.options.sampler =
       lm::make_sampler(args.sampling, args.seed ? *args.seed : std::random_device{}());
+  if (sharded) args.options.sampler = follow_rank0(std::move(args.options.sampler), group);
   args.options.logits_processors = lm::make_logits_processors(args.processing);
   std::vector<std::int64_t> prompt, tokenizer_eos;
   if (args.prompt) {
@@ -79,7 +98,8 @@ void run(GenerateArgs& args) {
   } else {
     prompt = parse_tokens(args.prompt_tokens);
   }
-  const lm::LoadedLm loaded = lm::load(args.folder);
+  const lm::LoadedLm loaded =
+      sharded ? lm::sharded_load(args.folder, group) : lm::load(args.folder);
   for (std::int64_t t : prompt) {
     if (t < 0 || t >= loaded.args.vocab_size) {
       throw std::invalid_argument("[generate] prompt token " + std::to_string(t) +
@@ -94,21 +114,22 @@ void run(GenerateArgs& args) {
                                    tokenizer_eos.end());
   }
   std::vector<std::int64_t> tokens;
-  if (!args.json) std::printf("==========\n");
+  if (!args.json && prints) std::printf("==========\n");
   std::optional<TextStream> text;
-  if (args.prompt && !args.json) text.emplace(args.folder);
+  if (args.prompt && !args.json && prints) text.emplace(args.folder);
   const lm::GenerationStats stats =
       lm::generate(*loaded.model, prompt, args.options, [&](std::int64_t token) {
         tokens.push_back(token);
         if (text) {
           text->feed(token);
-        } else if (!args.json) {
+        } else if (!args.json && prints) {
           std::printf("%s%lld", tokens.size() > 1 ? " " : "", static_cast<long long>(token));
           std::fflush(stdout);
         }
         return true;
       });
   text.reset();  // the whole text is printed
+  if (!prints) return;
   if (args.json) {
     const nlohmann::json out = {{"tokens", tokens},
                                 {"prompt_tokens", stats.prompt_tokens},
@@ -132,7 +153,9 @@ void run(GenerateArgs& args) {
 void add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "generate", "Generate tokens from an mlx-lm model folder (llama, qwen2, qwen3)");
+      "generate",
+      "Generate tokens from an mlx-lm model folder (llama, qwen2, qwen3, qwen3_moe); under "
+      "mpirun, sharded over the ranks");
   cmd->add_option("folder", args->folder, "Model folder (config.json + safetensors)")
       ->required()
       ->check(CLI::ExistingDirectory);
