@@ -180,6 +180,12 @@ struct GenerateOptions {
   // log-probabilities. No sampler: greedy.
   Sampler sampler = {};
   std::vector<LogitsProcessor> logits_processors = {};
+
+  // The group a sharded model (sharded_load) runs over: every rank takes rank 0's token,
+  // so that the ranks never part ways (their logits may differ in the last bit where MPI
+  // adds a sharded-to-all sum in another order on each rank, and their samplers may have
+  // different seeds). One all_sum of one float per token.
+  std::optional<distributed::Group> group = {};
 };
 
 struct GenerationStats {

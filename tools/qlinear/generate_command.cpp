@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
-#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -68,26 +67,13 @@ std::vector<std::int64_t> eos_tokens(const std::string& config) {
   return {};
 }
 
-// Every rank takes rank 0's token, so that the ranks never part ways: their logits may
-// differ in the last bit where MPI adds a sharded-to-all sum in another order on each
-// rank, and without --seed each rank draws its own random stream. One all_sum of one
-// float per token (token ids below 2^24 are exact in float32).
-lm::Sampler follow_rank0(lm::Sampler sampler, distributed::Group group) {
-  return [sampler = std::move(sampler), group](std::span<const float> logprobs) {
-    const float mine = group.rank() == 0 ? static_cast<float>(sampler(logprobs)) : 0.0f;
-    const Tensor picked = distributed::all_sum(
-        Tensor::from_floats({1}, Dtype::float32, std::vector<float>{mine}), group);
-    return static_cast<std::int64_t>(picked.to_floats()[0]);
-  };
-}
-
 void run(GenerateArgs& args) {
   if (args.threads > 0) set_num_threads(args.threads);
   const distributed::Group group = distributed::init();
   const bool sharded = group.size() > 1, prints = group.rank() == 0;
   args.options.sampler =
       lm::make_sampler(args.sampling, args.seed ? *args.seed : std::random_device{}());
-  if (sharded) args.options.sampler = follow_rank0(std::move(args.options.sampler), group);
+  if (sharded) args.options.group = group;
   args.options.logits_processors = lm::make_logits_processors(args.processing);
   std::vector<std::int64_t> prompt, tokenizer_eos;
   if (args.prompt) {
