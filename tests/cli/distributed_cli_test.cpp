@@ -2,15 +2,14 @@
 // only, what one process prints (greedy and seeded sampling), and a model whose heads do
 // not divide among the ranks ends the job with the sharding error.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <regex>
 #include <string>
 
+#include "common/cli_llama.h"
 #include "common/cli_runner.h"
-#include "qlinear/model.h"
 
 namespace qlinear {
 namespace {
@@ -19,20 +18,8 @@ namespace fs = std::filesystem;
 
 class DistributedCli : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("qlinear_distributed_cli_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    // 4 heads, 2 key-value heads: they divide among 2 ranks, not 3.
-    write_synthetic_model(dir_ / "llama",
-                          {.hidden = 64,
-                           .intermediate = 128,
-                           .vocab = 256,
-                           .blocks = 2,
-                           .heads = 4,
-                           .kv_heads = 2,
-                           .dtype = Dtype::float32},
-                          5);
-  }
+  // 4 heads, 2 key-value heads: they divide among 2 ranks, not 3.
+  static void SetUpTestSuite() { dir_ = testing::write_cli_llama("qlinear_distributed_cli"); }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
   // `qlinear generate` on the folder, alone (ranks 0) or under mpirun -np ranks.
