@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "qlinear/distributed.h"
 #include "qlinear/ops.h"
 #include "qlinear/sample.h"
 #include "qlinear/tensor.h"
@@ -149,6 +150,17 @@ struct LoadedLm {
 // tensor or one whose shape does not fit the config.
 LoadedLm load(const std::filesystem::path& folder);
 
+// load(folder) sharded over the group as mlx-lm's Model.shard(group) shards llama, qwen2,
+// qwen3 and qwen3_moe (tensor parallelism): every block's q, k, v and gate, up
+// projections all-to-sharded and its o and down projections sharded-to-all (two all_sums
+// per block), attention and key-value heads divided among the ranks, the experts of a
+// sparse block sharded in place (their sum over the ranks added with one all_sum), the
+// embedding, norms, router and output head whole on every rank. Every rank of the group
+// must call it, then run the same forward passes; each gets the whole logits. Throws
+// std::invalid_argument "[lm.shard] ..." where the heads do not divide among the ranks
+// (and the sharded layers' errors where a projection does not split).
+LoadedLm sharded_load(const std::filesystem::path& folder, const distributed::Group& group);
+
 // --- generation -------------------------------------------------------------------
 
 struct GenerateOptions {
@@ -168,6 +180,12 @@ struct GenerateOptions {
   // log-probabilities. No sampler: greedy.
   Sampler sampler = {};
   std::vector<LogitsProcessor> logits_processors = {};
+
+  // The group a sharded model (sharded_load) runs over: every rank takes rank 0's token,
+  // so that the ranks never part ways (their logits may differ in the last bit where MPI
+  // adds a sharded-to-all sum in another order on each rank, and their samplers may have
+  // different seeds). One all_sum of one float per token.
+  std::optional<distributed::Group> group = {};
 };
 
 struct GenerationStats {

@@ -29,6 +29,7 @@ struct LmCache {
 struct LmModel {
   std::shared_ptr<const lm::Model> model;
   lm::ModelArgs args;
+  std::optional<distributed::Group> group;  // the group it is sharded over, if any
 };
 
 template <class Fn>
@@ -120,7 +121,8 @@ void bind_lm(nb::module_& m) {
                 .kv_group_size = kv_group_size,
                 .quantized_kv_start = quantized_kv_start,
                 .sampler = sampler_from_python(sampler),
-                .logits_processors = processors_from_python(logits_processors)};
+                .logits_processors = processors_from_python(logits_processors),
+                .group = self.group};
             lm::GenerationStats stats;
             {
               nb::gil_scoped_release released;
@@ -149,16 +151,18 @@ void bind_lm(nb::module_& m) {
 
   lm_module.def(
       "load_model",
-      [](const std::filesystem::path& path) {
+      [](const std::filesystem::path& path, const std::optional<distributed::Group>& group) {
         lm::LoadedLm loaded;
         {
           nb::gil_scoped_release released;
-          loaded = lm::load(path);
+          loaded = group ? lm::sharded_load(path, *group) : lm::load(path);
         }
-        return nb::make_tuple(LmModel{loaded.model, loaded.args},
+        return nb::make_tuple(LmModel{loaded.model, loaded.args, group},
                               nb::module_::import_("json").attr("loads")(loaded.config));
       },
-      "path"_a, "(model, config) from an mlx-lm folder (llama, mistral, qwen2, qwen3).");
+      "path"_a, "group"_a = nb::none(),
+      "(model, config) from an mlx-lm folder (llama, mistral, qwen2, qwen3, qwen3_moe);\n"
+      "with a group, sharded over it as mlx-lm's Model.shard (every rank must call it).");
   lm_module.attr("SUPPORTED_MODEL_TYPES") = lm::supported_model_types();
 
   using Packed = std::tuple<Tensor, Tensor, Tensor>;

@@ -7,6 +7,7 @@ load in mlx-lm with the parameters mlx-lm's own conversion gives."""
 
 import importlib
 import json
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 import qlinear
-from qlinear import lm
+from qlinear import distributed, lm
 
 mlx_lm_utils = pytest.importorskip("mlx_lm.utils", exc_type=ImportError)
 mlx_lm_convert = pytest.importorskip("mlx_lm.convert", exc_type=ImportError)
@@ -195,6 +196,31 @@ def test_command_line_prints_the_text_and_mlx_lm_summary(folders, mx):
     assert lines[-3].startswith("Prompt: ") and lines[-3].endswith(" tokens-per-sec")
     assert lines[-2].startswith("Generation: 12 tokens, ")
     assert lines[-1].startswith("Peak memory: ") and lines[-1].endswith(" GB")
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is None or not distributed.is_available("mpi"),
+                    reason="qlinear was built without MPI, or mpirun is missing")
+# Folders whose sharded-to-all inputs split into whole groups of 64 on 2 ranks.
+@pytest.mark.parametrize("arch, quantization",
+                         [("llama", "float32"), ("qwen3", "4bit"), ("qwen3_moe", "float32")])
+def test_command_line_under_mpirun_prints_mlx_lms_text_once(folders, mx, arch, quantization):
+    import mlx_lm
+
+    folder = folders[arch, quantization]
+    their_model, their_tokenizer = mlx_lm.load(str(folder))
+    messages = [{"role": "user", "content": "the quick fox"}]
+    chat = their_tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    expected = mlx_lm.generate(their_model, their_tokenizer, chat, max_tokens=12)
+    result = subprocess.run(
+        ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", sys.executable, "-m",
+         "qlinear.lm.generate", "--model", str(folder), "--prompt", "the quick fox",
+         "--max-tokens", "12"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "=" * 10 and lines[-4] == "=" * 10, result.stdout
+    assert "\n".join(lines[1:-4]) == expected
+    # Rank 0 alone prints the summary.
+    assert [line for line in lines if line.startswith("Generation: ")] == lines[-2:-1]
 
 
 def test_bad_folders_are_clear_errors(folders, tmp_path, mx):

@@ -9,6 +9,7 @@
 #include "qlinear/float_ops.h"
 #include "qlinear/io.h"
 #include "qlinear/nn/layers.h"
+#include "qlinear/nn/sharded_layers.h"
 
 namespace qlinear::lm::detail {
 namespace {
@@ -44,8 +45,12 @@ struct Block {
 
 class Decoder final : public Model, public LayerBinder {
  public:
-  Decoder(ModelArgs args, LoadedModel loaded, const std::string& source, const MlpBinder& mlp)
-      : args_(std::move(args)), loaded_(std::move(loaded)), source_(source) {
+  Decoder(ModelArgs args, LoadedModel loaded, const std::string& source, const MlpBinder& mlp,
+          std::optional<distributed::Group> group)
+      : args_(std::move(args)),
+        loaded_(std::move(loaded)),
+        source_(source),
+        group_(std::move(group)) {
     const ModelArgs& a = args_;
     const std::int64_t q_dims = a.num_attention_heads * a.head_dim;
     const std::int64_t kv_dims = a.num_key_value_heads * a.head_dim;
@@ -125,6 +130,9 @@ class Decoder final : public Model, public LayerBinder {
     }
   }
 
+  const std::optional<distributed::Group>& group() const override { return group_; }
+
+  // The unsharded layer's dimensions, whether or not it is sharded.
   const nn::Unary& linear(const std::string& path, std::int64_t in, std::int64_t out,
                           bool bias) const override {
     const nn::Module& m = module(path);
@@ -134,6 +142,8 @@ class Decoder final : public Model, public LayerBinder {
       actual_in = l->input_dims(), actual_out = l->output_dims(), actual_bias = l->has_bias();
     } else if (const auto* q = dynamic_cast<const nn::QuantizedLinear*>(&m)) {
       actual_in = q->input_dims(), actual_out = q->output_dims(), actual_bias = q->has_bias();
+    } else if (const auto* s = dynamic_cast<const nn::ShardedLinear*>(&m)) {
+      actual_in = s->input_dims(), actual_out = s->output_dims(), actual_bias = s->has_bias();
     } else {
       fail(path + " is a " + m.type_name() + ", not a linear layer");
     }
@@ -169,7 +179,8 @@ class Decoder final : public Model, public LayerBinder {
   Tensor attention(const Block& b, const Tensor& x, LayerCache& cache) const {
     const ModelArgs& a = args_;
     const std::int64_t T = x.dim(1), D = a.head_dim;
-    const std::int64_t H = a.num_attention_heads, KV = a.num_key_value_heads;
+    // This rank's heads: the sharded projections give each rank H / N and KV / N of them.
+    const std::int64_t H = a.num_attention_heads / ranks(), KV = a.num_key_value_heads / ranks();
     Tensor q = ops::float32_of((*b.q_proj)(x)).reshape({1, T, H, D});
     Tensor k = ops::float32_of((*b.k_proj)(x)).reshape({1, T, KV, D});
     const Tensor v = ops::float32_of((*b.v_proj)(x)).reshape({1, T, KV, D});
@@ -209,6 +220,7 @@ class Decoder final : public Model, public LayerBinder {
   ModelArgs args_;
   LoadedModel loaded_;
   std::string source_;
+  std::optional<distributed::Group> group_;
   const nn::Module* embed_ = nullptr;
   std::vector<Block> blocks_;
   Tensor final_norm_;
@@ -227,8 +239,10 @@ Mlp dense_mlp(const LayerBinder& layers, const std::string& prefix, std::int64_t
 }
 
 std::shared_ptr<const Model> make_decoder(ModelArgs args, LoadedModel loaded,
-                                          const std::string& source, const MlpBinder& mlp) {
-  return std::make_shared<Decoder>(std::move(args), std::move(loaded), source, mlp);
+                                          const std::string& source, const MlpBinder& mlp,
+                                          std::optional<distributed::Group> group) {
+  return std::make_shared<Decoder>(std::move(args), std::move(loaded), source, mlp,
+                                   std::move(group));
 }
 
 }  // namespace qlinear::lm::detail

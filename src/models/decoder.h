@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "qlinear/lm.h"
@@ -23,6 +24,10 @@ class LayerBinder {
   virtual const nn::Unary& linear(const std::string& path, std::int64_t in, std::int64_t out,
                                   bool bias) const = 0;
   [[noreturn]] virtual void fail(const std::string& message) const = 0;
+  // The group the model is sharded over (tensor parallelism; see sharded_load), if any.
+  virtual const std::optional<distributed::Group>& group() const = 0;
+  // How many ranks share each sharded layer: the group's size, 1 unsharded.
+  std::int64_t ranks() const { return group() ? group()->size() : 1; }
 };
 
 // A block's MLP: (1, T, hidden) float32 in, (1, T, hidden) out.
@@ -38,9 +43,15 @@ Mlp dense_mlp(const LayerBinder& layers, const std::string& prefix, std::int64_t
 
 // Binds the layers of a loaded module tree; FileError (naming `source` and the path)
 // when one is missing or its shape does not fit args. `mlp` builds each block's MLP
-// (default: dense_mlp with args.intermediate_size).
+// (default: dense_mlp with args.intermediate_size). With a group, the tree must have been
+// sharded over it by shard_decoder.
 std::shared_ptr<const Model> make_decoder(ModelArgs args, LoadedModel loaded,
-                                          const std::string& source, const MlpBinder& mlp = {});
+                                          const std::string& source, const MlpBinder& mlp = {},
+                                          std::optional<distributed::Group> group = {});
+
+// shard.cpp: mlx-lm's Model.shard(group) on the module tree of a loaded decoder (see
+// sharded_load): the sharded layers replace the projections, experts are sharded in place.
+void shard_decoder(nn::Module& model, const ModelArgs& args, const distributed::Group& group);
 
 // qwen3_moe.cpp: the MLP of qwen3_moe's blocks (sparse experts or dense).
 Mlp qwen3_moe_mlp(const LayerBinder& layers, const ModelArgs& args, std::int64_t layer);

@@ -23,6 +23,14 @@ double peak_resident_mb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
+// Rank 0's token on every rank (token ids below 2^24 are exact in float32).
+std::int64_t rank0s(std::int64_t token, const distributed::Group& group) {
+  const float mine = group.rank() == 0 ? static_cast<float>(token) : 0.0f;
+  const Tensor sum = distributed::all_sum(
+      Tensor::from_floats({1}, Dtype::float32, std::vector<float>{mine}), group);
+  return static_cast<std::int64_t>(sum.to_floats()[0]);
+}
+
 // Picks the next token from the last position's logits as mlx-lm's generate_step does:
 // logits processors on the tokens so far, log-probabilities, the sampler.
 class NextToken {
@@ -46,7 +54,8 @@ class NextToken {
     for (float v : row_) sum += std::exp(double(v) - top);
     const auto logsumexp = static_cast<float>(top + std::log(sum));
     for (float& v : row_) v -= logsumexp;
-    return options_.sampler ? options_.sampler(row_) : greedy_sample(row_);
+    const std::int64_t token = options_.sampler ? options_.sampler(row_) : greedy_sample(row_);
+    return options_.group ? rank0s(token, *options_.group) : token;
   }
 
  private:

@@ -47,7 +47,10 @@ const std::vector<std::string>& supported_model_types() {
   return names;
 }
 
-LoadedLm load(const std::filesystem::path& folder) {
+namespace {
+
+LoadedLm load_over(const std::filesystem::path& folder,
+                   const std::optional<distributed::Group>& group) {
   const std::filesystem::path config_path = folder / "config.json";
   LoadedLm out;
   out.config = read_text(config_path);
@@ -69,9 +72,20 @@ LoadedLm load(const std::filesystem::path& folder) {
                 "\", which qlinear does not support; supported: " + names);
   }
   out.args = arch->args(reader);
-  out.model = detail::make_decoder(out.args, load_model(folder, /*strict=*/true), folder.string(),
-                                   arch->mlp);
+  LoadedModel loaded = load_model(folder, /*strict=*/true);
+  if (group) detail::shard_decoder(*loaded.model, out.args, *group);
+  out.model = detail::make_decoder(out.args, std::move(loaded), folder.string(), arch->mlp, group);
   return out;
+}
+
+}  // namespace
+
+LoadedLm load(const std::filesystem::path& folder) {
+  return load_over(folder, std::nullopt);
+}
+
+LoadedLm sharded_load(const std::filesystem::path& folder, const distributed::Group& group) {
+  return load_over(folder, group);
 }
 
 }  // namespace qlinear::lm

@@ -53,9 +53,11 @@ const nn::ModulePtr& expert_layer(const LayerBinder& layers, const nn::NamedModu
   return found->second;
 }
 
-// Qwen3MoeSparseMoeBlock.__call__ on x (1, T, hidden) float32.
+// Qwen3MoeSparseMoeBlock.__call__ on x (1, T, hidden) float32; with a group, the experts
+// are sharded over it and their partial outputs summed.
 Tensor sparse_moe(const Tensor& x, const nn::Unary& router, const nn::SwitchGLU& experts,
-                  std::uint32_t num_experts, std::uint32_t k, bool norm_topk_prob) {
+                  std::uint32_t num_experts, std::uint32_t k, bool norm_topk_prob,
+                  const std::optional<distributed::Group>& group) {
   const std::int64_t hidden = x.dim(-1), tokens = x.size() / hidden;
   const Tensor gates = ops::float32_of(softmax(ops::float32_of(router(x))));
   Shape route_shape(x.shape().begin(), x.shape().end() - 1);
@@ -84,7 +86,7 @@ Tensor sparse_moe(const Tensor& x, const nn::Unary& router, const nn::SwitchGLU&
       for (std::int64_t d = 0; d < hidden; ++d) dst[t * hidden + d] += expert_row[d] * score;
     }
   }
-  return out;
+  return group ? distributed::all_sum(out, *group) : out;
 }
 
 }  // namespace
@@ -134,7 +136,8 @@ Mlp qwen3_moe_mlp(const LayerBinder& layers, const ModelArgs& args, std::int64_t
   const auto bind = [&](const char* name, std::int64_t in, std::int64_t out) {
     return expert_layer(layers, children, owner, name, e.num_experts, in, out);
   };
-  const std::int64_t D = args.hidden_size, H = e.moe_intermediate_size;
+  // Each rank holds 1 / N of every expert's intermediate features.
+  const std::int64_t D = args.hidden_size, H = e.moe_intermediate_size / layers.ranks();
   // Bound one at a time, so that a mismatch is reported for the first layer in order.
   nn::ModulePtr gate = bind("gate_proj", D, H), up = bind("up_proj", D, H);
   nn::ModulePtr down = bind("down_proj", H, D);
@@ -142,8 +145,9 @@ Mlp qwen3_moe_mlp(const LayerBinder& layers, const ModelArgs& args, std::int64_t
       std::make_shared<const nn::SwitchGLU>(std::move(gate), std::move(up), std::move(down));
   const auto num_experts = static_cast<std::uint32_t>(e.num_experts);
   const auto k = static_cast<std::uint32_t>(e.num_experts_per_tok);
-  return [&router, experts, num_experts, k, norm = e.norm_topk_prob](const Tensor& x) {
-    return sparse_moe(x, router, *experts, num_experts, k, norm);
+  return [&router, experts, num_experts, k, norm = e.norm_topk_prob,
+          group = layers.group()](const Tensor& x) {
+    return sparse_moe(x, router, *experts, num_experts, k, norm, group);
   };
 }
 

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/cli_llama.h"
 #include "common/cli_runner.h"
 #include "qlinear/io.h"
 #include "qlinear/lm.h"
@@ -30,20 +31,7 @@ using testing::read_text;
 
 class ModelCli : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    // One folder per process: ctest runs the tests of this suite in parallel processes.
-    dir_ = fs::temp_directory_path() / ("qlinear_model_cli_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    write_synthetic_model(dir_ / "llama",
-                          {.hidden = 64,
-                           .intermediate = 128,
-                           .vocab = 256,
-                           .blocks = 2,
-                           .heads = 4,
-                           .kv_heads = 2,
-                           .dtype = Dtype::float32},
-                          5);
-  }
+  static void SetUpTestSuite() { dir_ = testing::write_cli_llama("qlinear_model_cli"); }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
   static Result run(const std::string& args, const std::string& env = "") {

@@ -1,6 +1,7 @@
 // qlinear generate FOLDER --prompt-tokens 1,2,3 | --prompt TEXT: generation from an mlx-lm
 // model folder with mlx_lm.generate's sampling flags, printing the tokens (or the text)
-// and mlx_lm.generate's summary lines (or one JSON object).
+// and mlx_lm.generate's summary lines (or one JSON object). Under mpirun the model is
+// sharded over the ranks (lm::sharded_load) and rank 0 prints.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -11,6 +12,7 @@
 
 #include "commands.h"
 #include "python_tokenizer.h"
+#include "qlinear/distributed.h"
 #include "qlinear/lm.h"
 #include "qlinear/runtime.h"
 
@@ -67,8 +69,11 @@ std::vector<std::int64_t> eos_tokens(const std::string& config) {
 
 void run(GenerateArgs& args) {
   if (args.threads > 0) set_num_threads(args.threads);
+  const distributed::Group group = distributed::init();
+  const bool sharded = group.size() > 1, prints = group.rank() == 0;
   args.options.sampler =
       lm::make_sampler(args.sampling, args.seed ? *args.seed : std::random_device{}());
+  if (sharded) args.options.group = group;
   args.options.logits_processors = lm::make_logits_processors(args.processing);
   std::vector<std::int64_t> prompt, tokenizer_eos;
   if (args.prompt) {
@@ -79,7 +84,8 @@ void run(GenerateArgs& args) {
   } else {
     prompt = parse_tokens(args.prompt_tokens);
   }
-  const lm::LoadedLm loaded = lm::load(args.folder);
+  const lm::LoadedLm loaded =
+      sharded ? lm::sharded_load(args.folder, group) : lm::load(args.folder);
   for (std::int64_t t : prompt) {
     if (t < 0 || t >= loaded.args.vocab_size) {
       throw std::invalid_argument("[generate] prompt token " + std::to_string(t) +
@@ -94,21 +100,22 @@ void run(GenerateArgs& args) {
                                    tokenizer_eos.end());
   }
   std::vector<std::int64_t> tokens;
-  if (!args.json) std::printf("==========\n");
+  if (!args.json && prints) std::printf("==========\n");
   std::optional<TextStream> text;
-  if (args.prompt && !args.json) text.emplace(args.folder);
+  if (args.prompt && !args.json && prints) text.emplace(args.folder);
   const lm::GenerationStats stats =
       lm::generate(*loaded.model, prompt, args.options, [&](std::int64_t token) {
         tokens.push_back(token);
         if (text) {
           text->feed(token);
-        } else if (!args.json) {
+        } else if (!args.json && prints) {
           std::printf("%s%lld", tokens.size() > 1 ? " " : "", static_cast<long long>(token));
           std::fflush(stdout);
         }
         return true;
       });
   text.reset();  // the whole text is printed
+  if (!prints) return;
   if (args.json) {
     const nlohmann::json out = {{"tokens", tokens},
                                 {"prompt_tokens", stats.prompt_tokens},
@@ -132,7 +139,9 @@ void run(GenerateArgs& args) {
 void add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "generate", "Generate tokens from an mlx-lm model folder (llama, qwen2, qwen3)");
+      "generate",
+      "Generate tokens from an mlx-lm model folder (llama, qwen2, qwen3, qwen3_moe); under "
+      "mpirun, sharded over the ranks");
   cmd->add_option("folder", args->folder, "Model folder (config.json + safetensors)")
       ->required()
       ->check(CLI::ExistingDirectory);

@@ -15,17 +15,32 @@ from qlinear._qlinear.lm import (SUPPORTED_MODEL_TYPES, Cache, Model, load_model
                                  quantized_scaled_dot_product_attention)
 from qlinear.lm import sample_utils
 
-__all__ = ["SUPPORTED_MODEL_TYPES", "Cache", "Model", "load", "load_model", "generate",
+__all__ = ["SUPPORTED_MODEL_TYPES", "Cache", "Model", "load", "load_model", "sharded_load",
+           "generate",
            "make_prompt_cache", "quantized_scaled_dot_product_attention", "sample_utils"]
 
 
-def load(path_or_hf_repo, tokenizer_config=None):
-    """(model, tokenizer) from a local mlx-lm model folder."""
+def load(path_or_hf_repo, tokenizer_config=None, *, group=None):
+    """(model, tokenizer) from a local mlx-lm model folder; with a group, the model is
+    sharded over it (see ``sharded_load``)."""
     from transformers import AutoTokenizer
 
-    model, _config = load_model(str(path_or_hf_repo))
+    model, _config = load_model(str(path_or_hf_repo), group)
     tokenizer = AutoTokenizer.from_pretrained(str(path_or_hf_repo), **(tokenizer_config or {}))
     return model, tokenizer
+
+
+def sharded_load(path_or_hf_repo, pipeline_group=None, tensor_group=None):
+    """``mlx_lm.utils.sharded_load`` for a local folder: (model, tokenizer) with the model
+    sharded over tensor_group (default: ``qlinear.distributed.init()``) as mlx-lm's
+    ``Model.shard``. Every rank must call it and then generate the same way; each gets
+    the whole logits, and ``generate`` makes every rank take rank 0's tokens. Pipeline
+    parallelism is not implemented."""
+    from qlinear import distributed
+
+    if pipeline_group is not None:
+        raise ValueError("[sharded_load] pipeline_group is not supported; use tensor_group.")
+    return load(path_or_hf_repo, group=tensor_group or distributed.init())
 
 
 def make_prompt_cache(model):

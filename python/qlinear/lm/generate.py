@@ -1,12 +1,14 @@
 """python -m qlinear.lm.generate --model DIR --prompt TEXT: mlx_lm.generate's command line
 (its sampling flags and defaults; the chat template applied unless
 --ignore-chat-template). --repetition-penalty / --repetition-context-size are
-make_logits_processors' arguments (mlx_lm.generate 0.32.2 has no such flags)."""
+make_logits_processors' arguments (mlx_lm.generate 0.32.2 has no such flags). Under
+mpirun the model is sharded over the ranks (sharded_load) and rank 0 prints."""
 
 import argparse
 import sys
 
-from qlinear.lm import generate, load
+from qlinear import distributed
+from qlinear.lm import generate, load, sharded_load
 from qlinear.lm.sample_utils import make_logits_processors, make_sampler
 
 
@@ -57,16 +59,19 @@ def prompt_ids(tokenizer, prompt, ignore_chat_template=False, system_prompt=None
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    model, tokenizer = load(args.model)
+    group = distributed.init()
+    sharded = group.size() > 1
+    model, tokenizer = sharded_load(args.model, tensor_group=group) if sharded else load(args.model)
+    prints = group.rank() == 0
     ids = prompt_ids(tokenizer, args.prompt, args.ignore_chat_template, args.system_prompt)
     sampler = make_sampler(args.temp, args.top_p, args.min_p, args.min_tokens_to_keep,
                            top_k=args.top_k, seed=args.seed)
     processors = make_logits_processors(repetition_penalty=args.repetition_penalty,
                                         repetition_context_size=args.repetition_context_size)
-    text = generate(model, tokenizer, ids, args.max_tokens, verbose=args.verbose, sampler=sampler,
-                    logits_processors=processors, kv_bits=args.kv_bits,
+    text = generate(model, tokenizer, ids, args.max_tokens, verbose=args.verbose and prints,
+                    sampler=sampler, logits_processors=processors, kv_bits=args.kv_bits,
                     kv_group_size=args.kv_group_size, quantized_kv_start=args.quantized_kv_start)
-    if not args.verbose:
+    if not args.verbose and prints:
         print(text)
 
 
