@@ -283,12 +283,13 @@ std::vector<GgufExportedTensor> export_gguf(const std::filesystem::path& folder,
     if (!gguf_layer) fail(folder, "tensor '" + name + "' has no llama.cpp counterpart");
     const std::string gguf_name = *gguf_layer + suffix;
     const bool q = layer.ends_with(".q_proj"), k = layer.ends_with(".k_proj");
+    const std::string& mlx_name = name;  // lambdas cannot capture a structured binding in clang 14
     const auto llama_order = [&](const Tensor& t) {
       return arch == "llama" && (q || k)
-                 ? model::reorder_llama_rows(t, q ? heads : kv_heads, true, name)
+                 ? model::reorder_llama_rows(t, q ? heads : kv_heads, true, mlx_name)
                  : t;
     };
-    GgufExportedTensor row{name, gguf_name};
+    GgufExportedTensor row{.mlx_name = name, .gguf_name = gguf_name};
     if (suffix != ".weight" || !weights.count(layer + ".scales")) {
       tensors.push_back(float_tensor(gguf_name, llama_order(tensor)));
       row.exact = true;
