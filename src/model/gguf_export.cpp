@@ -289,7 +289,9 @@ std::vector<GgufExportedTensor> export_gguf(const std::filesystem::path& folder,
                  ? model::reorder_llama_rows(t, q ? heads : kv_heads, true, mlx_name)
                  : t;
     };
-    GgufExportedTensor row{.mlx_name = name, .gguf_name = gguf_name};
+    GgufExportedTensor row;
+    row.mlx_name = name;
+    row.gguf_name = gguf_name;
     if (suffix != ".weight" || !weights.count(layer + ".scales")) {
       tensors.push_back(float_tensor(gguf_name, llama_order(tensor)));
       row.exact = true;
