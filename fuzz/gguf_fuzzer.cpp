@@ -14,13 +14,6 @@ namespace {
 using qlinear::fuzz::checksum;
 using qlinear::fuzz::scratch;
 
-std::uint64_t checksum(const qlinear::TensorMap& tensors) {
-  std::uint64_t sum = 0;
-  for (const auto& [name, tensor] : tensors)
-    sum = sum * 7 + checksum(tensor.data(), tensor.nbytes());
-  return sum;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/packing.h"
 #include "io/gguf_blocks.h"
 #include "io/gguf_types.h"
 #include "qlinear/gguf.h"
@@ -50,19 +51,6 @@ Tensor plain(const GgufTensorInfo& info, Dtype dtype,
   const bool aligned = reinterpret_cast<std::uintptr_t>(info.data) % size_of(dtype) == 0;
   return aligned ? Tensor::view(mlx_shape(info), dtype, info.data, mapping)
                  : Tensor::copy_of(mlx_shape(info), dtype, info.data);
-}
-
-// Value i of an affine row in bits [i * bits, (i + 1) * bits) of its little-endian words,
-// as MLX packs 4, 5 and 8 bits.
-void pack_codes(const std::uint8_t* codes, int count, int bits, std::uint8_t* out) {
-  std::uint64_t pending = 0;
-  int pending_bits = 0;
-  for (int i = 0; i < count; ++i) {
-    pending |= static_cast<std::uint64_t>(codes[i]) << pending_bits;
-    for (pending_bits += bits; pending_bits >= 8; pending_bits -= 8, pending >>= 8) {
-      *out++ = static_cast<std::uint8_t>(pending);
-    }
-  }
 }
 
 bool is_float16(float value) {
@@ -112,7 +100,8 @@ AffineTriple affine_from_blocks(const GgufTensorInfo& info, bool exact, GgufTens
       const auto group = static_cast<std::size_t>(b * groups_per_block + g);
       scales[group] = decoded.scale[g];
       biases[group] = decoded.bias[g];
-      pack_codes(decoded.codes + g * kBlock, kBlock, bits, codes);
+      for (int i = 0; i < kBlock; ++i)
+        formats::write_code(codes, i, bits, decoded.codes[g * kBlock + i]);
       codes += kBlock * bits / 8;
       if (exact) continue;
       stored_scales[group] = load_u16(block);

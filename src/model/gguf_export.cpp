@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "formats/packing.h"
 #include "io/gguf_types.h"
 #include "model/gguf_names.h"
 #include "model/text_file.h"
@@ -167,14 +168,6 @@ struct Affine {
   int bits = 4, group_size = 64;
 };
 
-// Code i of a row: bits [i * bits, (i + 1) * bits) of the row's little-endian words.
-int code_at(const std::uint8_t* row, std::int64_t i, int bits) {
-  const std::int64_t bit = i * bits;
-  std::uint32_t window = 0;
-  std::memcpy(&window, row + bit / 8, bits + bit % 8 > 8 ? 2 : 1);
-  return static_cast<int>((window >> (bit % 8)) & ((1u << bits) - 1));
-}
-
 // Q4_1 / Q5_1 / Q8_0 blocks of 32 values; every block of a group takes the group's scale
 // and bias as float16. exact: they are float16s (and Q8_0's bias is -128 scale).
 GgufTensorData affine_blocks(const std::string& name, const Affine& a, std::uint32_t type,
@@ -201,7 +194,7 @@ GgufTensorData affine_blocks(const std::string& name, const Affine& a, std::uint
       const float m_value = type == io::kGgmlQ8_0 ? -128.0f * d_value : float16_bits_to_float(m);
       int codes[32];
       for (int k = 0; k < 32; ++k) {
-        codes[k] = code_at(words + r * row_bytes, b * 32 + k, a.bits);
+        codes[k] = static_cast<int>(formats::read_code(words + r * row_bytes, b * 32 + k, a.bits));
         const float mlx = scales[group] * static_cast<float>(codes[k]) + biases[group];
         const float gguf = d_value * static_cast<float>(codes[k]) + m_value;
         if (gguf != mlx) {

@@ -121,10 +121,12 @@ void dequantize_panels(const Problem& p, bool transpose, std::int64_t k0, std::i
       for (int v = 0; v < gs; v += L) {
         F block[L];
         for (int i = 0; i < L; ++i) {
+          if (i >= rows) {
+            block[i] = Simd::zero();  // columns past N: no row to point at
+            continue;
+          }
           const std::uint8_t* row = p.w + (n0 + c + i) * p.row_bytes;
-          block[i] = i < rows
-                         ? Simd::fmadd(codes_at<Simd, bits>(row, k0 + k + v), scale[i], bias[i])
-                         : Simd::zero();
+          block[i] = Simd::fmadd(codes_at<Simd, bits>(row, k0 + k + v), scale[i], bias[i]);
         }
         Simd::transpose(block);
         for (int j = 0; j < L; ++j) Simd::store(panel + (k + v + j) * PW, block[j]);
