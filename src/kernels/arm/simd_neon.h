@@ -145,15 +145,14 @@ struct Simd {
   // code * 2^(bits * pos) for the code in bits [bits*pos, bits*(pos+1)) of each word.
   template <int bits>
   static F exact_field(I words, int pos) {
-    const I magic = vdupq_n_u32(0x4B000000u);  // 2^23
     const I mask = vdupq_n_u32(((1u << bits) - 1u) << (bits * pos));
-    const I v = vorrq_u32(vandq_u32(words, mask), magic);
-    return vsubq_f32(vreinterpretq_f32_u32(v), vreinterpretq_f32_u32(magic));
+    return vcvtq_f32_u32(vandq_u32(words, mask));
   }
-  // Lane l = element first + l / lanes_per_group (a power of two) of a float array.
-  static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int lanes_per_group) {
-    if (lanes_per_group >= kLanes) return vdupq_n_f32(one(p, dtype, first));
-    if (lanes_per_group == 2) {
+  // Lane l = element first + (l >> group_shift) of a float array (2^group_shift lanes
+  // per group).
+  static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int group_shift) {
+    if ((kLanes >> group_shift) <= 1) return vdupq_n_f32(one(p, dtype, first));
+    if (group_shift == 1) {
       const float a = one(p, dtype, first);
       const float b = one(p, dtype, first + 1);
       return vcombine_f32(vdup_n_f32(a), vdup_n_f32(b));

@@ -2,14 +2,16 @@
 // holds a run of whole codes ("fields"): one word of 2- or 4-bit codes, three bytes of 3-
 // or 6-bit codes (8 or 4 of them), or half of five bytes of 5-bit codes (4 of them, the
 // upper half shifted down). Field f of every lane is turned into exact floats with two
-// instructions and no shift:
-//   float_bits(0x4B000000 | (lane & field_mask)) - 2^23 = code * 2^(bits * position)
-// (exact while the field lies below bit 23; the upper fields are shifted down once).
-// x is permuted once per call into the same field order and scaled by 2^-(bits*position),
-// so the products are exactly code * x and the sums are float32 sums as elsewhere.
+// instructions and no shift: an AND keeps the field, an integer-to-float conversion gives
+//   float(lane & field_mask) = code * 2^(bits * position)
+// exactly (a few significant bits). The fields above bit 23 are shifted down once, so that
+// x, which is permuted once per call into the same field order, is scaled by no less than
+// 2^-22: the products are exactly code * x and the sums are float32 sums as
+// elsewhere.
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -116,7 +118,9 @@ void gemv_fields_blocks(const Problem& p, const PermutedX<Simd, bits>& px, std::
   const std::int64_t K = p.K;
   const std::int64_t words = K / kFields;  // lanes of codes per row
   const std::int64_t row_bytes = p.row_bytes;
-  const int lanes_per_group = p.group_size / kFields;
+  // Lanes per group are a power of two: the group of a lane is a shift away (no division
+  // in the loop).
+  const int group_shift = std::countr_zero(static_cast<unsigned>(p.group_size / kFields));
   const std::uint8_t* const rows = p.w + n * row_bytes;
   for (std::int64_t blk = blk_begin; blk < blk_end; ++blk) {
     const float* const xb = px.values + blk * kFields * L;
@@ -152,8 +156,8 @@ void gemv_fields_blocks(const Problem& p, const PermutedX<Simd, bits>& px, std::
     }
 #pragma GCC unroll 8
     for (int i = 0; i < W_ROWS; ++i) {
-      const std::int64_t first_group = ((n + i) * words + blk * L) / lanes_per_group;
-      const F scale = Simd::lane_groups(p.scales, p.scale_dtype, first_group, lanes_per_group);
+      const std::int64_t first_group = ((n + i) * words + blk * L) >> group_shift;
+      const F scale = Simd::lane_groups(p.scales, p.scale_dtype, first_group, group_shift);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[i][r] = Simd::fmadd(dot[i][r], scale, acc[i][r]);
     }

@@ -184,21 +184,19 @@ struct Simd {
   // code * 2^(bits * pos) for the code in bits [bits*pos, bits*(pos+1)) of each word.
   template <int bits>
   static F exact_field(I words, int pos) {
-    const I magic = _mm256_set1_epi32(0x4B000000);  // 2^23
     const I mask = _mm256_set1_epi32(((1 << bits) - 1) << (bits * pos));
-    const I v = _mm256_or_si256(_mm256_and_si256(words, mask), magic);
-    return _mm256_sub_ps(_mm256_castsi256_ps(v), _mm256_castsi256_ps(magic));
+    return _mm256_cvtepi32_ps(_mm256_and_si256(words, mask));
   }
-  // Lane l = element first + l / lanes_per_group (a power of two) of a float array.
-  static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int lanes_per_group) {
-    if (lanes_per_group >= kLanes) return _mm256_set1_ps(one(p, dtype, first));
+  // Lane l = element first + (l >> group_shift) of a float array (2^group_shift lanes
+  // per group).
+  static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int group_shift) {
+    const int count = kLanes >> group_shift;
+    if (count <= 1) return _mm256_set1_ps(one(p, dtype, first));
     alignas(32) float values[kLanes] = {};
-    const int count = kLanes / lanes_per_group;
     for (int i = 0; i < count; ++i) values[i] = one(p, dtype, first + i);
     const I lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const int shift = __builtin_ctz(static_cast<unsigned>(lanes_per_group));
     return _mm256_permutevar8x32_ps(_mm256_load_ps(values),
-                                    _mm256_srl_epi32(lane, _mm_cvtsi32_si128(shift)));
+                                    _mm256_srl_epi32(lane, _mm_cvtsi32_si128(group_shift)));
   }
   static float one(const void* p, Dtype dtype, std::int64_t i) {
     switch (dtype) {

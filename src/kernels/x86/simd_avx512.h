@@ -152,10 +152,8 @@ struct Simd {
   // code * 2^(bits * pos) for the code in bits [bits*pos, bits*(pos+1)) of each word.
   template <int bits>
   static F exact_field(I words, int pos) {
-    const I magic = _mm512_set1_epi32(0x4B000000);  // 2^23
     const I mask = _mm512_set1_epi32(((1 << bits) - 1) << (bits * pos));
-    const I v = _mm512_ternarylogic_epi32(words, mask, magic, 0xEA);  // (words & mask) | magic
-    return _mm512_sub_ps(_mm512_castsi512_ps(v), _mm512_castsi512_ps(magic));
+    return _mm512_cvtepi32_ps(_mm512_and_si512(words, mask));
   }
   // acc + x in the lanes whose word has bit `pos` set (1-bit codes: code * x without
   // turning the code into a float; one test per field, one masked add per row of x).
@@ -163,10 +161,11 @@ struct Simd {
     return _mm512_mask_add_ps(acc, _mm512_test_epi32_mask(words, _mm512_set1_epi32(1 << pos)), acc,
                               x);
   }
-  // Lane l = element first + l / lanes_per_group (a power of two) of a float array.
-  static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int lanes_per_group) {
-    if (lanes_per_group >= kLanes) return _mm512_set1_ps(one(p, dtype, first));
-    const auto mask = static_cast<__mmask16>((1u << (kLanes / lanes_per_group)) - 1u);
+  // Lane l = element first + (l >> group_shift) of a float array (2^group_shift lanes
+  // per group).
+  static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int group_shift) {
+    if ((kLanes >> group_shift) <= 1) return _mm512_set1_ps(one(p, dtype, first));
+    const auto mask = static_cast<__mmask16>((1u << (kLanes >> group_shift)) - 1u);
     F v;
     if (dtype == Dtype::float32) {
       v = _mm512_maskz_loadu_ps(mask, static_cast<const float*>(p) + first);
@@ -178,8 +177,7 @@ struct Simd {
               : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
     const I lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const int shift = __builtin_ctz(static_cast<unsigned>(lanes_per_group));
-    return _mm512_permutexvar_ps(_mm512_srl_epi32(lane, _mm_cvtsi32_si128(shift)), v);
+    return _mm512_permutexvar_ps(_mm512_srl_epi32(lane, _mm_cvtsi32_si128(group_shift)), v);
   }
 
   // kLanes consecutive codes starting at the byte `p` (a multiple of kLanes codes into a
