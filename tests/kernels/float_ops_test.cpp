@@ -79,6 +79,46 @@ TEST_P(FloatOps, RmsNormSoftmaxSiluAgreeWithReference) {
   }
 }
 
+// The vector exp behind softmax and SiLU over float32's whole range of e^x, against the
+// definitions in double: a few units of roundoff relative, and e^x correctly rounded
+// where it is subnormal or overflows (NaN stays NaN).
+TEST_P(FloatOps, SoftmaxAndSiluHoldOverTheWholeRangeOfExp) {
+  std::vector<float> ts;
+  for (double t = -110; t <= 95; t += 0.0173) ts.push_back(static_cast<float>(t));
+  const auto n = static_cast<std::int64_t>(ts.size());
+  std::vector<float> pairs;  // softmax rows (0, t): weights 1 / (1 + e^t), e^t / (1 + e^t)
+  for (float t : ts) pairs.insert(pairs.end(), {0.0f, t});
+  const std::vector<float> sm =
+      with_isa(GetParam(), 1, [&] {
+        return softmax(Tensor::from_floats({n, 2}, Dtype::float32, pairs));
+      }).to_floats();
+  const std::vector<float> sl = with_isa(GetParam(), 1, [&] {
+                                  return silu(Tensor::from_floats({n}, Dtype::float32, ts));
+                                }).to_floats();
+  constexpr double kSmallest = 0x1p-149;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double t = ts[i], e = std::exp(t);
+    for (const auto [got, want] :
+         {std::pair{sm[2 * i], 1 / (1 + e)}, {sm[2 * i + 1], e / (1 + e)}}) {
+      ASSERT_LE(std::abs(got - want), 8 * kU * want + kSmallest) << "softmax of (0, " << t << ")";
+    }
+    // Below t = -88.7, e^-t overflows in float32 and t / (1 + e^-t) is -0 (in the
+    // reference too): off by at most 88.7 e^-88.7 < 3e-37.
+    const double want = t / (1 + std::exp(-t));
+    ASSERT_LE(std::abs(sl[i] - want), 8 * kU * std::abs(want) + 3e-37) << "silu(" << t << ")";
+  }
+  const float inf = INFINITY;
+  const std::vector<float> special =
+      with_isa(GetParam(), 1, [&] {
+        return silu(
+            Tensor::from_floats({4}, Dtype::float32, std::vector<float>{0.0f, inf, -inf, NAN}));
+      }).to_floats();
+  EXPECT_EQ(special[0], 0.0f);
+  EXPECT_EQ(special[1], inf);
+  EXPECT_TRUE(std::isnan(special[2]));  // -inf / (1 + inf), as the definition gives
+  EXPECT_TRUE(std::isnan(special[3]));
+}
+
 TEST_P(FloatOps, RopeAgreesWithReference) {
   const Tensor x = random_normal({2, 3, 7, 20}, Dtype::float32, 7);
   const std::vector<float> xs = x.to_floats();

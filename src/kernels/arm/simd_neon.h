@@ -75,6 +75,15 @@ struct Simd {
   // inputs have no NaN and the sign of a zero minimum never reaches a group's parameters.)
   static F min(F a, F b) { return vminq_f32(a, b); }
   static F max(F a, F b) { return vmaxq_f32(a, b); }
+  // x * 2^n for integral n in [-252, 254]: two powers of two built in the exponent
+  // field, each normal, so only the last product rounds (exp's last step).
+  static F scale_by_pow2(F x, F n) {
+    const int32x4_t all = vcvtnq_s32_f32(n), half = vshrq_n_s32(all, 1);
+    auto pow2 = [](int32x4_t e) {
+      return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(e, vdupq_n_s32(127)), 23));
+    };
+    return vmulq_f32(vmulq_f32(x, pow2(half)), pow2(vsubq_s32(all, half)));
+  }
   static F round_even(F v) { return vrndnq_f32(v); }
   // Lane masks and selects: quantize computes kLanes groups' parameters with them.
   using Mask = uint32x4_t;

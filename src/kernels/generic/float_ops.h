@@ -1,5 +1,5 @@
 // The float kernels of one instruction set: dot products and row updates in Simd
-// vectors, rows spread over the thread pool. Transcendentals stay scalar (libm).
+// vectors, rows spread over the thread pool.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/float_dispatch.h"
+#include "kernels/generic/exp.h"
 #include "kernels/kernels.h"
 #include "kernels/scratch.h"
 
@@ -53,14 +54,44 @@ void scale_row(const float* x, float alpha, const float* w, std::int64_t n, floa
   for (; i < n; ++i) out[i] = x[i] * alpha * (w ? w[i] : 1.0f);
 }
 
-// Softmax of one row in place (x may equal out).
-inline void softmax_row(const float* x, std::int64_t n, float* out) {
-  float max = -INFINITY;
-  for (std::int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;
-  float sum = 0.0f;
-  for (std::int64_t i = 0; i < n; ++i) sum += out[i] = std::exp(x[i] - max);
-  const float inv = 1.0f / sum;
-  for (std::int64_t i = 0; i < n; ++i) out[i] *= inv;
+// The kLanes floats at p, or the count < kLanes there and fill after them.
+template <class Simd>
+typename Simd::F load_part(const float* p, std::int64_t count, float fill) {
+  if (count >= Simd::kLanes) return Simd::load(p);
+  float lanes[Simd::kLanes];
+  std::fill(std::copy(p, p + count, lanes), lanes + Simd::kLanes, fill);
+  return Simd::load(lanes);
+}
+
+// The first min(count, kLanes) lanes of v stored at p.
+template <class Simd>
+void store_part(float* p, typename Simd::F v, std::int64_t count) {
+  if (count >= Simd::kLanes) return Simd::store(p, v);
+  float lanes[Simd::kLanes];
+  Simd::store(lanes, v);
+  std::copy(lanes, lanes + count, p);
+}
+
+// Softmax of one row in place (x may equal out). Lanes past the row are -inf: e^-inf adds
+// nothing to the sum.
+template <class Simd>
+void softmax_row(const float* x, std::int64_t n, float* out) {
+  constexpr int L = Simd::kLanes;
+  auto highest = Simd::set1(-INFINITY);
+  for (std::int64_t i = 0; i < n; i += L) {
+    highest = Simd::max(highest, load_part<Simd>(x + i, n - i, -INFINITY));
+  }
+  const auto max = Simd::set1(Simd::reduce_max(highest));
+  auto sum = Simd::zero();
+  for (std::int64_t i = 0; i < n; i += L) {
+    const auto e = exp<Simd>(Simd::sub(load_part<Simd>(x + i, n - i, -INFINITY), max));
+    store_part<Simd>(out + i, e, n - i);
+    sum = Simd::add(sum, e);
+  }
+  const auto inv = Simd::set1(1.0f / Simd::reduce_add(sum));
+  for (std::int64_t i = 0; i < n; i += L) {
+    store_part<Simd>(out + i, Simd::mul(load_part<Simd>(out + i, n - i, 0.0f), inv), n - i);
+  }
 }
 
 template <class Simd>
@@ -106,7 +137,8 @@ void rope(const RopeArgs& a) {
 template <class Simd>
 void softmax(const SoftmaxArgs& a) {
   core::parallel_for(a.rows, 4, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t r = begin; r < end; ++r) softmax_row(a.x + r * a.n, a.n, a.out + r * a.n);
+    for (std::int64_t r = begin; r < end; ++r)
+      softmax_row<Simd>(a.x + r * a.n, a.n, a.out + r * a.n);
   });
 }
 
@@ -122,7 +154,7 @@ void attention(const AttentionArgs& a) {
       const float* q = a.q + unit * a.D;
       const std::int64_t seen = a.causal ? std::min(a.Tk, i + a.Tk - a.Tq + 1) : a.Tk;
       for (std::int64_t j = 0; j < seen; ++j) scores[j] = dot<Simd>(q, k + j * a.D, a.D) * a.scale;
-      softmax_row(scores, seen, scores);
+      softmax_row<Simd>(scores, seen, scores);
       float* out = a.out + unit * a.D;
       std::fill(out, out + a.D, 0.0f);
       for (std::int64_t j = 0; j < seen; ++j) add_scaled<Simd>(out, scores[j], v + j * a.D, a.D);
@@ -132,10 +164,14 @@ void attention(const AttentionArgs& a) {
 
 template <class Simd>
 void silu(const SiluArgs& a) {
+  constexpr int L = Simd::kLanes;
+  const auto one = Simd::set1(1.0f);
   core::parallel_for(a.n, 4096, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      const float g = a.gate[i];
-      a.out[i] = g / (1.0f + std::exp(-g)) * (a.up ? a.up[i] : 1.0f);
+    for (std::int64_t i = begin; i < end; i += L) {
+      const auto g = load_part<Simd>(a.gate + i, end - i, 0.0f);
+      auto y = Simd::div(g, Simd::add(one, exp<Simd>(Simd::sub(Simd::zero(), g))));
+      if (a.up) y = Simd::mul(y, load_part<Simd>(a.up + i, end - i, 0.0f));
+      store_part<Simd>(a.out + i, y, end - i);
     }
   });
 }

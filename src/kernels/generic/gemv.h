@@ -17,13 +17,18 @@ namespace qlinear::kernels::generic {
 // W is (N, K) with groups along K. The affine identity
 //   y[r, n] = sum_g scale[n, g] * (x[r, g] . q[n, g]) + bias[n, g] * sum(x[r, g])
 // leaves one multiply-add per code and row; `xsum` holds sum(x[r, g]).
-// Computes rows [n_begin, n_end) of W for R rows of x, W_ROWS rows of W at a time.
-template <class Simd, int bits, int R, int W_ROWS>
+// Computes rows [n_begin, n_end) of W for R rows of x, W_ROWS rows of W at a time. The
+// accumulators are summed across their lanes kLanes at a time by one transposing tree
+// (each lane's sum in the same order as Simd::reduce_add): where rows are short, as the
+// keys of an attention head (K = one group), that tree is most of the work.
+// kOneGroup: K is one group, so the group loop runs once and needs no second set of
+// accumulators (the same operations as G = 1 in the general loop).
+template <class Simd, int bits, int R, int W_ROWS, bool kOneGroup = false>
 void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_begin,
                           std::int64_t n_end) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
-  const std::int64_t G = p.groups;
+  const std::int64_t G = kOneGroup ? 1 : p.groups;
   const int gs = p.group_size;
   std::int64_t n = n_begin;
   for (; n + W_ROWS <= n_end; n += W_ROWS) {
@@ -61,12 +66,20 @@ void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_be
         }
       }
     }
-    for (int i = 0; i < W_ROWS; ++i) {
-      for (int r = 0; r < R; ++r)
-        p.y[r * p.ldy + n + i] = Simd::reduce_add(acc[i][r]) + bias_acc[i][r];
+    constexpr int kSums = W_ROWS * R;
+    for (int first = 0; first < kSums; first += L) {
+      F block[L];
+      for (int j = 0; j < L; ++j)
+        block[j] = first + j < kSums ? acc[(first + j) / R][(first + j) % R] : Simd::zero();
+      float sums[L];
+      Simd::store(sums, Simd::reduce_each(block, Simd::add));
+      for (int j = 0; j < L && first + j < kSums; ++j) {
+        const int i = (first + j) / R, r = (first + j) % R;
+        p.y[r * p.ldy + n + i] = sums[j] + bias_acc[i][r];
+      }
     }
   }
-  if constexpr (W_ROWS > 1) gemv_transposed_rows<Simd, bits, R, 1>(p, xsum, n, n_end);
+  if constexpr (W_ROWS > 1) gemv_transposed_rows<Simd, bits, R, 1, kOneGroup>(p, xsum, n, n_end);
 }
 
 template <class Simd, int bits, int R>
@@ -80,10 +93,16 @@ void gemv_transposed(const Problem& p) {
       xsum[r * p.groups + g] = s;
     }
   }
-  // Enough weight rows per W block to hide the multiply-add latency.
+  // Enough weight rows per W block to hide the multiply-add latency; rows of one group
+  // take a whole lane-sum tree of them.
   constexpr int kWeightRows = std::max(1, Simd::kGemvRows / R);
+  constexpr int kShortRows = std::max(1, Simd::kLanes / R);
   core::parallel_for(p.N, 32, [&](std::int64_t begin, std::int64_t end) {
-    gemv_transposed_rows<Simd, bits, R, kWeightRows>(p, xsum, begin, end);
+    if (p.groups == 1) {
+      gemv_transposed_rows<Simd, bits, R, kShortRows, true>(p, xsum, begin, end);
+    } else {
+      gemv_transposed_rows<Simd, bits, R, kWeightRows>(p, xsum, begin, end);
+    }
   });
 }
 
@@ -124,8 +143,51 @@ void gemv_columns(const Problem& p, std::int64_t c_begin, std::int64_t c_end) {
   }
 }
 
+// Columns [c_begin, c_begin + V * kLanes) of W (K, N) with their R x V accumulators in
+// registers, for narrow W such as an attention head's values (N = head_dim), where
+// gemv_columns would load and store its accumulators for every code. Each output is the
+// same chain of operations as in gemv_columns.
+template <class Simd, int bits, int R, int V>
+void gemv_columns_in_registers(const Problem& p, std::int64_t c_begin) {
+  using F = typename Simd::F;
+  constexpr int L = Simd::kLanes;
+  F acc[R][V];
+  for (auto& a : acc) {
+    for (F& v : a) v = Simd::zero();
+  }
+  for (std::int64_t k = 0; k < p.K; ++k) {
+    const std::uint8_t* row = p.w + k * p.row_bytes;
+    const std::uint8_t* ahead = row + 4 * p.row_bytes + c_begin * bits / 8;
+    for (int b = 0; b < V * L * bits / 8; b += 64) __builtin_prefetch(ahead + b);
+    F xk[R];
+    for (int r = 0; r < R; ++r) xk[r] = Simd::set1(p.x[r * p.K + k]);
+    for (int v = 0; v < V; ++v) {
+      const std::int64_t c = c_begin + v * L, g = k * p.groups + c / p.group_size;
+      const F s = Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g));
+      const F b = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
+      const F w = Simd::fmadd(codes_at<Simd, bits>(row, c), s, b);
+      for (int r = 0; r < R; ++r) acc[r][v] = Simd::fmadd(xk[r], w, acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < V; ++v) Simd::store(p.y + r * p.ldy + c_begin + v * L, acc[r][v]);
+  }
+}
+
+// Widths up to this many columns are one task (the parallel chunks are at least 256).
+inline constexpr std::int64_t kNarrowColumns = 256;
+
 template <class Simd, int bits, int R>
 void gemv_untransposed(const Problem& p) {
+  if (p.N <= kNarrowColumns) {
+    // As many accumulator vectors as the x rows leave registers for.
+    constexpr int V = std::max(1, 2 * Simd::kGemvRows / R);
+    constexpr int L = Simd::kLanes;
+    std::int64_t c = 0;
+    for (; c + V * L <= p.N; c += V * L) gemv_columns_in_registers<Simd, bits, R, V>(p, c);
+    for (; c < p.N; c += L) gemv_columns_in_registers<Simd, bits, R, 1>(p, c);
+    return;
+  }
   // Wide chunks (one per thread, as far as R rows of accumulators fit in L1): every weight
   // row is then read in long runs, not a few cache lines on each of thousands of pages.
   // Chunks are whole groups of at least 256 columns; they do not change the arithmetic.

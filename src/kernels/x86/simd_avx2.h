@@ -72,6 +72,16 @@ struct Simd {
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
   static F min(F a, F b) { return _mm256_min_ps(a, b); }
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  // x * 2^n for integral n in [-252, 254]: two powers of two built in the exponent
+  // field, each normal, so only the last product rounds (exp's last step).
+  static F scale_by_pow2(F x, F n) {
+    const __m256i all = _mm256_cvtps_epi32(n), half = _mm256_srai_epi32(all, 1);
+    auto pow2 = [](__m256i e) {
+      return _mm256_castsi256_ps(
+          _mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+    };
+    return _mm256_mul_ps(_mm256_mul_ps(x, pow2(half)), pow2(_mm256_sub_epi32(all, half)));
+  }
   static F round_even(F v) {
     return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }

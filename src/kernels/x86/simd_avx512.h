@@ -71,6 +71,8 @@ struct Simd {
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
   static F min(F a, F b) { return _mm512_min_ps(a, b); }
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  // x * 2^n for integral n, without overflow in between (exp's last step).
+  static F scale_by_pow2(F x, F n) { return _mm512_scalef_ps(x, n); }
   static F round_even(F v) {
     return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   }
