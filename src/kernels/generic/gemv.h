@@ -14,6 +14,10 @@
 
 namespace qlinear::kernels::generic {
 
+// How far ahead short rows are prefetched: a row or a tile of them is far less than the
+// latency of memory times its bandwidth.
+inline constexpr std::int64_t kPrefetchBytes = 2048;
+
 // W is (N, K) with groups along K. The affine identity
 //   y[r, n] = sum_g scale[n, g] * (x[r, g] . q[n, g]) + bias[n, g] * sum(x[r, g])
 // leaves one multiply-add per code and row; `xsum` holds sum(x[r, g]).
@@ -30,6 +34,7 @@ void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_be
   constexpr int L = Simd::kLanes;
   const std::int64_t G = kOneGroup ? 1 : p.groups;
   const int gs = p.group_size;
+  const std::int64_t rows_ahead = std::max<std::int64_t>(W_ROWS, kPrefetchBytes / p.row_bytes);
   std::int64_t n = n_begin;
   for (; n + W_ROWS <= n_end; n += W_ROWS) {
     F acc[W_ROWS][R];
@@ -38,10 +43,10 @@ void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_be
       for (F& v : a) v = Simd::zero();
     }
     for (std::int64_t g = 0; g < G; ++g) {
-      // The same group of the next W_ROWS rows: rows are streams too short for the
+      // The same group of W_ROWS rows further on: rows are streams too short for the
       // hardware prefetcher (see gemv_fields.h). Prefetches past the end never fault.
       for (int i = 0; i < W_ROWS; ++i) {
-        const std::uint8_t* ahead = p.w + (n + W_ROWS + i) * p.row_bytes + g * gs * bits / 8;
+        const std::uint8_t* ahead = p.w + (n + rows_ahead + i) * p.row_bytes + g * gs * bits / 8;
         for (int b = 0; b < gs * bits / 8; b += 64) __builtin_prefetch(ahead + b);
       }
       F dot[W_ROWS][R];
@@ -151,13 +156,14 @@ template <class Simd, int bits, int R, int V>
 void gemv_columns_in_registers(const Problem& p, std::int64_t c_begin) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
+  const std::int64_t rows_ahead = std::max<std::int64_t>(4, kPrefetchBytes / p.row_bytes);
   F acc[R][V];
   for (auto& a : acc) {
     for (F& v : a) v = Simd::zero();
   }
   for (std::int64_t k = 0; k < p.K; ++k) {
     const std::uint8_t* row = p.w + k * p.row_bytes;
-    const std::uint8_t* ahead = row + 4 * p.row_bytes + c_begin * bits / 8;
+    const std::uint8_t* ahead = row + rows_ahead * p.row_bytes + c_begin * bits / 8;
     for (int b = 0; b < V * L * bits / 8; b += 64) __builtin_prefetch(ahead + b);
     F xk[R];
     for (int r = 0; r < R; ++r) xk[r] = Simd::set1(p.x[r * p.K + k]);
