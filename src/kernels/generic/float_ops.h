@@ -8,7 +8,9 @@
 
 #include "core/thread_pool.h"
 #include "kernels/float_dispatch.h"
+#include "kernels/generic/dot_rows.h"
 #include "kernels/generic/exp.h"
+#include "kernels/generic/partial_lanes.h"
 #include "kernels/kernels.h"
 #include "kernels/scratch.h"
 
@@ -30,17 +32,6 @@ float dot(const float* a, const T* b, std::int64_t n) {
   return sum;
 }
 
-// y[i] += alpha * x[i]
-template <class Simd>
-void add_scaled(float* y, float alpha, const float* x, std::int64_t n) {
-  constexpr int L = Simd::kLanes;
-  const auto va = Simd::set1(alpha);
-  std::int64_t i = 0;
-  for (; i + L <= n; i += L)
-    Simd::store(y + i, Simd::fmadd(va, Simd::load(x + i), Simd::load(y + i)));
-  for (; i < n; ++i) y[i] += alpha * x[i];
-}
-
 // out[i] = x[i] * alpha * (w ? w[i] : 1)
 template <class Simd>
 void scale_row(const float* x, float alpha, const float* w, std::int64_t n, float* out) {
@@ -52,24 +43,6 @@ void scale_row(const float* x, float alpha, const float* w, std::int64_t n, floa
     Simd::store(out + i, w ? Simd::mul(y, Simd::load(w + i)) : y);
   }
   for (; i < n; ++i) out[i] = x[i] * alpha * (w ? w[i] : 1.0f);
-}
-
-// The kLanes floats at p, or the count < kLanes there and fill after them.
-template <class Simd>
-typename Simd::F load_part(const float* p, std::int64_t count, float fill) {
-  if (count >= Simd::kLanes) return Simd::load(p);
-  float lanes[Simd::kLanes];
-  std::fill(std::copy(p, p + count, lanes), lanes + Simd::kLanes, fill);
-  return Simd::load(lanes);
-}
-
-// The first min(count, kLanes) lanes of v stored at p.
-template <class Simd>
-void store_part(float* p, typename Simd::F v, std::int64_t count) {
-  if (count >= Simd::kLanes) return Simd::store(p, v);
-  float lanes[Simd::kLanes];
-  Simd::store(lanes, v);
-  std::copy(lanes, lanes + count, p);
 }
 
 // Softmax of one row in place (x may equal out). Lanes past the row are -inf: e^-inf adds
@@ -142,22 +115,25 @@ void softmax(const SoftmaxArgs& a) {
   });
 }
 
+// One task per kv head and query position: the heads that share the kv head (the GQA
+// repeat) are the rows of x of both products, so their keys and values are read once.
 template <class Simd>
 void attention(const AttentionArgs& a) {
   const std::int64_t repeats = a.heads / a.kv_heads;
-  core::parallel_for(a.heads * a.Tq, 1, [&](std::int64_t begin, std::int64_t end) {
-    float* scores = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(a.Tk));
+  const std::int64_t ld = a.Tq * a.D;  // from one head's query row to the next head's
+  core::parallel_for(a.kv_heads * a.Tq, 1, [&](std::int64_t begin, std::int64_t end) {
+    float* scores = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(repeats * a.Tk));
     for (std::int64_t unit = begin; unit < end; ++unit) {
-      const std::int64_t h = unit / a.Tq, i = unit % a.Tq;
-      const float* k = a.k + (h / repeats) * a.kv_stride * a.D;
-      const float* v = a.v + (h / repeats) * a.kv_stride * a.D;
-      const float* q = a.q + unit * a.D;
+      const std::int64_t kv = unit / a.Tq, i = unit % a.Tq;
+      const float* k = a.k + kv * a.kv_stride * a.D;
+      const float* v = a.v + kv * a.kv_stride * a.D;
+      const std::int64_t first_row = (kv * repeats * a.Tq + i) * a.D;
       const std::int64_t seen = a.causal ? std::min(a.Tk, i + a.Tk - a.Tq + 1) : a.Tk;
-      for (std::int64_t j = 0; j < seen; ++j) scores[j] = dot<Simd>(q, k + j * a.D, a.D) * a.scale;
-      softmax_row<Simd>(scores, seen, scores);
-      float* out = a.out + unit * a.D;
-      std::fill(out, out + a.D, 0.0f);
-      for (std::int64_t j = 0; j < seen; ++j) add_scaled<Simd>(out, scores[j], v + j * a.D, a.D);
+      dot_rows<Simd>(a.q + first_row, ld, repeats, k, seen, a.D, a.scale, scores, seen);
+      for (std::int64_t r = 0; r < repeats; ++r) {
+        softmax_row<Simd>(scores + r * seen, seen, scores + r * seen);
+      }
+      weighted_rows<Simd>(scores, seen, repeats, v, seen, a.D, a.out + first_row, ld);
     }
   });
 }
@@ -183,11 +159,10 @@ void linear(const LinearArgs& a) {
     const auto* w = static_cast<const T*>(a.w);
     // Chunks of weight rows: each row is read once from memory and reused for every x row.
     core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
+      dot_rows<Simd>(a.x, a.K, a.M, w + begin * a.K, end - begin, a.K, 1.0f, a.out + begin, a.N);
+      if (!a.bias) return;
       for (std::int64_t m = 0; m < a.M; ++m) {
-        const float* x = a.x + m * a.K;
-        for (std::int64_t n = begin; n < end; ++n) {
-          a.out[m * a.N + n] = dot<Simd>(x, w + n * a.K, a.K) + (a.bias ? a.bias[n] : 0.0f);
-        }
+        for (std::int64_t n = begin; n < end; ++n) a.out[m * a.N + n] += a.bias[n];
       }
     });
   });
