@@ -98,7 +98,7 @@ TEST_P(FloatOps, SoftmaxAndSiluHoldOverTheWholeRangeOfExp) {
   constexpr double kSmallest = 0x1p-149;
   for (std::int64_t i = 0; i < n; ++i) {
     const double t = ts[i], e = std::exp(t);
-    for (const auto [got, want] :
+    for (const auto& [got, want] :
          {std::pair{sm[2 * i], 1 / (1 + e)}, {sm[2 * i + 1], e / (1 + e)}}) {
       ASSERT_LE(std::abs(got - want), 8 * kU * want + kSmallest) << "softmax of (0, " << t << ")";
     }
