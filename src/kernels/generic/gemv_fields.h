@@ -232,7 +232,15 @@ bool fields_apply(const Problem& p) {
 template <class Simd, int bits, int R>
 void gemv_fields(const Problem& p) {
   const PermutedX<Simd, bits> px = permute_x<Simd, bits>(p);
-  constexpr int kWeightRows = std::min(4, std::max(1, 8 / R));
+  // Rows of W at a time: 4 for one or two rows of x; for more, as many as their R x W
+  // products and sums leave registers for (4 kGemvRows of them, a few kept for codes and
+  // x), a power of two so that they divide the 32-row tiles. Measured, 4096 x 4096 4-bit,
+  // 1 thread: AVX-512 M = 3 1.08x (4 rows of W, not 2), M = 5, 6 1.22x (2, not 1); AVX2
+  // M = 3-8 1.15-1.29x (1, not 2).
+  constexpr int kRegisters = 4 * Simd::kGemvRows;
+  constexpr int kWeightRows = R <= 2 ? 4
+                                     : static_cast<int>(std::bit_floor(static_cast<unsigned>(
+                                           std::clamp((kRegisters - 6) / (2 * R), 1, 4))));
   core::parallel_for(p.N, 32, [&](std::int64_t begin, std::int64_t end) {
     gemv_fields_rows<Simd, bits, R, kWeightRows>(p, px, begin, end);
   });
