@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -177,6 +178,25 @@ TEST_F(ShardedModelTest, ResidentMemoryIsTheRankSlices) {
   std::printf("rank %d of %d: read %.2f MB of %.2f MB (footprint %.2f MB), resident grew %.2f MB\n",
               group.rank(), group.size(), sharded.weight_bytes_read / 1e6,
               total_bytes(folder) / 1e6, footprint / 1e6, grown / 1e6);
+}
+
+// A folder whose weight file was cut short: sharded_load reads only the header before it
+// refuses, with load's error.
+TEST_F(ShardedModelTest, TruncatedFolderGivesLoadsError) {
+  write_synthetic_model(root_ / "cut", shape(), 1);
+  const std::filesystem::path file = root_ / "cut" / "model.safetensors";
+  std::filesystem::resize_file(file, std::filesystem::file_size(file) - 4);
+  const auto message = [](const std::function<void()>& run) -> std::string {
+    try {
+      run();
+    } catch (const FileError& e) {
+      return e.what();
+    }
+    return "no FileError";
+  };
+  const std::string expected = message([&] { lm::load(root_ / "cut"); });
+  EXPECT_NE(expected.find("[load_safetensors] " + file.string()), std::string::npos) << expected;
+  EXPECT_EQ(message([&] { lm::sharded_load(root_ / "cut", distributed::init()); }), expected);
 }
 
 TEST_F(ShardedModelTest, Qwen3MoeShardsItsExpertsOrRefusesHeadsThatDoNotDivide) {
