@@ -1,11 +1,14 @@
 #include "io/unread_tensor.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <new>
 #include <string>
 
 namespace qlinear::io {
@@ -13,6 +16,26 @@ namespace {
 
 [[noreturn]] void fail(const std::filesystem::path& path, const std::string& reason) {
   throw FileError("[load_safetensors] " + path.string() + ": " + reason);
+}
+
+// Tensor::zeros gives blocks of 1 MiB and more whole 2 MiB huge pages, up to 2 MiB more
+// than a tensor read from a file needs (a rank's shards are often a few MiB each): those
+// get their own mapping of 4 KiB pages instead, as a mapping of the file would take.
+constexpr std::size_t kOwnMappingFrom = std::size_t{1} << 20;
+
+// A tensor of `shape` whose bytes `fill` writes.
+Tensor filled(Shape shape, Dtype dtype, const std::function<void(char*)>& fill) {
+  const std::size_t nbytes = static_cast<std::size_t>(element_count(shape)) * size_of(dtype);
+  if (nbytes < kOwnMappingFrom) {
+    Tensor t = Tensor::zeros(std::move(shape), dtype);
+    fill(static_cast<char*>(t.mutable_data()));
+    return t;
+  }
+  void* p = ::mmap(nullptr, nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  std::shared_ptr<void> memory(p, [nbytes](void* q) { ::munmap(q, nbytes); });
+  fill(static_cast<char*>(p));
+  return Tensor::view(std::move(shape), dtype, p, std::move(memory));
 }
 
 }  // namespace
@@ -55,12 +78,12 @@ const UnreadPlace* unread_place(const Tensor& tensor) {
 
 Tensor read_ranges(const UnreadPlace& place, Shape shape, Dtype dtype,
                    std::span<const ByteRange> ranges) {
-  Tensor out = Tensor::zeros(std::move(shape), dtype);
-  auto* to = static_cast<char*>(out.mutable_data());
-  for (const ByteRange& range : ranges) {
-    place.file->read(place.offset + range.offset, range.length, to);
-    to += range.length;
-  }
+  Tensor out = filled(std::move(shape), dtype, [&](char* to) {
+    for (const ByteRange& range : ranges) {
+      place.file->read(place.offset + range.offset, range.length, to);
+      to += range.length;
+    }
+  });
   if (place.file->bytes_read) *place.file->bytes_read += out.nbytes();
   return out;
 }

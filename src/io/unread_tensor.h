@@ -1,7 +1,8 @@
 // Tensors of a weight file not read yet, for loading that reads only part of them (a
 // rank's shard): each is a view without data whose owner names its file and place. Read
-// with pread into owned memory, whole or as byte ranges, never through a mapping, so no
-// page of the file becomes resident beyond the bytes asked for.
+// with pread into memory of their own (a read-only view for 1 MiB and more), whole or as
+// byte ranges, never through a mapping, so no page of the file becomes resident beyond
+// the bytes asked for.
 #pragma once
 
 #include <atomic>
