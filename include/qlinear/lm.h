@@ -143,6 +143,9 @@ struct LoadedLm {
   std::shared_ptr<const Model> model;
   ModelArgs args;
   std::string config;  // config.json as read
+  // sharded_load: the tensor bytes read from the weight files, only this rank's slices of
+  // the sharded layers and the other tensors whole; 0 for load, which maps the files.
+  std::uint64_t weight_bytes_read = 0;
 };
 
 // Loads an mlx-lm model folder (float, quantized or mixed; see qlinear::load_model).

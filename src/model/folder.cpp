@@ -5,6 +5,7 @@
 #include <set>
 
 #include "model/text_file.h"
+#include "model/unread_model.h"
 #include "qlinear/model.h"
 
 namespace qlinear {
@@ -82,16 +83,25 @@ std::vector<std::filesystem::path> weight_files(const std::filesystem::path& fol
   return {files.begin(), files.end()};
 }
 
-TensorMap load_folder_weights(const std::filesystem::path& folder) {
+namespace model {
+
+TensorMap folder_tensors(const std::filesystem::path& folder,
+                         const std::function<SafetensorsFile(const std::filesystem::path&)>& load) {
   TensorMap tensors;
   for (const auto& file : weight_files(folder)) {
-    for (auto& [name, tensor] : load_safetensors(file).tensors) {
+    for (auto& [name, tensor] : load(file).tensors) {
       if (!tensors.emplace(name, std::move(tensor)).second) {
         throw FileError(file.string() + ": tensor '" + name + "' is also in another shard");
       }
     }
   }
   return tensors;
+}
+
+}  // namespace model
+
+TensorMap load_folder_weights(const std::filesystem::path& folder) {
+  return model::folder_tensors(folder, load_safetensors);
 }
 
 void save_folder_weights(const std::filesystem::path& folder, const TensorMap& tensors,

@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <charconv>
 
+#include "io/unread_tensor.h"
 #include "model/text_file.h"
+#include "model/unread_model.h"
 #include "qlinear/model.h"
 
 namespace qlinear {
@@ -142,12 +144,16 @@ nn::ClassPredicate checkpoint_predicate(const QuantizationConfig& quantization,
   };
 }
 
-LoadedModel load_model(const std::filesystem::path& folder, bool strict) {
+namespace {
+
+// load_model with the weights that `read_weights` gives for the folder.
+LoadedModel load_model_from(const std::filesystem::path& folder, bool strict,
+                            const std::function<TensorMap()>& read_weights) {
   const auto config_path = folder / "config.json";
   LoadedModel loaded;
   loaded.config = model::read_text_file(config_path);
   loaded.quantization = parse_quantization(loaded.config, config_path.string());
-  const TensorMap weights = load_folder_weights(folder);
+  const TensorMap weights = read_weights();
   std::map<std::string, TensorInfo> infos;
   for (const auto& [name, tensor] : weights) {
     infos.emplace(name, TensorInfo{name, tensor.dtype(), tensor.shape()});
@@ -162,6 +168,24 @@ LoadedModel load_model(const std::filesystem::path& folder, bool strict) {
   return loaded;
 }
 
+}  // namespace
+
+LoadedModel load_model(const std::filesystem::path& folder, bool strict) {
+  return load_model_from(folder, strict, [&] { return load_folder_weights(folder); });
+}
+
+namespace model {
+
+LoadedModel load_model_unread(const std::filesystem::path& folder,
+                              std::shared_ptr<std::atomic<std::uint64_t>> bytes_read) {
+  return load_model_from(folder, /*strict=*/true, [&] {
+    return folder_tensors(folder, [&](const std::filesystem::path& file) {
+      return io::read_safetensors_header(file, bytes_read);
+    });
+  });
+}
+
+}  // namespace model
 }  // namespace qlinear
 
 namespace qlinear {

@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/unread_tensor.h"
+#include "model/unread_model.h"
 #include "models/config_reader.h"
 #include "models/decoder.h"
 #include "qlinear/io.h"
@@ -72,8 +74,22 @@ LoadedLm load_over(const std::filesystem::path& folder,
                 "\", which qlinear does not support; supported: " + names);
   }
   out.args = arch->args(reader);
-  LoadedModel loaded = load_model(folder, /*strict=*/true);
-  if (group) detail::shard_decoder(*loaded.model, out.args, *group);
+  if (!group) {
+    LoadedModel loaded = load_model(folder, /*strict=*/true);
+    out.model =
+        detail::make_decoder(out.args, std::move(loaded), folder.string(), arch->mlp, group);
+    return out;
+  }
+  // Sharded: the tensors stay unread until shard_decoder reads the rank's slices of the
+  // ones it shards; the others (embedding, norms, head, router) are then read whole.
+  auto bytes_read = std::make_shared<std::atomic<std::uint64_t>>(0);
+  LoadedModel loaded = model::load_model_unread(folder, bytes_read);
+  detail::shard_decoder(*loaded.model, out.args, *group);
+  TensorMap whole;
+  for (const auto& [path, tensor] : loaded.model->parameters())
+    if (io::unread_place(tensor)) whole.emplace(path, io::read_whole(tensor));
+  loaded.model->load_weights(whole, /*strict=*/false);
+  out.weight_bytes_read = *bytes_read;
   out.model = detail::make_decoder(out.args, std::move(loaded), folder.string(), arch->mlp, group);
   return out;
 }

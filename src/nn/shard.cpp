@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "io/unread_tensor.h"
 #include "nn/shard.h"
 #include "ops/checks.h"
 #include "qlinear/nn/sharded_layers.h"
@@ -51,19 +52,32 @@ Tensor shard_tensor(std::string_view op, const std::string& name, const Tensor& 
   std::int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; ++d) outer *= tensor.dim(d);
   for (int d = axis + 1; d < ndim; ++d) inner *= tensor.dim(d);
-  const std::size_t element_bytes = size_of(tensor.dtype()) * static_cast<std::size_t>(inner);
+  const std::uint64_t element_bytes = size_of(tensor.dtype()) * static_cast<std::uint64_t>(inner);
+  // The shard's bytes in the tensor, in order; touching ranges joined, so a row split is
+  // one range per segment.
+  std::vector<io::ByteRange> ranges;
+  for (std::int64_t o = 0; o < outer; ++o) {
+    for (const auto& [first, count] : kept) {
+      const io::ByteRange range{static_cast<std::uint64_t>(o * length + first) * element_bytes,
+                                static_cast<std::uint64_t>(count) * element_bytes};
+      if (range.length == 0) continue;
+      if (!ranges.empty() && ranges.back().offset + ranges.back().length == range.offset)
+        ranges.back().length += range.length;
+      else
+        ranges.push_back(range);
+    }
+  }
   Shape shape = tensor.shape();
   shape[static_cast<std::size_t>(axis)] = kept_length;
+  // A tensor not read yet (sharded loading) reads only these bytes from its file.
+  if (const io::UnreadPlace* place = io::unread_place(tensor))
+    return io::read_ranges(*place, std::move(shape), tensor.dtype(), ranges);
   Tensor shard = Tensor::zeros(std::move(shape), tensor.dtype());
   const auto* from = static_cast<const char*>(tensor.data());
   auto* to = static_cast<char*>(shard.mutable_data());
-  for (std::int64_t o = 0; o < outer; ++o) {
-    for (const auto& [first, count] : kept) {
-      const std::size_t bytes = static_cast<std::size_t>(count) * element_bytes;
-      if (bytes == 0) continue;
-      std::memcpy(to, from + static_cast<std::size_t>(o * length + first) * element_bytes, bytes);
-      to += bytes;
-    }
+  for (const io::ByteRange& range : ranges) {
+    std::memcpy(to, from + range.offset, range.length);
+    to += range.length;
   }
   return shard;
 }

@@ -10,7 +10,8 @@
 namespace qlinear::nn::detail {
 
 // Part `rank` of `size` of every segment of tensor along axis, concatenated. Throws
-// std::invalid_argument naming op and `name` where a segment does not split evenly.
+// std::invalid_argument naming op and `name` where a segment does not split evenly. A
+// tensor not read yet (io::unread_place) has only the shard's bytes read from its file.
 Tensor shard_tensor(std::string_view op, const std::string& name, const Tensor& tensor, int axis,
                     const Segments& segments, int rank, int size);
 
