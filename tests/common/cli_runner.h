@@ -11,23 +11,15 @@
 #include <sstream>
 #include <string>
 
+#include "common/sanitized.h"
+
 namespace qlinear::testing {
 
 // ThreadSanitizer shadows each byte of the read probe's three 520 MiB arrays several times
 // over (a 15 GB peak measured for `qlinear bench --baselines stream`); two such tests at once
 // exhaust a 24 GB machine. Tests that run the probe skip under it: they check rows, not
 // threads.
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kProbeTooLargeForSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kProbeTooLargeForSanitizer = true;
-#else
-inline constexpr bool kProbeTooLargeForSanitizer = false;
-#endif
-#else
-inline constexpr bool kProbeTooLargeForSanitizer = false;
-#endif
+inline constexpr bool kProbeTooLargeForSanitizer = kThreadSanitized;
 
 struct CliResult {
   int status;  // the exit status (the shell reports a signal N as 128 + N)

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/death_tests.h"
+#include "common/sanitized.h"
 #include "nn/model_fixture.h"
 #include "qlinear/model.h"
 #include "qlinear/nn.h"
@@ -207,10 +208,6 @@ TEST_F(Exhaustion, ConvertKilledAtRandomMomentsLeavesNoHalfOutput) {
   RecordProperty("completed_before_the_kill", completed);
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define QLINEAR_SANITIZED 1  // the sanitizers reserve terabytes of address space
-#endif
-
 // Peak resident memory of a command run through the shell (which execs it), in bytes.
 std::int64_t peak_resident_bytes(const std::string& command) {
   const pid_t child = fork();
@@ -229,7 +226,7 @@ std::int64_t peak_resident_bytes(const std::string& command) {
 // given back once written, so the peak stays within twice the largest tensor (its source
 // and the converted copy) plus the program itself, whatever the folder's size.
 TEST(ConvertMemory, PeakResidentMemoryOfAGigabyteFolderStaysWithinTwiceTheLargestTensor) {
-#if defined(QLINEAR_SANITIZED) || defined(QLINEAR_TEST_EMULATED)
+#if defined(QLINEAR_TEST_SANITIZED) || defined(QLINEAR_TEST_EMULATED)
   GTEST_SKIP() << "resident sizes of sanitized or emulated programs measure something else";
 #else
   const fs::path root = fs::temp_directory_path() / ("qlinear_rss_" + std::to_string(getpid()));
@@ -262,7 +259,7 @@ TEST(ConvertMemory, PeakResidentMemoryOfAGigabyteFolderStaysWithinTwiceTheLarges
 // A header declaring 2^40 elements (or a size that overflows) is refused from the header
 // alone, in an address space of 256 MiB: nothing of that size is allocated or mapped.
 TEST(HugeTensorHeader, IsRefusedBeforeAnythingIsAllocated) {
-#ifdef QLINEAR_SANITIZED
+#ifdef QLINEAR_TEST_SANITIZED  // the sanitizers reserve terabytes of address space
   GTEST_SKIP() << "an address-space limit cannot hold a sanitizer's shadow memory";
 #else
   if (!testing::can_reexecute_self()) GTEST_SKIP() << testing::kCannotReexecute;
