@@ -14,6 +14,7 @@ namespace qlinear::formats::minifloat {
 
 template <int exponent_bits, int mantissa_bits>
 struct Grid {
+  static constexpr int kMantissaBits = mantissa_bits;
   static constexpr int kBias = (1 << (exponent_bits - 1)) - 1;
   // 2^(1 - bias): the smallest normal magnitude; below it the step is 2^(1 - bias - m).
   static constexpr float kMinNormal = 1.0f / static_cast<float>(1u << (kBias - 1));

@@ -14,13 +14,14 @@ namespace qlinear::formats {
 template <class ElementFormat, QuantMode mode>
 struct Mx {
   using Element = ElementFormat;
+  using Scale = E8M0;
   static constexpr QuantMode kMode = mode;
   static constexpr int kGroupSize = 32;
   static constexpr int kBits = Element::kBits;
   static constexpr bool kHasGlobalScale = false;
 
-  static std::uint8_t encode_scale(float s) { return E8M0::encode(s); }
-  static float decode_scale(std::uint8_t code) { return E8M0::decode(code); }
+  static std::uint8_t encode_scale(float s) { return Scale::encode(s); }
+  static float decode_scale(std::uint8_t code) { return Scale::decode(code); }
 };
 
 using Mxfp4 = Mx<Fp4E2M1, QuantMode::mxfp4>;

@@ -13,6 +13,7 @@ namespace qlinear::formats {
 
 struct Nvfp4 {
   using Element = Fp4E2M1;
+  using Scale = Fp8E4M3;
   static constexpr QuantMode kMode = QuantMode::nvfp4;
   static constexpr int kGroupSize = 16;
   static constexpr int kBits = Element::kBits;
@@ -20,8 +21,8 @@ struct Nvfp4 {
   // The global scale at which the stored scales are used as they are.
   static constexpr float kGlobalScaleUnit = Fp8E4M3::kMax * Fp4E2M1::kMax;
 
-  static std::uint8_t encode_scale(float s) { return Fp8E4M3::encode(s); }
-  static float decode_scale(std::uint8_t code) { return Fp8E4M3::decode(code); }
+  static std::uint8_t encode_scale(float s) { return Scale::encode(s); }
+  static float decode_scale(std::uint8_t code) { return Scale::decode(code); }
 };
 
 static_assert(Nvfp4::kGlobalScaleUnit == 2688.0f);

@@ -116,6 +116,15 @@ struct Simd {
     const std::uint32_t four = vget_lane_u32(vreinterpret_u32_u8(bytes), 0);
     std::memcpy(p, &four, sizeof(four));
   }
+  // kLanes codes below 16 as exact floats -> kLanes / 2 bytes, two codes to a byte (the
+  // first in the low nibble): each 64-bit lane's second code is shifted next to its first.
+  static void store_code_nibbles(std::uint8_t* p, F codes) {
+    const uint64x2_t words = vreinterpretq_u64_u32(vcvtq_u32_f32(codes));
+    const uint64x2_t pairs = vsraq_n_u64(words, words, 28);  // words + (words >> 28)
+    const uint8x8_t bytes = vreinterpret_u8_u32(vmovn_u64(pairs));
+    p[0] = vget_lane_u8(bytes, 0);
+    p[1] = vget_lane_u8(bytes, 4);
+  }
   // 8 codes, one per byte, packed into 8 * bits bits.
   template <int bits>
   static std::uint64_t pack_byte_codes(std::uint64_t x) {
@@ -151,6 +160,13 @@ struct Simd {
   static I shift_right(I v) {
     return vshrq_n_u32(v, n);
   }
+  // Bit fields of float lanes, for the float formats' encoders (generic/fp_encode.h).
+  static I as_bits(F v) { return vreinterpretq_u32_f32(v); }
+  static I set1_bits(std::uint32_t v) { return vdupq_n_u32(v); }
+  static I add_bits(I a, I b) { return vaddq_u32(a, b); }
+  static I and_bits(I a, I b) { return vandq_u32(a, b); }
+  // Lanes below 2^24 as exact floats.
+  static F int_to_float(I v) { return vcvtq_f32_u32(v); }
   // code * 2^(bits * pos) for the code in bits [bits*pos, bits*(pos+1)) of each word.
   template <int bits>
   static F exact_field(I words, int pos) {

@@ -1,6 +1,7 @@
 // The kernel-table entries of one instruction set: the affine kernels (quantize.h,
-// dequantize.h, matmul.h) or the float-mode ones (fp_modes.h), by the spec's mode, and
-// gather_qmm through them (kernels/gather.h), and the float kernels (float_ops.h).
+// dequantize.h, matmul.h) or the float-mode ones (fp_quantize.h, fp_modes.h), by the
+// spec's mode, and gather_qmm through them (kernels/gather.h), and the float kernels
+// (float_ops.h).
 #pragma once
 
 #include <string_view>
@@ -9,6 +10,7 @@
 #include "kernels/generic/dequantize.h"
 #include "kernels/generic/float_ops.h"
 #include "kernels/generic/fp_modes.h"
+#include "kernels/generic/fp_quantize.h"
 #include "kernels/generic/matmul.h"
 #include "kernels/generic/quantize.h"
 
@@ -40,8 +42,12 @@ void gather_qmm_by_mode(const GatherArgs& a) {
 // The kernel table of one instruction set: the entries above with its Simd traits.
 template <class Simd>
 constexpr KernelTable table_of(std::string_view isa) {
-  return {isa, quantize_by_mode<Simd>, dequantize_by_mode<Simd>, quantized_matmul_by_mode<Simd>,
-          gather_qmm_by_mode<Simd>, &kFloatKernels<Simd>};
+  return {isa,
+          quantize_by_mode<Simd>,
+          dequantize_by_mode<Simd>,
+          quantized_matmul_by_mode<Simd>,
+          gather_qmm_by_mode<Simd>,
+          &kFloatKernels<Simd>};
 }
 
 }  // namespace qlinear::kernels::generic

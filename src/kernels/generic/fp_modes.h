@@ -1,11 +1,11 @@
-// The float modes (mxfp4, mxfp8, nvfp4) in the generic kernels. FP4 codes become values
-// by a table lookup in registers (Simd::lookup16), FP8 E4M3 codes by moving their bit
-// fields (Simd::minifloat8), scale bytes by a 256-entry table; the tables come from
-// reference::fp_tables, so that no format code is compiled with this instruction set's
-// flags. Threaded like the affine kernels; every output
-// element is one chain of operations whatever the thread count. quantize runs the
-// reference's rows on every thread and dequantize rounds exactly as the reference does,
-// so both are bit-exact; quantized_matmul is within float32 accumulation error of it.
+// The float modes (mxfp4, mxfp8, nvfp4) in the generic kernels, decoding (quantize is
+// fp_quantize.h). FP4 codes become values by a table lookup in registers
+// (Simd::lookup16), FP8 E4M3 codes by moving their bit fields (Simd::minifloat8), scale
+// bytes by a 256-entry table; the tables come from reference::fp_tables, so that no
+// format code is compiled with this instruction set's flags. Threaded like the affine
+// kernels; every output element is one chain of operations whatever the thread count.
+// dequantize rounds exactly as the reference does, so it is bit-exact; quantized_matmul
+// is within float32 accumulation error of it.
 #pragma once
 
 #include <algorithm>
@@ -67,13 +67,6 @@ void fp_decode(const std::uint8_t* row, const std::uint8_t* scale_bytes,
                   Simd::mul(fp_values<Simd, bits>(row + code * bits / 8, t.values), s));
     }
   }
-}
-
-template <class Simd>
-void fp_quantize(const QuantizeArgs& a) {
-  core::parallel_for(a.rows, 16, [&](std::int64_t begin, std::int64_t end) {
-    reference::quantize_fp_rows(a, begin, end);
-  });
 }
 
 template <class Simd>

@@ -15,14 +15,14 @@ namespace qlinear::kernels::reference {
 namespace {
 
 template <class Mode, class T>
-void quantize_rows(const QuantizeArgs& a, std::int64_t r_begin, std::int64_t r_end) {
+void quantize_rows(const QuantizeArgs& a) {
   constexpr int G = Mode::kGroupSize;
   const float factor = formats::encode_factor<Mode>(a.global_scale);
   const std::int64_t groups = a.cols / G;
   const std::int64_t words = formats::packed_words(a.cols, Mode::kBits);
   const T* w = static_cast<const T*>(a.w);
   auto* scales = static_cast<std::uint8_t*>(a.scales);
-  for (std::int64_t r = r_begin; r < r_end; ++r) {
+  for (std::int64_t r = 0; r < a.rows; ++r) {
     auto* row = reinterpret_cast<std::uint8_t*>(a.wq + r * words);
     std::memset(row, 0, static_cast<std::size_t>(words) * 4);
     for (std::int64_t g = 0; g < groups; ++g) {
@@ -103,14 +103,14 @@ void matmul(const MatmulArgs& a) {
 }  // namespace
 
 void quantize_fp(const QuantizeArgs& args) {
-  quantize_fp_rows(args, 0, args.rows);
+  formats::with_fp_mode(args.spec.mode, [&](auto mode) {
+    with_float_type(args.dtype, [&](auto t) { quantize_rows<decltype(mode), decltype(t)>(args); });
+  });
 }
 
-void quantize_fp_rows(const QuantizeArgs& args, std::int64_t begin, std::int64_t end) {
-  formats::with_fp_mode(args.spec.mode, [&](auto mode) {
-    with_float_type(args.dtype,
-                    [&](auto t) { quantize_rows<decltype(mode), decltype(t)>(args, begin, end); });
-  });
+float fp_encode_factor(QuantMode mode, const float* global_scale) {
+  return formats::with_fp_mode(
+      mode, [&](auto m) { return formats::encode_factor<decltype(m)>(global_scale); });
 }
 
 void fp_tables(QuantMode mode, Dtype dtype, const float* global_scale, FpTables& tables) {

@@ -18,9 +18,9 @@ void dequantize_fp(const DequantizeArgs& args);
 void quantized_matmul_fp(const MatmulArgs& args);
 
 // Out of line for the instruction-set kernels (which must not compile their own copies of
-// shared inline code with their flags): quantize rows [begin, end) of a float mode, and
-// the tables their decoding uses.
-void quantize_fp_rows(const QuantizeArgs& args, std::int64_t begin, std::int64_t end);
+// shared inline code with their flags): the factor quantize multiplies a float mode's
+// scales and scaled weights by (formats::encode_factor), and the scale tables.
+float fp_encode_factor(QuantMode mode, const float* global_scale);
 struct FpTables {
   const float* values;  // code -> value: 16 entries (FP4) or 256 (FP8)
   float scales[256];    // scale byte -> the value the elements are multiplied by

@@ -147,6 +147,19 @@ struct Simd {
         _mm_packus_epi32(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(halves, halves));
   }
+  // kLanes codes below 16 as exact floats -> kLanes / 2 bytes, two codes to a byte (the
+  // first in the low nibble): each 64-bit lane's second code is shifted next to its first.
+  static void store_code_nibbles(std::uint8_t* p, F codes) {
+    const __m256i words = _mm256_cvttps_epi32(codes);
+    const __m256i pairs = _mm256_or_si256(words, _mm256_srli_epi64(words, 28));
+    const __m128i first =
+        _mm_setr_epi8(0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m128i bytes =
+        _mm_unpacklo_epi16(_mm_shuffle_epi8(_mm256_castsi256_si128(pairs), first),
+                           _mm_shuffle_epi8(_mm256_extracti128_si256(pairs, 1), first));
+    const int four = _mm_cvtsi128_si32(bytes);
+    std::memcpy(p, &four, sizeof(four));
+  }
   // 8 codes, one per byte, packed into 8 * bits bits (shifts and masks: pext is slow on
   // the AMD CPUs that stop at AVX2).
   template <int bits>
@@ -191,6 +204,13 @@ struct Simd {
   static I shift_right(I v) {
     return _mm256_srli_epi32(v, n);
   }
+  // Bit fields of float lanes, for the float formats' encoders (generic/fp_encode.h).
+  static I as_bits(F v) { return _mm256_castps_si256(v); }
+  static I set1_bits(std::uint32_t v) { return _mm256_set1_epi32(static_cast<int>(v)); }
+  static I add_bits(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I and_bits(I a, I b) { return _mm256_and_si256(a, b); }
+  // Lanes below 2^24 as exact floats.
+  static F int_to_float(I v) { return _mm256_cvtepi32_ps(v); }
   // code * 2^(bits * pos) for the code in bits [bits*pos, bits*(pos+1)) of each word.
   template <int bits>
   static F exact_field(I words, int pos) {

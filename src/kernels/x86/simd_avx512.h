@@ -116,6 +116,13 @@ struct Simd {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
                      _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(codes)));
   }
+  // kLanes codes below 16 as exact floats -> kLanes / 2 bytes, two codes to a byte (the
+  // first in the low nibble): each 64-bit lane's second code is shifted next to its first.
+  static void store_code_nibbles(std::uint8_t* p, F codes) {
+    const __m512i words = _mm512_cvttps_epi32(codes);
+    const __m512i pairs = _mm512_or_si512(words, _mm512_srli_epi64(words, 28));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm512_cvtepi64_epi8(pairs));
+  }
   // 8 codes, one per byte, packed into 8 * bits bits: one bit extract (BMI2, fast on
   // every CPU with AVX-512).
   template <int bits>
@@ -151,6 +158,13 @@ struct Simd {
   static I shift_right(I v) {
     return _mm512_srli_epi32(v, n);
   }
+  // Bit fields of float lanes, for the float formats' encoders (generic/fp_encode.h).
+  static I as_bits(F v) { return _mm512_castps_si512(v); }
+  static I set1_bits(std::uint32_t v) { return _mm512_set1_epi32(static_cast<int>(v)); }
+  static I add_bits(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I and_bits(I a, I b) { return _mm512_and_si512(a, b); }
+  // Lanes below 2^24 as exact floats.
+  static F int_to_float(I v) { return _mm512_cvtepi32_ps(v); }
   // code * 2^(bits * pos) for the code in bits [bits*pos, bits*(pos+1)) of each word.
   template <int bits>
   static F exact_field(I words, int pos) {
