@@ -5,9 +5,11 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "core/thread_pool.h"
 #include "formats/fp_modes.h"
@@ -29,6 +31,29 @@ typename Simd::F group_amax(const T* group) {
     amax = Simd::select(Simd::greater(a, amax), a, amax);
   }
   return amax;
+}
+
+// 65520, the midpoint between float16's largest finite 65504 and 2^16, and everything
+// above it round to infinity; this is the float32 just below it.
+inline constexpr float kLargestRoundingToFiniteFloat16 = std::bit_cast<float>(0x477FEFFFu);
+
+// An element's quotient by its scale, rounded to T as the reference rounds it. Lanes past
+// float16's range (float16 weights under a tiny nvfp4 divisor) become infinities by a
+// select: the conversion would make them so too, but raise FE_OVERFLOW, which the
+// reference's integer rounding does not.
+template <class Simd, class T>
+typename Simd::F quotient_in(typename Simd::F q) {
+  if constexpr (!std::is_same_v<T, float16_t>) {
+    return Simd::round_to(q, T{});
+  } else {
+    using F = typename Simd::F;
+    const auto overflows = Simd::greater(Simd::abs(q), Simd::set1(kLargestRoundingToFiniteFloat16));
+    const F in_range = Simd::round_to(Simd::select(overflows, Simd::zero(), q), T{});
+    // The sign onto infinity by a product with nonzero lanes only (0 * inf is invalid).
+    const F infinity = Simd::mul(Simd::select(overflows, q, Simd::set1(1.0f)),
+                                 Simd::set1(std::numeric_limits<float>::infinity()));
+    return Simd::select(overflows, infinity, in_range);
+  }
 }
 
 // Rows [r_begin, r_end) as one run of groups (rows, codes and scales are contiguous).
@@ -67,7 +92,7 @@ void fp_quantize_rows(const QuantizeArgs& a, const float* divisors, float factor
         // encodes as infinity, as in the reference, which does not divide by it either.
         F q = Simd::set1(std::numeric_limits<float>::infinity());
         if (divisor != 0.0f) {
-          q = Simd::round_to(Simd::div(Simd::load(group + v), Simd::set1(divisor)), T{});
+          q = quotient_in<Simd, T>(Simd::div(Simd::load(group + v), Simd::set1(divisor)));
           if constexpr (Mode::kHasGlobalScale) q = Simd::mul(q, Simd::set1(factor));
         }
         if constexpr (bits == 4) {
