@@ -262,8 +262,8 @@ TEST_P(KernelAgreement, MatmulFieldKernel) {
 }
 
 // The float modes (every ISA's few-rows kernel for M <= 4 and K a multiple of its block of
-// 2 kLanes FP4 / kLanes FP8 codes, the row-by-row one for other K, the decoded-block one
-// for more rows): K of 7 groups (for nvfp4 on AVX-512 not a multiple of the block: the
+// 2 kLanes FP4 / kLanes FP8 codes, the row-by-row one for other K, 4 rows at a time for
+// more rows): K of 7 groups (for nvfp4 on AVX-512 not a multiple of the block: the
 // row-by-row kernel) and 4096, N not a multiple of the 4 weight rows taken at once, both
 // transposes.
 TEST_P(KernelAgreement, MatmulFloatModes) {
@@ -280,6 +280,29 @@ TEST_P(KernelAgreement, MatmulFloatModes) {
       }
       expect_matmul_agrees(GetParam(),
                            {2, K, 2 * gs, false, bits, gs, Dtype::float32, Dtype::float16, mode});
+    }
+  }
+}
+
+// The float modes on either side of every kernel switch (the few-rows kernels and the
+// panel GEMM) and at many rows: K not a multiple of the panel depth, N not a multiple of
+// the panel width (untransposed, nvfp4's groups of 16 leave half a panel on AVX-512) and,
+// at many rows, past a task's columns.
+TEST_P(KernelAgreement, MatmulFloatModesEveryRowCount) {
+  for (const ModeTraits& m : kQuantModes) {
+    if (m.affine_scales) continue;
+    const std::string mode(m.name);
+    const int bits = m.default_bits, gs = m.default_group_size;
+    const std::int64_t K = 256 + 3 * gs;
+    for (bool transpose : {true, false}) {
+      for (std::int64_t M = 1; M <= 40; ++M) {
+        expect_matmul_agrees(GetParam(), {M, K, transpose ? 37 : 3 * gs, transpose, bits, gs,
+                                          Dtype::float32, Dtype::float32, mode});
+      }
+      for (std::int64_t M : {64, 130}) {
+        expect_matmul_agrees(GetParam(), {M, K, transpose ? 300 : 256 + 3 * gs, transpose, bits, gs,
+                                          Dtype::bfloat16, Dtype::float32, mode});
+      }
     }
   }
 }

@@ -2,10 +2,12 @@
 // fp_quantize.h). FP4 codes become values by a table lookup in registers
 // (Simd::lookup16), FP8 E4M3 codes by moving their bit fields (Simd::minifloat8), scale
 // bytes by a 256-entry table; the tables come from reference::fp_tables, so that no
-// format code is compiled with this instruction set's flags. Threaded like the affine
-// kernels; every output element is one chain of operations whatever the thread count.
-// dequantize rounds exactly as the reference does, so it is bit-exact; quantized_matmul
-// is within float32 accumulation error of it.
+// format code is compiled with this instruction set's flags. quantized_matmul takes
+// few-rows kernels for few rows of transposed W and the panel GEMM (gemm.h, with
+// FpDecoder) otherwise. Threaded like the affine kernels; every output element is one
+// chain of operations whatever the thread count. dequantize rounds exactly as the
+// reference does, so it is bit-exact; quantized_matmul is within float32 accumulation
+// error of it.
 #pragma once
 
 #include <algorithm>
@@ -15,23 +17,15 @@
 
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
+#include "kernels/generic/decoders.h"
+#include "kernels/generic/gemm.h"
+#include "kernels/generic/matmul.h"
 #include "kernels/kernels.h"
 #include "kernels/reference/reference.h"
 #include "kernels/scratch.h"
 #include "qlinear/quant_spec.h"
 
 namespace qlinear::kernels::generic {
-
-// kLanes values of the codes at p: FP4 E2M1 through the 16-entry table, FP8 E4M3 (every
-// 8-bit mode's element format) by moving its bit fields into float32's.
-template <class Simd, int bits>
-typename Simd::F fp_values(const std::uint8_t* p, const float* values) {
-  if constexpr (bits == 4) {
-    return Simd::lookup16(p, values);
-  } else {
-    return Simd::template minifloat8<4, 3>(p);
-  }
-}
 
 // Calls fn(std::integral_constant<int, bits>{}) for the float modes' widths, 4 and 8.
 template <class Fn>
@@ -52,23 +46,6 @@ void with_fp_group(QuantMode mode, Fn&& fn) {
   fn(std::integral_constant<int, traits(mx).default_group_size>{});
 }
 
-// count values (whole groups) of packed row `row` from code `first` on, times the scale
-// of their group, into out (float32, float16 or bfloat16: rounded once, to nearest even).
-template <class Simd, int bits, class O>
-void fp_decode(const std::uint8_t* row, const std::uint8_t* scale_bytes,
-               const reference::FpTables& t, int group_size, std::int64_t first, std::int64_t count,
-               O* out) {
-  constexpr int L = Simd::kLanes;
-  for (std::int64_t j = 0; j < count; j += group_size) {
-    const auto s = Simd::set1(t.scales[scale_bytes[(first + j) / group_size]]);
-    for (int v = 0; v < group_size; v += L) {
-      const std::int64_t code = first + j + v;
-      Simd::store(out + j + v,
-                  Simd::mul(fp_values<Simd, bits>(row + code * bits / 8, t.values), s));
-    }
-  }
-}
-
 template <class Simd>
 void fp_dequantize(const DequantizeArgs& a) {
   reference::FpTables t;
@@ -78,11 +55,18 @@ void fp_dequantize(const DequantizeArgs& a) {
     using O = decltype(o);
     with_fp_bits(a.spec.bits, [&](auto b) {
       constexpr int bits = decltype(b)::value;
+      const FpDecoder<Simd, bits> decoder{static_cast<const std::uint8_t*>(a.scales), &t};
+      const std::int64_t groups = a.cols / gs;
       core::parallel_for(a.rows, 16, [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t r = begin; r < end; ++r) {
-          fp_decode<Simd, bits>(reinterpret_cast<const std::uint8_t*>(a.wq) + r * a.cols * bits / 8,
-                                static_cast<const std::uint8_t*>(a.scales) + r * (a.cols / gs), t,
-                                gs, 0, a.cols, static_cast<O*>(a.out) + r * a.cols);
+          const auto* row = reinterpret_cast<const std::uint8_t*>(a.wq) + r * a.cols * bits / 8;
+          O* out = static_cast<O*>(a.out) + r * a.cols;
+          for (std::int64_t g = 0; g < groups; ++g) {
+            const auto group = decoder.group(r * groups + g);
+            for (int v = 0; v < gs; v += Simd::kLanes) {
+              Simd::store(out + g * gs + v, decoder.values(row, g * gs + v, group));
+            }
+          }
         }
       });
     });
@@ -240,118 +224,64 @@ void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, 
   });
 }
 
-// W (N, K), groups along K, for more rows of x: a few rows of W are decoded into a float
-// block, then every row of x takes its dot products with them.
+// R <= 4 rows of x against W (N, K): the block kernel where K is whole blocks of codes,
+// else the row-by-row one.
 template <class Simd, int bits>
-void fp_matmul_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
-                    std::int64_t n_begin, std::int64_t n_end) {
-  using F = typename Simd::F;
-  constexpr int L = Simd::kLanes;
-  constexpr int kBlock = 4;
-  const std::int64_t K = a.K;
-  const int gs = a.spec.group_size;
-  const auto* w = reinterpret_cast<const std::uint8_t*>(a.wq);
-  const auto* scales = static_cast<const std::uint8_t*>(a.scales);
-  float* block = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(kBlock * K));
-  for (std::int64_t n0 = n_begin; n0 < n_end; n0 += kBlock) {
-    const int rows = static_cast<int>(std::min<std::int64_t>(kBlock, n_end - n0));
-    for (int i = 0; i < rows; ++i) {
-      fp_decode<Simd, bits>(w + (n0 + i) * K * bits / 8, scales + (n0 + i) * (K / gs), t, gs, 0, K,
-                            block + i * K);
-    }
-    for (std::int64_t m = 0; m < a.M; ++m) {
-      const float* x_row = x + m * K;
-      F acc[kBlock];
-      for (F& v : acc) v = Simd::zero();
-      for (std::int64_t k = 0; k < K; k += L) {
-        const F xv = Simd::load(x_row + k);
-        for (int i = 0; i < rows; ++i)
-          acc[i] = Simd::fmadd(xv, Simd::load(block + i * K + k), acc[i]);
-      }
-      for (int i = 0; i < rows; ++i) y[m * a.N + n0 + i] = Simd::reduce_add(acc[i]);
-    }
+void fp_few_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
+                 int rows) {
+  const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((rows == I + 1
+          ? (blocks ? with_fp_group<bits>(a.spec.mode,
+                                          [&](auto g) {
+                                            fp_gemv<Simd, bits, decltype(g)::value, I + 1>(a, t, x,
+                                                                                           y);
+                                          })
+                    : core::parallel_for(a.N, 16,
+                                         [&](std::int64_t begin, std::int64_t end) {
+                                           fp_gemv_rows<Simd, bits, I + 1>(a, t, x, y, begin, end);
+                                         }))
+          : void()),
+     ...);
   }
+  (std::make_integer_sequence<int, 4>{});
 }
 
-// W (K, N), groups along N: each row of W, decoded over columns [c_begin, c_end), is
-// added times x[m, k] into M rows of accumulators.
-template <class Simd, int bits>
-void fp_matmul_columns(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
-                       std::int64_t c_begin, std::int64_t c_end) {
-  using F = typename Simd::F;
-  constexpr int L = Simd::kLanes;
-  const std::int64_t width = c_end - c_begin;
-  const int gs = a.spec.group_size;
-  const auto* w = reinterpret_cast<const std::uint8_t*>(a.wq);
-  const auto* scales = static_cast<const std::uint8_t*>(a.scales);
-  float* acc = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(a.M * width));
-  float* values = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(width));
-  std::fill(acc, acc + a.M * width, 0.0f);
-  for (std::int64_t k = 0; k < a.K; ++k) {
-    fp_decode<Simd, bits>(w + k * a.N * bits / 8, scales + k * (a.N / gs), t, gs, c_begin, width,
-                          values);
-    for (std::int64_t m = 0; m < a.M; ++m) {
-      const F xk = Simd::set1(x[m * a.K + k]);
-      float* acc_row = acc + m * width;
-      for (std::int64_t c = 0; c < width; c += L) {
-        Simd::store(acc_row + c, Simd::fmadd(xk, Simd::load(values + c), Simd::load(acc_row + c)));
-      }
-    }
-  }
-  for (std::int64_t m = 0; m < a.M; ++m) {
-    std::copy(acc + m * width, acc + (m + 1) * width, y + m * a.N + c_begin);
+// Rows of x from which transposed W takes the panel GEMM rather than the few-rows kernel
+// 4 rows at a time, by measurement per instruction set (Simd traits, docs/kernels.md).
+template <class Simd>
+constexpr std::int64_t fp_panel_min_rows(QuantMode mode) {
+  switch (mode) {
+    case QuantMode::mxfp4:
+      return Simd::kMxfp4PanelRows;
+    case QuantMode::nvfp4:
+      return Simd::kNvfp4PanelRows;
+    default:
+      return Simd::kMxfp8PanelRows;
   }
 }
 
 template <class Simd>
 void fp_quantized_matmul(const MatmulArgs& a) {
-  const float* x = static_cast<const float*>(a.x);
-  if (a.x_dtype != Dtype::float32) {
-    float* wide = scratch_floats(ScratchSlot::input, static_cast<std::size_t>(a.M * a.K));
-    widen<Simd>(a.x, a.x_dtype, wide, a.M * a.K);
-    x = wide;
-  }
-  const bool direct = a.out_dtype == Dtype::float32;
-  float* y = direct ? static_cast<float*>(a.out)
-                    : scratch_floats(ScratchSlot::output, static_cast<std::size_t>(a.M * a.N));
   reference::FpTables t;
   reference::fp_tables(a.spec.mode, a.x_dtype, nullptr, t);
-  with_fp_bits(a.spec.bits, [&](auto b) {
-    constexpr int bits = decltype(b)::value;
-    if (a.transpose && a.M <= 4) {
-      const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
-      [&]<int... I>(std::integer_sequence<int, I...>) {
-        ((a.M == I + 1 ? (blocks ? with_fp_group<bits>(
-                                       a.spec.mode,
-                                       [&](auto g) {
-                                         fp_gemv<Simd, bits, decltype(g)::value, I + 1>(a, t, x, y);
-                                       })
-                                 : core::parallel_for(a.N, 16,
-                                                      [&](std::int64_t begin, std::int64_t end) {
-                                                        fp_gemv_rows<Simd, bits, I + 1>(a, t, x, y,
-                                                                                        begin, end);
-                                                      }))
-                       : void()),
-         ...);
+  // Untransposed W has no few-rows kernel: the panels beat the column kernel they replace
+  // from one row on.
+  const bool panels = !a.transpose || a.M >= fp_panel_min_rows<Simd>(a.spec.mode);
+  with_float_operands<Simd>(a, panels, [&](const Problem& p) {
+    with_fp_bits(a.spec.bits, [&](auto b) {
+      constexpr int bits = decltype(b)::value;
+      if (panels) {
+        gemm<Simd>(p, FpDecoder<Simd, bits>{static_cast<const std::uint8_t*>(p.scales), &t},
+                   a.transpose);
+      } else {
+        for (std::int64_t m = 0; m < a.M; m += 4) {
+          fp_few_rows<Simd, bits>(a, t, p.x + m * a.K, p.y + m * a.N,
+                                  static_cast<int>(std::min<std::int64_t>(4, a.M - m)));
+        }
       }
-      (std::make_integer_sequence<int, 4>{});
-    } else if (a.transpose) {
-      core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
-        fp_matmul_rows<Simd, bits>(a, t, x, y, begin, end);
-      });
-    } else {
-      // Chunks of whole groups, at least 256 columns.
-      const std::int64_t chunk = std::max<std::int64_t>(a.spec.group_size, 256);
-      core::parallel_for(a.N, chunk, [&](std::int64_t begin, std::int64_t end) {
-        fp_matmul_columns<Simd, bits>(a, t, x, y, begin, end);
-      });
-    }
+    });
   });
-  if (direct) return;
-  for (std::int64_t m = 0; m < a.M; ++m) {
-    narrow<Simd>(y + m * a.N, static_cast<char*>(a.out) + m * a.N * size_of(a.out_dtype),
-                 a.out_dtype, a.N);
-  }
 }
 
 }  // namespace qlinear::kernels::generic

@@ -1,4 +1,4 @@
-// quantized_matmul for many rows of x: blocks of W are dequantized once into float
+// quantized_matmul for many rows of x, in every mode: blocks of W are decoded once into float
 // panels that stay in cache, and a register-blocked micro-kernel reuses every panel
 // element across kTileRows rows of x. Work is split over column blocks; every output
 // element sums its k-blocks in the same order whatever the thread count.
@@ -80,53 +80,49 @@ float* pack_rows(const void* x, Dtype x_dtype, std::int64_t M, std::int64_t K) {
   return packed;
 }
 
-// Dequantizes W[k0 : k0+depth, n0 : n0+width] into `width / kPanelWidth` panels of
-// (depth, kPanelWidth) floats; columns past N are zero.
-template <class Simd, int bits>
-void dequantize_panels(const Problem& p, bool transpose, std::int64_t k0, std::int64_t depth,
-                       std::int64_t n0, std::int64_t width, float* panels) {
+// Decodes W[k0 : k0+depth, n0 : n0+width] (W as x @ W reads it) into width / kPanelWidth
+// panels of (depth, kPanelWidth) floats; columns past N are zero.
+template <class Simd, class Decoder>
+void decode_panels(const Problem& p, const Decoder& decoder, bool transpose, std::int64_t k0,
+                   std::int64_t depth, std::int64_t n0, std::int64_t width, float* panels) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
   constexpr int PW = GemmShape<Simd>::kPanelWidth;
   const int gs = p.group_size;
   if (!transpose) {
-    // Row k of W holds columns n; a panel row is two vectors of one group (PW <= gs).
+    // Row k of W holds columns n; a panel row is two vectors, each within one group (L
+    // divides the group size, and so N: past N lie whole vectors).
     for (std::int64_t c = 0; c < width; c += PW) {
       float* panel = panels + c / PW * depth * PW;
-      const std::int64_t n = n0 + c;
       for (std::int64_t k = 0; k < depth; ++k) {
-        const std::int64_t g = (k0 + k) * p.groups + n / gs;
-        const F s = Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g));
-        const F b = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
         const std::uint8_t* row = p.w + (k0 + k) * p.row_bytes;
-        Simd::store(panel + k * PW, Simd::fmadd(codes_at<Simd, bits>(row, n), s, b));
-        Simd::store(panel + k * PW + L, Simd::fmadd(codes_at<Simd, bits>(row, n + L), s, b));
+        for (int h = 0; h < PW; h += L) {
+          const std::int64_t n = n0 + c + h;
+          const F v = n < p.N ? decoder.values(row, n, decoder.group((k0 + k) * p.groups + n / gs))
+                              : Simd::zero();
+          Simd::store(panel + k * PW + h, v);
+        }
       }
     }
     return;
   }
   // Row n of W holds depth k; it becomes column n % PW of its panel. L rows at a time are
-  // dequantized L values deep and transposed in registers, so that the panel is written a
+  // decoded L values deep and transposed in registers, so that the panel is written a
   // vector at a time (width is a multiple of PW, and L divides the group size).
   for (std::int64_t c = 0; c < width; c += L) {
     float* panel = panels + c / PW * depth * PW + c % PW;
     const std::int64_t rows = std::clamp<std::int64_t>(p.N - (n0 + c), 0, L);
     for (std::int64_t k = 0; k < depth; k += gs) {
-      F scale[L], bias[L];
-      for (int i = 0; i < rows; ++i) {
-        const std::int64_t g = (n0 + c + i) * p.groups + (k0 + k) / gs;
-        scale[i] = Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g));
-        bias[i] = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
-      }
+      typename Decoder::Group group[L];
+      for (int i = 0; i < rows; ++i)
+        group[i] = decoder.group((n0 + c + i) * p.groups + (k0 + k) / gs);
       for (int v = 0; v < gs; v += L) {
         F block[L];
         for (int i = 0; i < L; ++i) {
-          if (i >= rows) {
-            block[i] = Simd::zero();  // columns past N: no row to point at
-            continue;
-          }
-          const std::uint8_t* row = p.w + (n0 + c + i) * p.row_bytes;
-          block[i] = Simd::fmadd(codes_at<Simd, bits>(row, k0 + k + v), scale[i], bias[i]);
+          // Columns past N: no row to point at.
+          block[i] = i < rows
+                         ? decoder.values(p.w + (n0 + c + i) * p.row_bytes, k0 + k + v, group[i])
+                         : Simd::zero();
         }
         Simd::transpose(block);
         for (int j = 0; j < L; ++j) Simd::store(panel + (k + v + j) * PW, block[j]);
@@ -136,9 +132,9 @@ void dequantize_panels(const Problem& p, bool transpose, std::int64_t k0, std::i
 }
 
 // y[:, :round_up(N, kPanelWidth)] = x @ W (p.ldy must allow the padding), with p.x the
-// rows as packed by pack_rows.
-template <class Simd, int bits>
-void gemm(const Problem& p, bool transpose) {
+// rows as packed by pack_rows and W's codes turned into values by `decoder`.
+template <class Simd, class Decoder>
+void gemm(const Problem& p, const Decoder& decoder, bool transpose) {
   using Shape = GemmShape<Simd>;
   constexpr int PW = Shape::kPanelWidth;
   constexpr int MR = Simd::kTileRows;
@@ -150,7 +146,7 @@ void gemm(const Problem& p, bool transpose) {
         scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(Shape::kDepth * width));
     for (std::int64_t k0 = 0; k0 < p.K; k0 += Shape::kDepth) {
       const std::int64_t depth = std::min(Shape::kDepth, p.K - k0);
-      dequantize_panels<Simd, bits>(p, transpose, k0, depth, n0, width, panels);
+      decode_panels<Simd>(p, decoder, transpose, k0, depth, n0, width, panels);
       const float* a = p.x + k0 * tiles * MR;
       for (std::int64_t c = 0; c < width; c += PW) {
         const float* panel = panels + c / PW * depth * PW;

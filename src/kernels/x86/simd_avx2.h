@@ -20,6 +20,10 @@ struct Simd {
   static constexpr int kGemvRows = 4;
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
   static constexpr int kTileRows = 6;
+  // Rows of x from which the float modes take the panel GEMM with W transposed (fewer
+  // take the few-rows kernel 4 rows at a time); measured on a 2-vCPU AMD EPYC host,
+  // docs/kernels.md.
+  static constexpr int kMxfp4PanelRows = 9, kNvfp4PanelRows = 9, kMxfp8PanelRows = 11;
   using F = __m256;
   using I = __m256i;
 

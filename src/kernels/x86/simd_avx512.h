@@ -21,6 +21,9 @@ struct Simd {
   static constexpr int kGemvRows = 8;
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
   static constexpr int kTileRows = 12;
+  // Rows of x from which the float modes take the panel GEMM with W transposed (fewer
+  // take the few-rows kernel 4 rows at a time); from an earlier measurement, docs/kernels.md.
+  static constexpr int kMxfp4PanelRows = 17, kNvfp4PanelRows = 7, kMxfp8PanelRows = 7;
   using F = __m512;
   using I = __m512i;
 
