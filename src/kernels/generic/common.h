@@ -26,6 +26,16 @@ void with_bits(int bits, Fn&& fn) {
   if (!served) throw std::logic_error("kernel called with unsupported bits");
 }
 
+// Calls fn(std::integral_constant<int, R>{}) for rows = R in [1, kMaxRows]: the few-rows
+// kernels keep R rows' accumulators in registers, so R must be a constant.
+template <int kMaxRows, class Fn>
+void with_row_count(std::int64_t rows, Fn&& fn) {
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    ((rows == I + 1 ? fn(std::integral_constant<int, I + 1>{}) : void()), ...);
+  }
+  (std::make_integer_sequence<int, kMaxRows>{});
+}
+
 // Simd::kLanes codes of a packed row from code `first` (a multiple of kLanes) on, as
 // floats. Where kLanes codes are not whole bytes (4 lanes of 3 or 5 bits) the run starts
 // at bit (first * bits) % 8 of its byte, and Simd::codes takes that offset too.

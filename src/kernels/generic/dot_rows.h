@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/generic/common.h"
 #include "kernels/generic/partial_lanes.h"
 
 namespace qlinear::kernels::generic {
@@ -61,20 +62,9 @@ void dot_rows(const float* x, std::int64_t ldx, std::int64_t rows, const T* w, s
   for (std::int64_t r = 0; r < rows; r += 4) {
     const float* xr = x + r * ldx;
     float* o = out + r * ldo;
-    switch (std::min<std::int64_t>(4, rows - r)) {
-      case 1:
-        dot_rows_of<Simd, 1>(xr, ldx, w, n, K, scale, o, ldo);
-        break;
-      case 2:
-        dot_rows_of<Simd, 2>(xr, ldx, w, n, K, scale, o, ldo);
-        break;
-      case 3:
-        dot_rows_of<Simd, 3>(xr, ldx, w, n, K, scale, o, ldo);
-        break;
-      default:
-        dot_rows_of<Simd, 4>(xr, ldx, w, n, K, scale, o, ldo);
-        break;
-    }
+    with_row_count<4>(std::min<std::int64_t>(4, rows - r), [&](auto count) {
+      dot_rows_of<Simd, decltype(count)::value>(xr, ldx, w, n, K, scale, o, ldo);
+    });
   }
 }
 
@@ -112,20 +102,9 @@ void weighted_rows(const float* p, std::int64_t ldp, std::int64_t rows, const fl
   for (std::int64_t r = 0; r < rows; r += 4) {
     const float* pr = p + r * ldp;
     float* o = out + r * ldo;
-    switch (std::min<std::int64_t>(4, rows - r)) {
-      case 1:
-        weighted_rows_of<Simd, 1>(pr, ldp, v, n, D, o, ldo);
-        break;
-      case 2:
-        weighted_rows_of<Simd, 2>(pr, ldp, v, n, D, o, ldo);
-        break;
-      case 3:
-        weighted_rows_of<Simd, 3>(pr, ldp, v, n, D, o, ldo);
-        break;
-      default:
-        weighted_rows_of<Simd, 4>(pr, ldp, v, n, D, o, ldo);
-        break;
-    }
+    with_row_count<4>(std::min<std::int64_t>(4, rows - r), [&](auto count) {
+      weighted_rows_of<Simd, decltype(count)::value>(pr, ldp, v, n, D, o, ldo);
+    });
   }
 }
 

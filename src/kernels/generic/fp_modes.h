@@ -230,21 +230,17 @@ template <class Simd, int bits>
 void fp_few_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                  int rows) {
   const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
-  [&]<int... I>(std::integer_sequence<int, I...>) {
-    ((rows == I + 1
-          ? (blocks ? with_fp_group<bits>(a.spec.mode,
-                                          [&](auto g) {
-                                            fp_gemv<Simd, bits, decltype(g)::value, I + 1>(a, t, x,
-                                                                                           y);
-                                          })
-                    : core::parallel_for(a.N, 16,
-                                         [&](std::int64_t begin, std::int64_t end) {
-                                           fp_gemv_rows<Simd, bits, I + 1>(a, t, x, y, begin, end);
-                                         }))
-          : void()),
-     ...);
-  }
-  (std::make_integer_sequence<int, 4>{});
+  with_row_count<4>(rows, [&](auto r) {
+    constexpr int R = decltype(r)::value;
+    if (blocks) {
+      with_fp_group<bits>(a.spec.mode,
+                          [&](auto g) { fp_gemv<Simd, bits, decltype(g)::value, R>(a, t, x, y); });
+    } else {
+      core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
+        fp_gemv_rows<Simd, bits, R>(a, t, x, y, begin, end);
+      });
+    }
+  });
 }
 
 // Rows of x from which transposed W takes the panel GEMM rather than the few-rows kernel

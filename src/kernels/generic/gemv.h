@@ -221,10 +221,7 @@ void gemv(const Problem& p, bool transpose) {
       gemv_untransposed<Simd, bits, R>(p);
     }
   };
-  [&]<int... I>(std::integer_sequence<int, I...>) {
-    ((p.M == I + 1 ? run(std::integral_constant<int, I + 1>{}) : void()), ...);
-  }
-  (std::make_integer_sequence<int, Simd::kGemvRows>{});
+  with_row_count<Simd::kGemvRows>(p.M, run);
 }
 
 }  // namespace qlinear::kernels::generic
