@@ -16,9 +16,9 @@
 
 namespace qlinear::kernels::generic {
 
-// sum a[i] * b[i], with b float32, float16 or bfloat16.
-template <class Simd, class T>
-float dot(const float* a, const T* b, std::int64_t n) {
+// sum a[i] * b[i] (rms_norm's sum of squares).
+template <class Simd>
+float dot(const float* a, const float* b, std::int64_t n) {
   constexpr int L = Simd::kLanes;
   auto s0 = Simd::zero(), s1 = Simd::zero();
   std::int64_t i = 0;
@@ -28,7 +28,7 @@ float dot(const float* a, const T* b, std::int64_t n) {
   }
   for (; i + L <= n; i += L) s0 = Simd::fmadd(Simd::load(a + i), Simd::load(b + i), s0);
   float sum = Simd::reduce_add(Simd::add(s0, s1));
-  for (; i < n; ++i) sum += a[i] * to_float(b[i]);
+  for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
 }
 
