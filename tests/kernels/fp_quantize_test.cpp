@@ -11,7 +11,6 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <random>
@@ -24,6 +23,7 @@
 #include "qlinear/dtype.h"
 #include "qlinear/quant_spec.h"
 #include "qlinear/runtime.h"
+#include "qlinear/tensor.h"
 
 namespace qlinear {
 namespace {
@@ -32,31 +32,10 @@ constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16
 constexpr QuantMode kFloatModes[] = {QuantMode::mxfp4, QuantMode::mxfp8, QuantMode::nvfp4};
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// Weights of one dtype: `values` rounded to it, rows x cols.
-struct Weights {
-  Dtype dtype;
-  std::int64_t rows, cols;
-  std::vector<std::uint8_t> bytes;
-};
-
-Weights weights_of(Dtype dtype, std::int64_t cols, const std::vector<float>& values) {
-  Weights w{dtype, static_cast<std::int64_t>(values.size()) / cols, cols, {}};
-  w.bytes.resize(values.size() * size_of(dtype));
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    void* p = w.bytes.data() + i * size_of(dtype);
-    switch (dtype) {
-      case Dtype::float16:
-        *static_cast<float16_t*>(p) = from_float<float16_t>(values[i]);
-        break;
-      case Dtype::bfloat16:
-        *static_cast<bfloat16_t*>(p) = from_float<bfloat16_t>(values[i]);
-        break;
-      default:
-        std::memcpy(p, &values[i], sizeof(float));
-        break;
-    }
-  }
-  return w;
+// Weights of one dtype: `values` rounded to it, in rows of `cols`.
+Tensor weights_of(Dtype dtype, std::int64_t cols, const std::vector<float>& values) {
+  return Tensor::from_floats({static_cast<std::int64_t>(values.size()) / cols, cols}, dtype,
+                             values);
 }
 
 // The neighbours of a positive value v of dtype (v itself representable), one step of
@@ -78,14 +57,14 @@ struct Quantized {
   std::vector<std::uint8_t> scales;
 };
 
-Quantized quantize_with(const kernels::KernelTable& table, QuantMode mode, const Weights& w,
+Quantized quantize_with(const kernels::KernelTable& table, QuantMode mode, const Tensor& w,
                         const float* global_scale) {
   const QuantSpec spec = QuantSpec::defaults(mode);
-  Quantized q{
-      std::vector<std::uint32_t>(static_cast<std::size_t>(w.rows * spec.packed_words(w.cols))),
-      std::vector<std::uint8_t>(static_cast<std::size_t>(w.rows * w.cols / spec.group_size))};
-  table.quantize({spec, w.bytes.data(), w.dtype, w.rows, w.cols, q.wq.data(), q.scales.data(),
-                  nullptr, global_scale});
+  const std::int64_t rows = w.dim(0), cols = w.dim(1);
+  Quantized q{std::vector<std::uint32_t>(static_cast<std::size_t>(rows * spec.packed_words(cols))),
+              std::vector<std::uint8_t>(static_cast<std::size_t>(rows * cols / spec.group_size))};
+  table.quantize(
+      {spec, w.data(), w.dtype(), rows, cols, q.wq.data(), q.scales.data(), nullptr, global_scale});
   return q;
 }
 
@@ -101,10 +80,10 @@ std::string difference(const std::vector<V>& a, const std::vector<V>& b) {
 // Every float mode whose group size divides w's row length (nvfp4 with no and several
 // global scales), on every supported table but the reference (the first) and 1 to 3
 // threads, against the reference.
-void expect_bit_exact(const Weights& w, const std::string& data) {
+void expect_bit_exact(const Tensor& w, const std::string& data) {
   const auto tables = kernels::supported_tables();
   for (const QuantMode mode : kFloatModes) {
-    if (w.cols % QuantSpec::defaults(mode).group_size != 0) continue;
+    if (w.dim(1) % QuantSpec::defaults(mode).group_size != 0) continue;
     std::vector<std::optional<float>> global_scales = {std::nullopt};
     if (mode == QuantMode::nvfp4)
       global_scales.insert(global_scales.end(), {2688.0f, 1.0f, 0.37f, 3e5f, 0.0f});
@@ -119,7 +98,7 @@ void expect_bit_exact(const Weights& w, const std::string& data) {
           const std::string what =
               std::string(tables[t]->isa) + " " + std::string(mode_name(mode)) +
               (g ? " global scale " + std::to_string(*g) : "") + " " +
-              std::string(name_of(w.dtype)) + " " + data + " threads " + std::to_string(threads);
+              std::string(name_of(w.dtype())) + " " + data + " threads " + std::to_string(threads);
           EXPECT_EQ(difference(fast.scales, ref.scales), "") << what << ": scales";
           EXPECT_EQ(difference(fast.wq, ref.wq), "") << what << ": codes";
         }
