@@ -40,7 +40,9 @@ inline constexpr float kLargestRoundingToFiniteFloat16 = std::bit_cast<float>(0x
 // An element's quotient by its scale, rounded to T as the reference rounds it. Lanes past
 // float16's range (float16 weights under a tiny nvfp4 divisor) become infinities by a
 // select: the conversion would make them so too, but raise FE_OVERFLOW, which the
-// reference's integer rounding does not.
+// reference's integer rounding does not. Here, not in Simd::round_to: this infinity is an
+// intermediate the codes never show, where elsewhere a float16 past its range is the
+// op's own result (infinity, as in MLX).
 template <class Simd, class T>
 typename Simd::F quotient_in(typename Simd::F q) {
   if constexpr (!std::is_same_v<T, float16_t>) {
