@@ -10,6 +10,12 @@
 #if defined(QLINEAR_HAVE_OPENBLAS)
 #include <cblas.h>
 #endif
+#if defined(QLINEAR_BENCH_BF16_UNITS)
+#include <algorithm>
+#include <string>
+
+#include "kernels/x86/bf16_units.h"
+#endif
 
 namespace qlinear {
 namespace {
@@ -62,6 +68,38 @@ BENCHMARK(BM_DenseSgemm)
     ->Args({1, 4096, 14336})
     ->Args({512, 4096, 4096})
     ->Unit(benchmark::kMicrosecond);
+#endif
+
+#if defined(QLINEAR_BENCH_BF16_UNITS)
+// The bfloat16 matmul's multipliers on this CPU (kernels/x86/bf16_units.h): M=512,
+// 4096x4096, 4-bit g64, bfloat16 x. Arg: 0 AMX, 1 vdpbf16ps (forced), 2 neither (what
+// runs on a CPU whose vdpbf16ps is slower than its FMAs: the float32 AVX-512 kernels).
+void BM_Bf16Units(benchmark::State& state) {
+  namespace units = kernels::avx512_bf16;
+  const std::vector<std::string> isas = supported_isas();
+  if (std::find(isas.begin(), isas.end(), "avx512_bf16") == isas.end() ||
+      (state.range(0) == 0 && !units::amx_usable())) {
+    state.SkipWithError("not on this CPU");
+    return;
+  }
+  const std::string saved(active_isa());
+  set_isa(state.range(0) == 2 ? "avx512" : "avx512_bf16");
+  units::allow_amx(state.range(0) == 0);
+  units::force_vector_bf16(state.range(0) == 1);
+  const Tensor w = random_normal({4096, 4096}, Dtype::float32, 1);
+  const Tensor x = random_normal({512, 4096}, Dtype::bfloat16, 2);
+  const Quantized q = quantize(w, 64, 4);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(quantized_matmul(x, q.wq, q.scales, q.biases, true, 64, 4));
+  }
+  state.counters["FLOPS"] =
+      benchmark::Counter(2.0 * 512 * 4096 * 4096, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["vdpbf16ps_over_fma"] = units::vector_bf16_speedup();
+  units::allow_amx(true);
+  units::force_vector_bf16(false);
+  set_isa(saved);
+}
+BENCHMARK(BM_Bf16Units)->ArgName("unit")->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
 #endif
 
 // Args: rows, cols, bits. Counter: float32 input bytes (quantize) or output bytes.

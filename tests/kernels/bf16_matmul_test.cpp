@@ -15,7 +15,7 @@
 #include "core/random.h"
 #include "kernels/isa.h"
 #include "kernels/roundoff.h"
-#include "kernels/x86/bf16_amx.h"
+#include "kernels/x86/bf16_units.h"
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"
 
@@ -133,18 +133,25 @@ void expect_falls_back(const Case& c) {
       << describe(c);
 }
 
-// Each test runs with the AMX tiles (where the CPU and OS offer them) and with vdpbf16ps.
+bool has_bf16_table() {
+  const std::vector<std::string> isas = supported_isas();
+  return std::find(isas.begin(), isas.end(), kIsa) != isas.end();
+}
+
+// Each test runs with the AMX tiles (where the CPU and OS offer them) and with vdpbf16ps
+// (forced where this CPU would not choose it, being slower than float32 FMAs).
 class Bf16Matmul : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    const std::vector<std::string> isas = supported_isas();
-    if (std::find(isas.begin(), isas.end(), kIsa) == isas.end()) {
-      GTEST_SKIP() << "this CPU has no AVX512-BF16";
-    }
+    if (!has_bf16_table()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
     if (GetParam() && !kernels::avx512_bf16::amx_usable()) GTEST_SKIP() << "no AMX here";
     kernels::avx512_bf16::allow_amx(GetParam());
+    kernels::avx512_bf16::force_vector_bf16(!GetParam());
   }
-  void TearDown() override { kernels::avx512_bf16::allow_amx(true); }
+  void TearDown() override {
+    kernels::avx512_bf16::allow_amx(true);
+    kernels::avx512_bf16::force_vector_bf16(false);
+  }
 };
 
 TEST_P(Bf16Matmul, EveryFormat) {
@@ -202,6 +209,29 @@ TEST_P(Bf16Matmul, RowsDoNotDependOnTheirCompany) {
     const std::vector<float> part = matmul(kIsa, 2, all, x, in.q).to_floats();
     EXPECT_TRUE(std::equal(part.begin(), part.end(), y.begin())) << "first " << M << " rows";
   }
+}
+
+// Without AMX the vdpbf16ps path runs only where it multiplies faster than float32 FMAs
+// (measured: about 0.5x on Intel's cores, 2x on AMD Zen 4/5); elsewhere the table hands
+// bfloat16 x, and the bfloat16 precision, to the exact AVX-512 kernels.
+TEST(Bf16Selection, VectorPathOnlyWhereItIsFaster) {
+  if (!has_bf16_table()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  const double speedup = kernels::avx512_bf16::vector_bf16_speedup();
+  ASSERT_TRUE(speedup > 0.1 && speedup < 10.0) << "vdpbf16ps / FMA rate " << speedup;
+  EXPECT_EQ(speedup, kernels::avx512_bf16::vector_bf16_speedup()) << "measured once";
+  kernels::avx512_bf16::allow_amx(false);
+  const Case cases[] = {
+      {33, 320, 100, true, 4, 64, Dtype::bfloat16, Dtype::float32},
+      {40, 320, 100, true, 4, 64, Dtype::float32, Dtype::float32, MatmulPrecision::bfloat16},
+      {40, 101, 128, false, 4, 64, Dtype::float16, Dtype::bfloat16, MatmulPrecision::bfloat16}};
+  for (const Case& c : cases) {
+    if (speedup > 1.0) {
+      expect_agrees(c);
+    } else {
+      expect_falls_back(c);
+    }
+  }
+  kernels::avx512_bf16::allow_amx(true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Tiles, Bf16Matmul, ::testing::Values(true, false),

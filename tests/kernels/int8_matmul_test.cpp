@@ -14,7 +14,7 @@
 #include "core/random.h"
 #include "kernels/isa.h"
 #if defined(__x86_64__)
-#include "kernels/x86/bf16_amx.h"  // x86 only: the AMX switch
+#include "kernels/x86/bf16_units.h"  // x86 only: the AMX switch
 #endif
 #include "qlinear/ops.h"
 #include "qlinear/runtime.h"

@@ -1,6 +1,6 @@
 // quantized_matmul for many rows with AVX512-BF16: x rounded to (or given in) bfloat16,
 // W unpacked into panels of bfloat16 pairs, products summed in float32 by AMX tiles where
-// the CPU and OS offer them, else by vdpbf16ps.
+// the CPU and OS offer them, else by vdpbf16ps where that outruns float32 FMAs.
 //
 // Groups along K (transpose, the Linear layout): the panels hold the codes themselves,
 // exact in bfloat16, and the affine identity y = sum_g s_g (x_g . q_g) + b_g sum(x_g) is
@@ -10,13 +10,7 @@
 //
 // Work is split over column blocks and every output element is summed in one fixed order,
 // so results do not depend on the thread count or on how the rows are tiled.
-#include <asm/prctl.h>
-#include <cpuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 
 #include "core/thread_pool.h"
@@ -25,11 +19,11 @@
 #include "kernels/generic/problem.h"
 #include "kernels/scratch.h"
 #include "kernels/x86/avx512_bf16.h"
-#include "kernels/x86/bf16_amx.h"
 #include "kernels/x86/bf16_amx_tile.h"
 #include "kernels/x86/bf16_pack.h"
 #include "kernels/x86/bf16_simd.h"
 #include "kernels/x86/bf16_tile.h"
+#include "kernels/x86/bf16_units.h"
 
 namespace qlinear::kernels::avx512_bf16 {
 namespace {
@@ -137,39 +131,21 @@ void multiply(const MatmulArgs& a, const generic::Problem& p) {
   generic::with_bits(a.spec.bits, [&](auto b) { gemm<Tiles, decltype(b)::value, codes>(a, p, x); });
 }
 
-std::atomic<bool> amx_allowed{true};
-
-// CPUID leaf 7: EDX bit 22 AMX-BF16, bit 24 AMX-TILE; then Linux's per-process grant of
-// the tile data state (XFEATURE_XTILEDATA, component 18).
-bool amx_granted() {
-  static const bool granted = [] {
-    unsigned eax, ebx, ecx, edx;
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-    if ((edx & (1u << 22)) == 0 || (edx & (1u << 24)) == 0) return false;
-    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, 18) == 0;
-  }();
-  return granted;
-}
-
 }  // namespace
 
-bool amx_usable() {
-  return amx_allowed.load(std::memory_order_relaxed) && amx_granted();
-}
-
-void allow_amx(bool allowed) {
-  amx_allowed.store(allowed, std::memory_order_relaxed);
-}
-
 // Also taken for float32/float16 x, and for groups along N, when MatmulPrecision allows
-// rounding; without that permission it declines.
+// rounding; without that permission it declines. It also declines where neither AMX nor
+// a vdpbf16ps faster than float32 FMAs is there: the float32 kernels are then both faster
+// and exact.
 bool bf16_matmul(const MatmulArgs& a) {
   if (!applies(a)) return false;
+  const bool amx = a.transpose && amx_usable();
+  if (!amx && !vector_bf16_usable()) return false;
   // x is packed separately; the result goes straight to a.out.
   const generic::Problem p = generic::problem_of(a, nullptr, nullptr, a.N);
   if (!a.transpose) {
     multiply<VectorTiles, false>(a, p);
-  } else if (amx_usable()) {
+  } else if (amx) {
     multiply<AmxTiles, true>(a, p);
   } else {
     multiply<VectorTiles, true>(a, p);

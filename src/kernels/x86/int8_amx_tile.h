@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "kernels/x86/amx_tile.h"
-#include "kernels/x86/bf16_amx.h"
+#include "kernels/x86/bf16_units.h"
 
 namespace qlinear::kernels::avx512_bf16 {
 namespace {
