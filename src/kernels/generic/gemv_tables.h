@@ -35,15 +35,18 @@ concept NibbleTables = (bits == 1 || bits == 2) && Simd::kLanes == 16 &&
 inline constexpr int kNibblesPerWord = 8;
 inline constexpr int kTableFloats = 16;
 
-// Below this many rows of W the field kernel is faster: the tables cost as much to build
-// as they save (measured, docs/kernels.md "M=1 1- and 2-bit by tables over x").
-inline constexpr std::int64_t kTableMinRows = 32;
+// Below this many rows of W the field kernel is as fast or faster: building the tables
+// (K / 4 or K / 2 of them) costs about what they save on so few rows. Measured 2048 x N,
+// warm, 1 thread: 1-bit even at N = 16, 0.91x at 32; 2-bit 1.4x at 16, 1.0x at 64, 0.9x at
+// 128 (docs/kernels.md "M=1 1- and 2-bit by tables over x").
+template <int bits>
+inline constexpr std::int64_t kTableMinRows = bits == 1 ? 32 : 128;
 
 // Usable where a row is whole blocks of 16 words (the transposed block).
 template <class Simd, int bits>
 bool tables_apply(const Problem& p) {
   const int group_words = p.group_size * bits / 32;
-  return p.N >= kTableMinRows && p.row_bytes % (Simd::kLanes * 4) == 0 &&
+  return p.N >= kTableMinRows<bits> && p.row_bytes % (Simd::kLanes * 4) == 0 &&
          p.group_size * bits % 32 == 0 && group_words <= 8 &&
          (group_words & (group_words - 1)) == 0;
 }
