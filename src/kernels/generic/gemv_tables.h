@@ -1,11 +1,11 @@
-// The one-row kernel for transposed W with 1- or 2-bit codes, by tables over x (the T-MAC
+// The one-row kernel for transposed W with 1-bit codes, by tables over x (the T-MAC
 // idea): every 4-bit nibble of a packed row holds 4 / bits codes, and for each nibble
 // position of the row a table of 16 floats holds the dot product of x's codes there with
 // every value the nibble can take. Lanes run along 16 rows of W: a block of words of 16
 // rows is transposed in registers, so that one vector holds the same word of 16 rows;
 // each nibble is then a shift and a 16-float lookup, added into the group's sum. That is
-// about 3 vector operations per 4 bits of 16 rows, where the field kernel takes 6 (2-bit)
-// or 8 (1-bit): 1- and 2-bit rows were bound by operations, not by memory.
+// about 3.5 vector operations per 4 bits of 16 rows (the transpose included), where the
+// field kernel takes 8 at 1 bit and 6 at 2 bits.
 // Each lane's result is the same chain of operations wherever its row falls in a block,
 // so results do not depend on the thread count. The tables round each nibble's products
 // and their sum once each (exactly code * x for one code): float32 roundoff as elsewhere.
@@ -24,9 +24,12 @@
 namespace qlinear::kernels::generic {
 
 // Instruction sets with a 16-float lookup in registers that reads only an index's low 4
-// bits, and a 16 x 16 transpose of words: lanes are 16 rows of W.
+// bits, and a 16 x 16 transpose of words: lanes are 16 rows of W. Only 1-bit codes: at 2
+// bits the same kernel was 1.1x faster than the field kernel warm but 0.91-1.01x cold at
+// g64, mixed at g32 / g128 (4096 x 14336, docs/kernels.md "M=1 1-bit by tables over x"),
+// and M = 1 runs cold.
 template <class Simd, int bits>
-concept NibbleTables = (bits == 1 || bits == 2) && Simd::kLanes == 16 &&
+concept NibbleTables = bits == 1 && Simd::kLanes == 16 &&
                        requires(typename Simd::I i, typename Simd::I* v, const float* t) {
   Simd::lookup_low_nibble(i, t);
   Simd::transpose(v);
@@ -35,18 +38,16 @@ concept NibbleTables = (bits == 1 || bits == 2) && Simd::kLanes == 16 &&
 inline constexpr int kNibblesPerWord = 8;
 inline constexpr int kTableFloats = 16;
 
-// Below this many rows of W the field kernel is as fast or faster: building the tables
-// (K / 4 or K / 2 of them) costs about what they save on so few rows. Measured 2048 x N,
-// warm, 1 thread: 1-bit even at N = 16, 0.91x at 32; 2-bit 1.4x at 16, 1.0x at 64, 0.9x at
-// 128 (docs/kernels.md "M=1 1- and 2-bit by tables over x").
-template <int bits>
-inline constexpr std::int64_t kTableMinRows = bits == 1 ? 32 : 128;
+// Below this many rows of W the field kernel is as fast: building the K / 4 tables costs
+// about what they save on so few rows. Measured 2048 x N, warm, 1 thread: 0.9-1.0x at N =
+// 16, 1.1x at 32, 1.3x at 64 (docs/kernels.md "M=1 1-bit by tables over x").
+inline constexpr std::int64_t kTableMinRows = 32;
 
 // Usable where a row is whole blocks of 16 words (the transposed block).
 template <class Simd, int bits>
 bool tables_apply(const Problem& p) {
   const int group_words = p.group_size * bits / 32;
-  return p.N >= kTableMinRows<bits> && p.row_bytes % (Simd::kLanes * 4) == 0 &&
+  return p.N >= kTableMinRows && p.row_bytes % (Simd::kLanes * 4) == 0 &&
          p.group_size * bits % 32 == 0 && group_words <= 8 &&
          (group_words & (group_words - 1)) == 0;
 }
@@ -202,7 +203,8 @@ void gemv_tables(const Problem& p) {
       }
     });
   };
-  // Words per group: 1, 2, 4 or 8 (groups of 32 to 128 codes of 1 or 2 bits).
+  // Words per group: 1, 2, 4 or 8 (groups of 32 to 128 codes of 1 or 2 bits, as the
+  // formulas here allow).
   switch (p.group_size * bits / 32) {
     case 1:
       return run(std::integral_constant<int, 1>{});
