@@ -43,13 +43,14 @@ inline constexpr int kTableFloats = 16;
 // 16, 1.1x at 32, 1.3x at 64 (docs/kernels.md "M=1 1-bit by tables over x").
 inline constexpr std::int64_t kTableMinRows = 32;
 
-// Usable where a row is whole blocks of 16 words (the transposed block).
+// Usable where a row is whole blocks of 16 words (the transposed block) and a group is 1,
+// 2 or 4 words (groups of 32, 64 or 128 1-bit codes).
 template <class Simd, int bits>
 bool tables_apply(const Problem& p) {
   const int group_words = p.group_size * bits / 32;
   return p.N >= kTableMinRows && p.row_bytes % (Simd::kLanes * 4) == 0 &&
-         p.group_size * bits % 32 == 0 && group_words <= 8 &&
-         (group_words & (group_words - 1)) == 0;
+         p.group_size * bits % 32 == 0 &&
+         (group_words == 1 || group_words == 2 || group_words == 4);
 }
 
 // Table t (nibble t of the row, codes k = t * (4 / bits) on) as entry i: the sum over the
@@ -203,17 +204,13 @@ void gemv_tables(const Problem& p) {
       }
     });
   };
-  // Words per group: 1, 2, 4 or 8 (groups of 32 to 128 codes of 1 or 2 bits, as the
-  // formulas here allow).
-  switch (p.group_size * bits / 32) {
+  switch (p.group_size * bits / 32) {  // words per group (tables_apply)
     case 1:
       return run(std::integral_constant<int, 1>{});
     case 2:
       return run(std::integral_constant<int, 2>{});
-    case 4:
-      return run(std::integral_constant<int, 4>{});
     default:
-      return run(std::integral_constant<int, 8>{});
+      return run(std::integral_constant<int, 4>{});
   }
 }
 
