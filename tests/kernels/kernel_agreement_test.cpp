@@ -261,6 +261,25 @@ TEST_P(KernelAgreement, MatmulFieldKernel) {
   }
 }
 
+// The one-row kernel by tables over x (1 bit, rows of whole blocks of 16 words, on
+// AVX-512; the field kernel below 32 rows): rows on either side of a block of 16 and of
+// the threshold, more rows than one task's, group counts that are and are not multiples
+// of 16, every group size and scale dtype.
+TEST_P(KernelAgreement, MatmulOneRowTables) {
+  for (std::int64_t N = 1; N <= 40; ++N) {
+    expect_matmul_agrees(GetParam(), {1, 1536, N, true, 1, 64, Dtype::float32, Dtype::float16});
+  }
+  for (int gs : kGroupSizes) {
+    for (Dtype scale_dtype : kFloatTypes) {
+      for (std::int64_t K : {1536, 2560}) {
+        for (std::int64_t N : {47, 130, 300}) {
+          expect_matmul_agrees(GetParam(), {1, K, N, true, 1, gs, Dtype::bfloat16, scale_dtype});
+        }
+      }
+    }
+  }
+}
+
 // The float modes (every ISA's few-rows kernel for M <= 4 and K a multiple of its block of
 // 2 kLanes FP4 / kLanes FP8 codes, the row-by-row one for other K, 4 rows at a time for
 // more rows): K of 7 groups (for nvfp4 on AVX-512 not a multiple of the block: the

@@ -48,6 +48,16 @@ typename Simd::F codes_at(const std::uint8_t* row, std::int64_t first) {
   }
 }
 
+// out[g] = sum of x[g * group_size + j] over j < group_size, in that order: the sums of x
+// per group that the affine identity's bias term takes.
+inline void sum_groups(const float* x, std::int64_t groups, int group_size, float* out) {
+  for (std::int64_t g = 0; g < groups; ++g) {
+    float s = 0.0f;
+    for (int j = 0; j < group_size; ++j) s += x[g * group_size + j];
+    out[g] = s;
+  }
+}
+
 // Element i of a float32/float16/bfloat16 array, as float.
 template <class Simd>
 float load_float(const void* p, Dtype dtype, std::int64_t i) {

@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
 #include "kernels/generic/gemv_fields.h"
+#include "kernels/generic/gemv_tables.h"
 #include "kernels/generic/problem.h"
 #include "kernels/scratch.h"
 
@@ -91,13 +92,8 @@ template <class Simd, int bits, int R>
 void gemv_transposed(const Problem& p) {
   // Sums of x per group, for the bias term.
   float* xsum = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * p.groups));
-  for (int r = 0; r < R; ++r) {
-    for (std::int64_t g = 0; g < p.groups; ++g) {
-      float s = 0.0f;
-      for (int j = 0; j < p.group_size; ++j) s += p.x[r * p.K + g * p.group_size + j];
-      xsum[r * p.groups + g] = s;
-    }
-  }
+  for (int r = 0; r < R; ++r)
+    sum_groups(p.x + r * p.K, p.groups, p.group_size, xsum + r * p.groups);
   // Enough weight rows per W block to hide the multiply-add latency; rows of one group
   // take a whole lane-sum tree of them.
   constexpr int kWeightRows = std::max(1, Simd::kGemvRows / R);
@@ -212,6 +208,9 @@ template <class Simd, int bits>
 void gemv(const Problem& p, bool transpose) {
   auto run = [&](auto rows) {
     constexpr int R = decltype(rows)::value;
+    if constexpr (R == 1 && NibbleTables<Simd, bits>) {
+      if (transpose && tables_apply<Simd, bits>(p)) return gemv_tables<Simd, bits>(p);
+    }
     if constexpr (kFieldWidth<bits>) {
       if (transpose && fields_apply<Simd, bits>(p)) return gemv_fields<Simd, bits, R>(p);
     }

@@ -95,11 +95,7 @@ PermutedX<Simd, bits> permute_x(const Problem& p) {
         }
       }
     }
-    for (std::int64_t g = 0; g < p.groups; ++g) {
-      float s = 0.0f;
-      for (int j = 0; j < p.group_size; ++j) s += x[g * p.group_size + j];
-      sums[r * p.groups + g] = s;
-    }
+    sum_groups(x, p.groups, p.group_size, sums + r * p.groups);
   }
   return {values, sums};
 }

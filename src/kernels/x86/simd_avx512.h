@@ -106,11 +106,12 @@ struct Simd {
   }
   // v[j] <- lane j of every v[i]: the kLanes x kLanes block transposed.
   static void transpose(F v[kLanes]) {
-    __m512i words[kLanes];
+    I words[kLanes];
     for (int i = 0; i < kLanes; ++i) words[i] = _mm512_castps_si512(v[i]);
-    x86::transpose16(words);
+    transpose(words);
     for (int i = 0; i < kLanes; ++i) v[i] = _mm512_castsi512_ps(words[i]);
   }
+  static void transpose(I v[kLanes]) { x86::transpose16(v); }
   static float reduce_add(F v) { return _mm512_reduce_add_ps(v); }
   static float reduce_min(F v) { return _mm512_reduce_min_ps(v); }
   static float reduce_max(F v) { return _mm512_reduce_max_ps(v); }
@@ -184,19 +185,25 @@ struct Simd {
   // per group).
   static F lane_groups(const void* p, Dtype dtype, std::int64_t first, int group_shift) {
     if ((kLanes >> group_shift) <= 1) return _mm512_set1_ps(one(p, dtype, first));
-    const auto mask = static_cast<__mmask16>((1u << (kLanes >> group_shift)) - 1u);
-    F v;
-    if (dtype == Dtype::float32) {
-      v = _mm512_maskz_loadu_ps(mask, static_cast<const float*>(p) + first);
-    } else {
-      const __m256i h =
-          _mm256_maskz_loadu_epi16(mask, static_cast<const std::uint16_t*>(p) + first);
-      v = dtype == Dtype::float16
-              ? _mm512_cvtph_ps(h)
-              : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    }
+    const F v = load_first(p, dtype, first, kLanes >> group_shift);
     const I lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     return _mm512_permutexvar_ps(_mm512_srl_epi32(lane, _mm_cvtsi32_si128(group_shift)), v);
+  }
+  // Elements [first, first + count) of a float array in the first count lanes, zeros after
+  // them (count <= kLanes; nothing past them is read).
+  static F load_first(const void* p, Dtype dtype, std::int64_t first, int count) {
+    const auto mask = static_cast<__mmask16>((1u << count) - 1u);
+    if (dtype == Dtype::float32)
+      return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(p) + first);
+    const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const std::uint16_t*>(p) + first);
+    return dtype == Dtype::float16
+               ? _mm512_cvtph_ps(h)
+               : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  // Lane l = table[index_l mod 16]: vpermps reads only the low 4 bits of each index, so
+  // a field shifted down needs no mask (the tables over x of generic/gemv_tables.h).
+  static F lookup_low_nibble(I index, const float* table) {
+    return _mm512_permutexvar_ps(index, _mm512_loadu_ps(table));
   }
 
   // kLanes consecutive codes starting at the byte `p` (a multiple of kLanes codes into a
