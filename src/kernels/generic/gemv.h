@@ -92,8 +92,9 @@ template <class Simd, int bits, int R>
 void gemv_transposed(const Problem& p) {
   // Sums of x per group, for the bias term.
   float* xsum = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * p.groups));
-  for (int r = 0; r < R; ++r)
+  for (int r = 0; r < R; ++r) {
     sum_groups(p.x + r * p.K, p.groups, p.group_size, xsum + r * p.groups);
+  }
   // Enough weight rows per W block to hide the multiply-add latency; rows of one group
   // take a whole lane-sum tree of them.
   constexpr int kWeightRows = std::max(1, Simd::kGemvRows / R);
