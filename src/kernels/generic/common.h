@@ -2,10 +2,12 @@
 // traits of one instruction set, so each instantiation belongs to one translation unit.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <utility>
 
+#include "core/thread_pool.h"
 #include "kernels/float_dispatch.h"
 #include "qlinear/dtype.h"
 #include "qlinear/quant_spec.h"
@@ -34,6 +36,16 @@ void with_row_count(std::int64_t rows, Fn&& fn) {
     ((rows == I + 1 ? fn(std::integral_constant<int, I + 1>{}) : void()), ...);
   }
   (std::make_integer_sequence<int, kMaxRows>{});
+}
+
+// Rows of W per task for the one-row kernels, which stream W: every thread's share in a
+// few long runs (at least four per thread, for balance), so that each thread reads one
+// stretch of memory rather than short runs of rows taking turns with the other threads'
+// (measured, mxfp4 4096x14336 cold, 2 threads: 2.03 ms with tasks of 16 rows, 1.51 ms
+// with 256). A multiple of `unit`, at least one unit.
+inline std::int64_t streaming_grain(std::int64_t rows, std::int64_t unit) {
+  const std::int64_t tasks = 4 * core::num_threads();
+  return std::max<std::int64_t>(1, (rows + tasks - 1) / tasks / unit) * unit;
 }
 
 // Simd::kLanes codes of a packed row from code `first` (a multiple of kLanes) on, as

@@ -217,7 +217,7 @@ void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, 
     xs = split;
   }
   constexpr int W = R == 1 ? 4 : R == 2 ? 2 : 1;
-  core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
+  core::parallel_for(a.N, streaming_grain(a.N, 16), [&](std::int64_t begin, std::int64_t end) {
     std::int64_t n = begin;
     for (; n + W <= end; n += W) fp_gemv_block<Simd, bits, gs, R, W>(a, t, xs, y, n);
     for (; n < end; ++n) fp_gemv_block<Simd, bits, gs, R, 1>(a, t, xs, y, n);

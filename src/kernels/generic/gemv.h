@@ -99,7 +99,7 @@ void gemv_transposed(const Problem& p) {
   // take a whole lane-sum tree of them.
   constexpr int kWeightRows = std::max(1, Simd::kGemvRows / R);
   constexpr int kShortRows = std::max(1, Simd::kLanes / R);
-  core::parallel_for(p.N, 32, [&](std::int64_t begin, std::int64_t end) {
+  core::parallel_for(p.N, streaming_grain(p.N, 32), [&](std::int64_t begin, std::int64_t end) {
     if (p.groups == 1) {
       gemv_transposed_rows<Simd, bits, R, kShortRows, true>(p, xsum, begin, end);
     } else {

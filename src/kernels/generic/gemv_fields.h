@@ -237,7 +237,7 @@ void gemv_fields(const Problem& p) {
   constexpr int kWeightRows = R <= 2 ? 4
                                      : static_cast<int>(std::bit_floor(static_cast<unsigned>(
                                            std::clamp((kRegisters - 6) / (2 * R), 1, 4))));
-  core::parallel_for(p.N, 32, [&](std::int64_t begin, std::int64_t end) {
+  core::parallel_for(p.N, streaming_grain(p.N, 32), [&](std::int64_t begin, std::int64_t end) {
     gemv_fields_rows<Simd, bits, R, kWeightRows>(p, px, begin, end);
   });
 }

@@ -184,9 +184,6 @@ typename Simd::F table_rows(const Problem& p, const float* tables, const float* 
   return Simd::add(y, bias_dots<Simd>(p, first_group, xsum));
 }
 
-// Blocks of 16 rows per task: the prefetch of the next block is wasted at a task's end.
-inline constexpr std::int64_t kTaskBlocks = 8;
-
 template <class Simd, int bits>
 void gemv_tables(const Problem& p) {
   constexpr int L = Simd::kLanes;
@@ -195,14 +192,16 @@ void gemv_tables(const Problem& p) {
   auto run = [&](auto group_words) {
     constexpr int kGroupWords = decltype(group_words)::value;
     const std::int64_t blocks = (p.N + L - 1) / L;
-    core::parallel_for(blocks, kTaskBlocks, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t b = begin; b < end; ++b) {
-        const std::int64_t n = b * L;
-        alignas(64) float out[L];
-        Simd::store(out, table_rows<Simd, kGroupWords>(p, tables, xsum, n));
-        for (int i = 0; i < L && n + i < p.N; ++i) p.y[n + i] = out[i];
-      }
-    });
+    // Long runs of blocks per task; the prefetch of the next block is wasted at a task's end.
+    core::parallel_for(blocks, streaming_grain(blocks, 1),
+                       [&](std::int64_t begin, std::int64_t end) {
+                         for (std::int64_t b = begin; b < end; ++b) {
+                           const std::int64_t n = b * L;
+                           alignas(64) float out[L];
+                           Simd::store(out, table_rows<Simd, kGroupWords>(p, tables, xsum, n));
+                           for (int i = 0; i < L && n + i < p.N; ++i) p.y[n + i] = out[i];
+                         }
+                       });
   };
   switch (p.group_size * bits / 32) {  // words per group (tables_apply)
     case 1:
