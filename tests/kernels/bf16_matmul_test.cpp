@@ -22,6 +22,7 @@
 namespace qlinear {
 namespace {
 
+using testing::isa_supported;
 using testing::output_roundoff;
 using testing::random_normal;
 using testing::with_isa;
@@ -133,17 +134,12 @@ void expect_falls_back(const Case& c) {
       << describe(c);
 }
 
-bool has_bf16_table() {
-  const std::vector<std::string> isas = supported_isas();
-  return std::find(isas.begin(), isas.end(), kIsa) != isas.end();
-}
-
 // Each test runs with the AMX tiles (where the CPU and OS offer them) and with vdpbf16ps
 // (forced where this CPU would not choose it, being slower than float32 FMAs).
 class Bf16Matmul : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    if (!has_bf16_table()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+    if (!isa_supported(kIsa)) GTEST_SKIP() << "this CPU has no AVX512-BF16";
     if (GetParam() && !kernels::avx512_bf16::amx_usable()) GTEST_SKIP() << "no AMX here";
     kernels::avx512_bf16::allow_amx(GetParam());
     kernels::avx512_bf16::force_vector_bf16(!GetParam());
@@ -215,7 +211,7 @@ TEST_P(Bf16Matmul, RowsDoNotDependOnTheirCompany) {
 // (measured: about 0.5x on Intel's cores, 2x on AMD Zen 4/5); elsewhere the table hands
 // bfloat16 x, and the bfloat16 precision, to the exact AVX-512 kernels.
 TEST(Bf16Selection, VectorPathOnlyWhereItIsFaster) {
-  if (!has_bf16_table()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  if (!isa_supported(kIsa)) GTEST_SKIP() << "this CPU has no AVX512-BF16";
   const double speedup = kernels::avx512_bf16::vector_bf16_speedup();
   ASSERT_TRUE(speedup > 0.1 && speedup < 10.0) << "vdpbf16ps / FMA rate " << speedup;
   EXPECT_EQ(speedup, kernels::avx512_bf16::vector_bf16_speedup()) << "measured once";

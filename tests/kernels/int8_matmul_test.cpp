@@ -22,6 +22,7 @@
 namespace qlinear {
 namespace {
 
+using testing::isa_supported;
 using testing::random_normal;
 using testing::unit_roundoff;
 using testing::with_isa;
@@ -35,10 +36,7 @@ constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16
 class Int8Matmul : public ::testing::Test {
  protected:
   void SetUp() override {
-    const std::vector<std::string> isas = supported_isas();
-    if (std::find(isas.begin(), isas.end(), kIsa) == isas.end()) {
-      GTEST_SKIP() << "this CPU lacks AVX512-BF16/VNNI";
-    }
+    if (!isa_supported(kIsa)) GTEST_SKIP() << "this CPU lacks AVX512-BF16/VNNI";
   }
 };
 

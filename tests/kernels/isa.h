@@ -1,6 +1,7 @@
 // Running code under each instruction set this CPU supports.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,12 @@ auto with_isa(const std::string& isa, int threads, Fn&& fn) {
   set_isa(saved);
   set_num_threads(0);
   return result;
+}
+
+// Whether this CPU runs the named kernel table.
+inline bool isa_supported(const std::string& isa) {
+  const std::vector<std::string> isas = supported_isas();
+  return std::find(isas.begin(), isas.end(), isa) != isas.end();
 }
 
 // Every supported instruction set but the scalar reference.
