@@ -259,6 +259,9 @@ TEST_P(KernelAgreement, MatmulFieldKernel) {
       }
     }
   }
+  // One row of x longer than a chunk of x kept in L1 (every tile of rows runs twice), the
+  // rows taken from runs of them with a remainder.
+  expect_matmul_agrees(GetParam(), {1, 5120, 37, true, 4, 64, Dtype::float32, Dtype::float16});
 }
 
 // The one-row kernel by tables over x (1 bit, rows of whole blocks of 16 words, on

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "core/thread_pool.h"
@@ -46,6 +47,47 @@ void with_row_count(std::int64_t rows, Fn&& fn) {
 inline std::int64_t streaming_grain(std::int64_t rows, std::int64_t unit) {
   const std::int64_t tasks = 4 * core::num_threads();
   return std::max<std::int64_t>(1, (rows + tasks - 1) / tasks / unit) * unit;
+}
+
+// The rows of a one-row kernel's task [begin, end), W at a time from W equal runs of
+// it: unit u < run is rows begin + u + i * run (i < W), one row from each run; the units
+// after it are the rows past W runs, one each. Each run is one stretch of memory that
+// the hardware prefetcher follows; W rows side by side from one stretch are W short
+// streams in every page, which it does not (measured, 4-bit 2048 x 8192 cold: 1.12-1.15x
+// at 1 and 2 threads). Arithmetic per row is the same in any order.
+template <int W>
+struct RowRuns {
+  std::int64_t begin, end, run;
+  RowRuns(std::int64_t task_begin, std::int64_t task_end)
+      : begin(task_begin), end(task_end), run((task_end - task_begin) / W) {}
+  std::int64_t units() const { return end - begin - (W - 1) * run; }
+  bool side_by_side(std::int64_t unit) const { return unit < run; }
+  // The first row of a unit; the next ones of a side-by-side unit are `run` apart.
+  std::int64_t first_row(std::int64_t unit) const {
+    return unit < run ? begin + unit : begin + (W - 1) * run + unit;
+  }
+  // Calls fn(std::integral_constant<int, W or 1>{}, first_row, step) for units
+  // [unit_begin, unit_end).
+  template <class Fn>
+  void each(Fn&& fn) const {
+    each(0, units(), fn);
+  }
+  template <class Fn>
+  void each(std::int64_t unit_begin, std::int64_t unit_end, Fn&& fn) const {
+    for (std::int64_t u = unit_begin; u < unit_end; ++u) {
+      if (side_by_side(u)) {
+        fn(std::integral_constant<int, W>{}, first_row(u), run);
+      } else {
+        fn(std::integral_constant<int, 1>{}, first_row(u), run);
+      }
+    }
+  }
+};
+
+// How far ahead, in rows of `row_bytes`, a one-row kernel prefetches within a run of
+// RowRuns: about 4 KiB (measured, 4-bit K = 2048: 1.0-1.1x against 1 KiB).
+inline std::int64_t rows_ahead(std::int64_t row_bytes) {
+  return std::max<std::int64_t>(1, (4096 + row_bytes - 1) / row_bytes);
 }
 
 // Simd::kLanes codes of a packed row from code `first` (a multiple of kLanes) on, as

@@ -120,13 +120,13 @@ void split_pairs(const float* x, std::int64_t count, float* out) {
   }
 }
 
-// Rows n .. n + W - 1 of W (N, K) with groups of gs along K (K a multiple of
-// kFpBlock), for R rows of x (FP4: split by split_pairs): each block of codes is looked
-// up once for every row of x, and the W rows' chains run side by side (one row alone waits
+// Rows n + w * step (w < W) of W (N, K) with groups of gs along K (K a multiple of
+// kFpBlock; a unit of RowRuns), for R rows of x (FP4: split by split_pairs): each block of codes is
+// looked up once for every row of x, and the W rows' chains run side by side (one row alone waits
 // on its multiply-adds' latency). Each output is the same chain whatever W is.
 template <class Simd, int bits, int gs, int R, int W>
 void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
-                   std::int64_t n) {
+                   std::int64_t n, std::int64_t step) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
   constexpr int kBlock = kFpBlock<Simd, bits>;
@@ -136,16 +136,16 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
   const std::uint8_t* rows[W];
   const std::uint8_t* scales[W];
   for (int w = 0; w < W; ++w) {
-    rows[w] = reinterpret_cast<const std::uint8_t*>(a.wq) + (n + w) * K * bits / 8;
-    scales[w] = static_cast<const std::uint8_t*>(a.scales) + (n + w) * (K / gs);
+    rows[w] = reinterpret_cast<const std::uint8_t*>(a.wq) + (n + w * step) * K * bits / 8;
+    scales[w] = static_cast<const std::uint8_t*>(a.scales) + (n + w * step) * (K / gs);
   }
-  // Rows of a few KiB are streams too short for the hardware prefetcher (as in
-  // gemv_fields.h): each block also prefetches the same codes of the next W rows, and
-  // their scales once per 64 groups. Prefetches past the end never fault.
-  const std::int64_t ahead = W * K * bits / 8;
+  // Each block also prefetches the same codes a few rows on in its row's run (as in
+  // gemv_fields.h), and their scales once per 64 groups. Prefetches past the end never
+  // fault.
+  const std::int64_t ahead = rows_ahead(K * bits / 8);
   auto values = [&](int w, std::int64_t k, F(&q)[kParts]) {
-    __builtin_prefetch(rows[w] + ahead + k * bits / 8);
-    if (k % (64 * gs) == 0) __builtin_prefetch(scales[w] + W * (K / gs) + k / gs);
+    __builtin_prefetch(rows[w] + ahead * K * bits / 8 + k * bits / 8);
+    if (k % (64 * gs) == 0) __builtin_prefetch(scales[w] + ahead * (K / gs) + k / gs);
     if constexpr (bits == 4) {
       Simd::lookup16_pairs(rows[w] + k / 2, t.values, q[0], q[1]);
     } else {
@@ -202,7 +202,7 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
     }
   }
   for (int w = 0; w < W; ++w) {
-    for (int r = 0; r < R; ++r) y[r * a.N + n + w] = Simd::reduce_add(acc[w][r]);
+    for (int r = 0; r < R; ++r) y[r * a.N + n + w * step] = Simd::reduce_add(acc[w][r]);
   }
 }
 
@@ -218,9 +218,9 @@ void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, 
   }
   constexpr int W = R == 1 ? 4 : R == 2 ? 2 : 1;
   core::parallel_for(a.N, streaming_grain(a.N, 16), [&](std::int64_t begin, std::int64_t end) {
-    std::int64_t n = begin;
-    for (; n + W <= end; n += W) fp_gemv_block<Simd, bits, gs, R, W>(a, t, xs, y, n);
-    for (; n < end; ++n) fp_gemv_block<Simd, bits, gs, R, 1>(a, t, xs, y, n);
+    RowRuns<W>(begin, end).each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
+      fp_gemv_block<Simd, bits, gs, R, decltype(weight_rows)::value>(a, t, xs, y, n, step);
+    });
   });
 }
 

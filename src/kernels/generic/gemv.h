@@ -22,33 +22,31 @@ inline constexpr std::int64_t kPrefetchBytes = 2048;
 // W is (N, K) with groups along K. The affine identity
 //   y[r, n] = sum_g scale[n, g] * (x[r, g] . q[n, g]) + bias[n, g] * sum(x[r, g])
 // leaves one multiply-add per code and row; `xsum` holds sum(x[r, g]).
-// Computes rows [n_begin, n_end) of W for R rows of x, W_ROWS rows of W at a time. The
+// Computes rows n + i * step (i < W_ROWS) of W for R rows of x (a unit of RowRuns). The
 // accumulators are summed across their lanes kLanes at a time by one transposing tree
 // (each lane's sum in the same order as Simd::reduce_add): where rows are short, as the
 // keys of an attention head (K = one group), that tree is most of the work.
 // kOneGroup: K is one group, so the group loop runs once and needs no second set of
 // accumulators (the same operations as G = 1 in the general loop).
 template <class Simd, int bits, int R, int W_ROWS, bool kOneGroup = false>
-void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_begin,
-                          std::int64_t n_end) {
+void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n, std::int64_t step) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
   const std::int64_t G = kOneGroup ? 1 : p.groups;
   const int gs = p.group_size;
-  const std::int64_t rows_ahead = std::max<std::int64_t>(W_ROWS, kPrefetchBytes / p.row_bytes);
-  std::int64_t n = n_begin;
-  for (; n + W_ROWS <= n_end; n += W_ROWS) {
+  const std::int64_t ahead = rows_ahead(p.row_bytes);
+  {
     F acc[W_ROWS][R];
     float bias_acc[W_ROWS][R] = {};
     for (auto& a : acc) {
       for (F& v : a) v = Simd::zero();
     }
     for (std::int64_t g = 0; g < G; ++g) {
-      // The same group of W_ROWS rows further on: rows are streams too short for the
-      // hardware prefetcher (see gemv_fields.h). Prefetches past the end never fault.
+      // The same group a few rows on in each row's run (see gemv_fields.h). Prefetches
+      // past the end never fault.
       for (int i = 0; i < W_ROWS; ++i) {
-        const std::uint8_t* ahead = p.w + (n + rows_ahead + i) * p.row_bytes + g * gs * bits / 8;
-        for (int b = 0; b < gs * bits / 8; b += 64) __builtin_prefetch(ahead + b);
+        const std::uint8_t* later = p.w + (n + i * step + ahead) * p.row_bytes + g * gs * bits / 8;
+        for (int b = 0; b < gs * bits / 8; b += 64) __builtin_prefetch(later + b);
       }
       F dot[W_ROWS][R];
       for (auto& d : dot) {
@@ -59,13 +57,13 @@ void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_be
         F xv[R];
         for (int r = 0; r < R; ++r) xv[r] = Simd::load(p.x + r * p.K + k);
         for (int i = 0; i < W_ROWS; ++i) {
-          const F q = codes_at<Simd, bits>(p.w + (n + i) * p.row_bytes, k);
+          const F q = codes_at<Simd, bits>(p.w + (n + i * step) * p.row_bytes, k);
           for (int r = 0; r < R; ++r) dot[i][r] = Simd::fmadd(q, xv[r], dot[i][r]);
         }
       }
       for (int i = 0; i < W_ROWS; ++i) {
-        const float s = load_float<Simd>(p.scales, p.scale_dtype, (n + i) * G + g);
-        const float b = load_float<Simd>(p.biases, p.scale_dtype, (n + i) * G + g);
+        const float s = load_float<Simd>(p.scales, p.scale_dtype, (n + i * step) * G + g);
+        const float b = load_float<Simd>(p.biases, p.scale_dtype, (n + i * step) * G + g);
         for (int r = 0; r < R; ++r) {
           acc[i][r] = Simd::fmadd(dot[i][r], Simd::set1(s), acc[i][r]);
           bias_acc[i][r] += b * xsum[r * G + g];
@@ -81,11 +79,10 @@ void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n_be
       Simd::store(sums, Simd::reduce_each(block, Simd::add));
       for (int j = 0; j < L && first + j < kSums; ++j) {
         const int i = (first + j) / R, r = (first + j) % R;
-        p.y[r * p.ldy + n + i] = sums[j] + bias_acc[i][r];
+        p.y[r * p.ldy + n + i * step] = sums[j] + bias_acc[i][r];
       }
     }
   }
-  if constexpr (W_ROWS > 1) gemv_transposed_rows<Simd, bits, R, 1, kOneGroup>(p, xsum, n, n_end);
 }
 
 template <class Simd, int bits, int R>
@@ -99,11 +96,17 @@ void gemv_transposed(const Problem& p) {
   // take a whole lane-sum tree of them.
   constexpr int kWeightRows = std::max(1, Simd::kGemvRows / R);
   constexpr int kShortRows = std::max(1, Simd::kLanes / R);
+  auto rows_of = [&]<int W, bool kOneGroup>(std::int64_t begin, std::int64_t end) {
+    RowRuns<W>(begin, end).each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
+      gemv_transposed_rows<Simd, bits, R, decltype(weight_rows)::value, kOneGroup>(p, xsum, n,
+                                                                                   step);
+    });
+  };
   core::parallel_for(p.N, streaming_grain(p.N, 32), [&](std::int64_t begin, std::int64_t end) {
     if (p.groups == 1) {
-      gemv_transposed_rows<Simd, bits, R, kShortRows, true>(p, xsum, begin, end);
+      rows_of.template operator()<kShortRows, true>(begin, end);
     } else {
-      gemv_transposed_rows<Simd, bits, R, kWeightRows>(p, xsum, begin, end);
+      rows_of.template operator()<kWeightRows, false>(begin, end);
     }
   });
 }
