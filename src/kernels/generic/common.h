@@ -49,46 +49,74 @@ inline std::int64_t streaming_grain(std::int64_t rows, std::int64_t unit) {
   return std::max<std::int64_t>(1, (rows + tasks - 1) / tasks / unit) * unit;
 }
 
-// The rows of a one-row kernel's task [begin, end), W at a time from W equal runs of
-// it: unit u < run is rows begin + u + i * run (i < W), one row from each run; the units
-// after it are the rows past W runs, one each. Each run is one stretch of memory that
-// the hardware prefetcher follows; W rows side by side from one stretch are W short
-// streams in every page, which it does not (measured, 4-bit 2048 x 8192 cold: 1.12-1.15x
-// at 1 and 2 threads). Arithmetic per row is the same in any order.
+// How far ahead short rows are prefetched: a row or a tile of them is far less than the
+// latency of memory times its bandwidth.
+inline constexpr std::int64_t kPrefetchBytes = 2048;
+
+// The rows of a one-row kernel's task [begin, end), W at a time: unit u < count is rows
+// begin + u * unit_stride + i * step (i < W); the units after it are the rows left
+// over, one each. Rows of at least kRunRowBytes are taken from W equal runs of the task
+// (unit_stride 1, step count), one row from each: each run is one stretch of memory that
+// the hardware prefetcher follows, where W long rows side by side from one stretch are W
+// short streams in every page, which it does not (measured, 4-bit 2048 x 8192 cold:
+// 1.12-1.15x at 1 and 2 threads). Shorter rows are taken side by side (unit_stride W,
+// step 1), W of them one short stretch. Arithmetic per row is the same in any order.
 template <int W>
 struct RowRuns {
-  std::int64_t begin, end, run;
-  RowRuns(std::int64_t task_begin, std::int64_t task_end)
-      : begin(task_begin), end(task_end), run((task_end - task_begin) / W) {}
-  std::int64_t units() const { return end - begin - (W - 1) * run; }
-  bool side_by_side(std::int64_t unit) const { return unit < run; }
-  // The first row of a unit; the next ones of a side-by-side unit are `run` apart.
+  static constexpr std::int64_t kRunRowBytes = 512;
+  std::int64_t begin, end, count, unit_stride, step;
+  std::int64_t ahead;  // rows a kernel prefetches ahead within a run: kPrefetchBytes
+  RowRuns(std::int64_t task_begin, std::int64_t task_end, std::int64_t row_bytes)
+      : begin(task_begin),
+        end(task_end),
+        count((task_end - task_begin) / W),
+        unit_stride(row_bytes >= kRunRowBytes ? 1 : W),
+        step(row_bytes >= kRunRowBytes ? count : 1),
+        ahead(std::max<std::int64_t>(1, (kPrefetchBytes + row_bytes - 1) / row_bytes)) {}
+  std::int64_t units() const { return end - begin - (W - 1) * count; }
   std::int64_t first_row(std::int64_t unit) const {
-    return unit < run ? begin + unit : begin + (W - 1) * run + unit;
+    return unit < count ? begin + unit * unit_stride : begin + (W - 1) * count + unit;
   }
   // Calls fn(std::integral_constant<int, W or 1>{}, first_row, step) for units
   // [unit_begin, unit_end).
   template <class Fn>
-  void each(Fn&& fn) const {
-    each(0, units(), fn);
-  }
-  template <class Fn>
   void each(std::int64_t unit_begin, std::int64_t unit_end, Fn&& fn) const {
     for (std::int64_t u = unit_begin; u < unit_end; ++u) {
-      if (side_by_side(u)) {
-        fn(std::integral_constant<int, W>{}, first_row(u), run);
+      if (u < count) {
+        fn(std::integral_constant<int, W>{}, first_row(u), step);
       } else {
-        fn(std::integral_constant<int, 1>{}, first_row(u), run);
+        fn(std::integral_constant<int, 1>{}, first_row(u), step);
       }
     }
   }
+  template <class Fn>
+  void each(Fn&& fn) const {
+    each(0, units(), fn);
+  }
 };
 
-// How far ahead, in rows of `row_bytes`, a one-row kernel prefetches within a run of
-// RowRuns: about 4 KiB (measured, 4-bit K = 2048: 1.0-1.1x against 1 KiB).
-inline std::int64_t rows_ahead(std::int64_t row_bytes) {
-  return std::max<std::int64_t>(1, (4096 + row_bytes - 1) / row_bytes);
+// Prefetches the 64-byte lines of [p, p + bytes). Prefetches past an array's end never
+// fault.
+inline void prefetch_lines(const void* p, std::int64_t bytes) {
+  for (std::int64_t at = 0; at < bytes; at += 64)
+    __builtin_prefetch(static_cast<const char*>(p) + at);
 }
+
+// The scales and biases of one row of W: `bytes` each, where prefetching them pays.
+struct RowParams {
+  const void* scales;
+  const void* biases;  // or null
+  std::int64_t bytes;  // 0: shorter than a cache line, sharing lines with the next rows'
+                       // (a dense stream the hardware prefetcher follows)
+  RowParams(const void* s, const void* b, Dtype dtype, std::int64_t groups)
+      : scales(s), biases(b), bytes(groups * static_cast<std::int64_t>(size_of(dtype))) {
+    if (bytes < 64) bytes = 0;
+  }
+  void prefetch(std::int64_t row) const {
+    prefetch_lines(static_cast<const char*>(scales) + row * bytes, bytes);
+    if (biases != nullptr) prefetch_lines(static_cast<const char*>(biases) + row * bytes, bytes);
+  }
+};
 
 // Simd::kLanes codes of a packed row from code `first` (a multiple of kLanes) on, as
 // floats. Where kLanes codes are not whole bytes (4 lanes of 3 or 5 bits) the run starts

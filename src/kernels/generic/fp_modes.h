@@ -126,7 +126,7 @@ void split_pairs(const float* x, std::int64_t count, float* out) {
 // on its multiply-adds' latency). Each output is the same chain whatever W is.
 template <class Simd, int bits, int gs, int R, int W>
 void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
-                   std::int64_t n, std::int64_t step) {
+                   std::int64_t n, std::int64_t step, std::int64_t ahead) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
   constexpr int kBlock = kFpBlock<Simd, bits>;
@@ -142,7 +142,6 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
   // Each block also prefetches the same codes a few rows on in its row's run (as in
   // gemv_fields.h), and their scales once per 64 groups. Prefetches past the end never
   // fault.
-  const std::int64_t ahead = rows_ahead(K * bits / 8);
   auto values = [&](int w, std::int64_t k, F(&q)[kParts]) {
     __builtin_prefetch(rows[w] + ahead * K * bits / 8 + k * bits / 8);
     if (k % (64 * gs) == 0) __builtin_prefetch(scales[w] + ahead * (K / gs) + k / gs);
@@ -218,8 +217,10 @@ void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, 
   }
   constexpr int W = R == 1 ? 4 : R == 2 ? 2 : 1;
   core::parallel_for(a.N, streaming_grain(a.N, 16), [&](std::int64_t begin, std::int64_t end) {
-    RowRuns<W>(begin, end).each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
-      fp_gemv_block<Simd, bits, gs, R, decltype(weight_rows)::value>(a, t, xs, y, n, step);
+    const RowRuns<W> runs(begin, end, a.K * bits / 8);
+    runs.each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
+      fp_gemv_block<Simd, bits, gs, R, decltype(weight_rows)::value>(a, t, xs, y, n, step,
+                                                                     runs.ahead);
     });
   });
 }

@@ -15,27 +15,27 @@
 
 namespace qlinear::kernels::generic {
 
-// How far ahead short rows are prefetched: a row or a tile of them is far less than the
-// latency of memory times its bandwidth.
-inline constexpr std::int64_t kPrefetchBytes = 2048;
-
 // W is (N, K) with groups along K. The affine identity
 //   y[r, n] = sum_g scale[n, g] * (x[r, g] . q[n, g]) + bias[n, g] * sum(x[r, g])
 // leaves one multiply-add per code and row; `xsum` holds sum(x[r, g]).
-// Computes rows n + i * step (i < W_ROWS) of W for R rows of x (a unit of RowRuns). The
+// Computes rows [begin, end) of W for R rows of x, W_ROWS at a time (RowRuns). The
 // accumulators are summed across their lanes kLanes at a time by one transposing tree
 // (each lane's sum in the same order as Simd::reduce_add): where rows are short, as the
 // keys of an attention head (K = one group), that tree is most of the work.
 // kOneGroup: K is one group, so the group loop runs once and needs no second set of
 // accumulators (the same operations as G = 1 in the general loop).
 template <class Simd, int bits, int R, int W_ROWS, bool kOneGroup = false>
-void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n, std::int64_t step) {
+void gemv_transposed_rows(const Problem& p, const float* xsum, const RowParams& params,
+                          std::int64_t begin, std::int64_t end) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
   const std::int64_t G = kOneGroup ? 1 : p.groups;
   const int gs = p.group_size;
-  const std::int64_t ahead = rows_ahead(p.row_bytes);
-  {
+  const RowRuns<W_ROWS> runs(begin, end, p.row_bytes);
+  const std::int64_t step = runs.step, ahead = runs.ahead;
+  for (std::int64_t unit = 0; unit < runs.count; ++unit) {
+    const std::int64_t n = begin + unit * runs.unit_stride;
+    for (int i = 0; i < W_ROWS; ++i) params.prefetch(n + i * step + ahead);
     F acc[W_ROWS][R];
     float bias_acc[W_ROWS][R] = {};
     for (auto& a : acc) {
@@ -83,6 +83,11 @@ void gemv_transposed_rows(const Problem& p, const float* xsum, std::int64_t n, s
       }
     }
   }
+  // The rows past W_ROWS runs, one at a time.
+  if constexpr (W_ROWS > 1) {
+    gemv_transposed_rows<Simd, bits, R, 1, kOneGroup>(p, xsum, params, begin + W_ROWS * runs.count,
+                                                      end);
+  }
 }
 
 template <class Simd, int bits, int R>
@@ -96,17 +101,12 @@ void gemv_transposed(const Problem& p) {
   // take a whole lane-sum tree of them.
   constexpr int kWeightRows = std::max(1, Simd::kGemvRows / R);
   constexpr int kShortRows = std::max(1, Simd::kLanes / R);
-  auto rows_of = [&]<int W, bool kOneGroup>(std::int64_t begin, std::int64_t end) {
-    RowRuns<W>(begin, end).each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
-      gemv_transposed_rows<Simd, bits, R, decltype(weight_rows)::value, kOneGroup>(p, xsum, n,
-                                                                                   step);
-    });
-  };
+  const RowParams params(p.scales, p.biases, p.scale_dtype, p.groups);
   core::parallel_for(p.N, streaming_grain(p.N, 32), [&](std::int64_t begin, std::int64_t end) {
     if (p.groups == 1) {
-      rows_of.template operator()<kShortRows, true>(begin, end);
+      gemv_transposed_rows<Simd, bits, R, kShortRows, true>(p, xsum, params, begin, end);
     } else {
-      rows_of.template operator()<kWeightRows, false>(begin, end);
+      gemv_transposed_rows<Simd, bits, R, kWeightRows>(p, xsum, params, begin, end);
     }
   });
 }

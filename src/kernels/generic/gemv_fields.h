@@ -101,10 +101,12 @@ PermutedX<Simd, bits> permute_x(const Problem& p) {
 }
 
 // Blocks [blk_begin, blk_end) of W_ROWS rows of W, n + i * step for i < W_ROWS, added
-// into acc.
+// into acc; prefetching `ahead` rows on and (from the first block) their scales and
+// biases.
 template <class Simd, int bits, int R, int W_ROWS>
 void gemv_fields_blocks(const Problem& p, const PermutedX<Simd, bits>& px, std::int64_t n,
-                        std::int64_t step, std::int64_t blk_begin, std::int64_t blk_end,
+                        std::int64_t step, std::int64_t ahead, const RowParams& params,
+                        std::int64_t blk_begin, std::int64_t blk_end,
                         typename Simd::F (&acc)[W_ROWS][R]) {
   using F = typename Simd::F;
   using I = typename Simd::I;
@@ -119,7 +121,11 @@ void gemv_fields_blocks(const Problem& p, const PermutedX<Simd, bits>& px, std::
   // in the loop).
   const int group_shift = std::countr_zero(static_cast<unsigned>(p.group_size / kFields));
   const std::uint8_t* const rows = p.w + n * row_bytes;
-  const std::int64_t ahead = rows_ahead(row_bytes);
+  if (blk_begin == 0) {
+    // The scales and biases of the rows prefetched below: a run's rows are a stream of
+    // them too, a line or two per row.
+    for (int i = 0; i < W_ROWS; ++i) params.prefetch(n + i * step + ahead);
+  }
   for (std::int64_t blk = blk_begin; blk < blk_end; ++blk) {
     const float* const xb = px.values + blk * kFields * L;
     F dot[W_ROWS][R];
@@ -175,7 +181,8 @@ void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::in
   constexpr std::int64_t kBlockCodes = PermutedX<Simd, bits>::kBlockCodes;
   constexpr std::int64_t kResidentXFloats = 4096;  // 16 KiB of x per chunk
   constexpr std::int64_t kTileRows = 32;
-  const RowRuns<W_ROWS> runs(n_begin, n_end);
+  const RowRuns<W_ROWS> runs(n_begin, n_end, p.row_bytes);
+  const RowParams params(p.scales, p.biases, p.scale_dtype, p.groups);
   const std::int64_t blocks = p.K / kBlockCodes;
   const std::int64_t chunk = std::max<std::int64_t>(1, kResidentXFloats / (R * kBlockCodes));
   float* parked = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(kTileRows * R * L));
@@ -193,7 +200,8 @@ void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::in
         acc[i][r] = blk_begin == 0 ? Simd::zero() : Simd::load(mine + (i * R + r) * L);
       }
     }
-    gemv_fields_blocks<Simd, bits, R, W>(p, px, n, step, blk_begin, blk_end, acc);
+    gemv_fields_blocks<Simd, bits, R, W>(p, px, n, step, runs.ahead, params, blk_begin, blk_end,
+                                         acc);
 #pragma GCC unroll 8
     for (int i = 0; i < W; ++i) {
 #pragma GCC unroll 8
