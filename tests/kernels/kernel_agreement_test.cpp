@@ -330,12 +330,16 @@ TEST_P(KernelAgreement, MatmulFloatModesEveryRowCount) {
 }
 
 // The shapes of attention over a quantized cache: keys rows of one group (the lane sums
-// taken kLanes at a time, N not a multiple of the rows taken at once), values narrow
-// enough for register accumulators (N of whole blocks of those and a remainder).
+// taken kLanes at a time, N not a multiple of the rows taken at once; 8-bit keys on
+// AVX-512 with lanes along rows, N not a multiple of 16), values narrow enough for
+// register accumulators (N of whole blocks of those and a remainder).
 TEST_P(KernelAgreement, MatmulShortRowsAndNarrowColumns) {
   for (int bits : {8, 4, 3}) {
     for (std::int64_t M = 1; M <= 8; ++M) {
       expect_matmul_agrees(GetParam(), {M, 64, 67, true, bits, 64, Dtype::float32, Dtype::float32});
+      // Rows of one group over two 64-byte blocks (8 bits: lanes along rows on AVX-512).
+      expect_matmul_agrees(GetParam(),
+                           {M, 128, 40, true, bits, 128, Dtype::float32, Dtype::float16});
       for (std::int64_t N : {64, 96, 160, 256}) {
         expect_matmul_agrees(GetParam(),
                              {M, 75, N, false, bits, 32, Dtype::float32, Dtype::bfloat16});

@@ -8,6 +8,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
+#include "kernels/generic/gemv_byte_rows.h"
 #include "kernels/generic/gemv_fields.h"
 #include "kernels/generic/gemv_tables.h"
 #include "kernels/generic/problem.h"
@@ -217,6 +218,9 @@ void gemv(const Problem& p, bool transpose) {
     }
     if constexpr (kFieldWidth<bits>) {
       if (transpose && fields_apply<Simd, bits>(p)) return gemv_fields<Simd, bits, R>(p);
+    }
+    if constexpr (ByteRowLanes<Simd, bits>) {
+      if (transpose && byte_rows_apply(p)) return gemv_byte_rows<Simd, R>(p);
     }
     if (transpose) {
       gemv_transposed<Simd, bits, R>(p);
