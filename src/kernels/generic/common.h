@@ -44,7 +44,8 @@ void with_row_count(std::int64_t rows, Fn&& fn) {
 // stretch of memory rather than short runs of rows taking turns with the other threads'
 // (measured, mxfp4 4096x14336 cold, 2 threads: 2.03 ms with tasks of 16 rows, 1.51 ms
 // with 256). A multiple of `unit`, at least one unit.
-inline std::int64_t streaming_grain(std::int64_t rows, std::int64_t unit) {
+template <class Simd>
+std::int64_t streaming_grain(std::int64_t rows, std::int64_t unit) {
   const std::int64_t tasks = 4 * core::num_threads();
   return std::max<std::int64_t>(1, (rows + tasks - 1) / tasks / unit) * unit;
 }
@@ -61,7 +62,7 @@ inline constexpr std::int64_t kPrefetchBytes = 2048;
 // short streams in every page, which it does not (measured, 4-bit 2048 x 8192 cold:
 // 1.12-1.15x at 1 and 2 threads). Shorter rows are taken side by side (unit_stride W,
 // step 1), W of them one short stretch. Arithmetic per row is the same in any order.
-template <int W>
+template <class Simd, int W>
 struct RowRuns {
   static constexpr std::int64_t kRunRowBytes = 512;
   std::int64_t begin, end, count, unit_stride, step;
@@ -97,12 +98,14 @@ struct RowRuns {
 
 // Prefetches the 64-byte lines of [p, p + bytes). Prefetches past an array's end never
 // fault.
-inline void prefetch_lines(const void* p, std::int64_t bytes) {
+template <class Simd>
+void prefetch_lines(const void* p, std::int64_t bytes) {
   for (std::int64_t at = 0; at < bytes; at += 64)
     __builtin_prefetch(static_cast<const char*>(p) + at);
 }
 
 // The scales and biases of one row of W: `bytes` each, where prefetching them pays.
+template <class Simd>
 struct RowParams {
   const void* scales;
   const void* biases;  // or null
@@ -113,8 +116,9 @@ struct RowParams {
     if (bytes < 64) bytes = 0;
   }
   void prefetch(std::int64_t row) const {
-    prefetch_lines(static_cast<const char*>(scales) + row * bytes, bytes);
-    if (biases != nullptr) prefetch_lines(static_cast<const char*>(biases) + row * bytes, bytes);
+    prefetch_lines<Simd>(static_cast<const char*>(scales) + row * bytes, bytes);
+    if (biases != nullptr)
+      prefetch_lines<Simd>(static_cast<const char*>(biases) + row * bytes, bytes);
   }
 };
 
@@ -132,7 +136,8 @@ typename Simd::F codes_at(const std::uint8_t* row, std::int64_t first) {
 
 // out[g] = sum of x[g * group_size + j] over j < group_size, in that order: the sums of x
 // per group that the affine identity's bias term takes.
-inline void sum_groups(const float* x, std::int64_t groups, int group_size, float* out) {
+template <class Simd>
+void sum_groups(const float* x, std::int64_t groups, int group_size, float* out) {
   for (std::int64_t g = 0; g < groups; ++g) {
     float s = 0.0f;
     for (int j = 0; j < group_size; ++j) s += x[g * group_size + j];

@@ -121,9 +121,10 @@ void split_pairs(const float* x, std::int64_t count, float* out) {
 }
 
 // Rows n + w * step (w < W) of W (N, K) with groups of gs along K (K a multiple of
-// kFpBlock; a unit of RowRuns), for R rows of x (FP4: split by split_pairs): each block of codes is
-// looked up once for every row of x, and the W rows' chains run side by side (one row alone waits
-// on its multiply-adds' latency). Each output is the same chain whatever W is.
+// kFpBlock; a unit of RowRuns), for R rows of x (FP4: split by split_pairs): each block
+// of codes is looked up once for every row of x, and the W rows' chains run side by side
+// (one row alone waits on its multiply-adds' latency). Each output is the same chain
+// whatever W is.
 template <class Simd, int bits, int gs, int R, int W>
 void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                    std::int64_t n, std::int64_t step, std::int64_t ahead) {
@@ -216,13 +217,14 @@ void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, 
     xs = split;
   }
   constexpr int W = R == 1 ? 4 : R == 2 ? 2 : 1;
-  core::parallel_for(a.N, streaming_grain(a.N, 16), [&](std::int64_t begin, std::int64_t end) {
-    const RowRuns<W> runs(begin, end, a.K * bits / 8);
-    runs.each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
-      fp_gemv_block<Simd, bits, gs, R, decltype(weight_rows)::value>(a, t, xs, y, n, step,
-                                                                     runs.ahead);
-    });
-  });
+  core::parallel_for(a.N, streaming_grain<Simd>(a.N, 16),
+                     [&](std::int64_t begin, std::int64_t end) {
+                       const RowRuns<Simd, W> runs(begin, end, a.K * bits / 8);
+                       runs.each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
+                         fp_gemv_block<Simd, bits, gs, R, decltype(weight_rows)::value>(
+                             a, t, xs, y, n, step, runs.ahead);
+                       });
+                     });
 }
 
 // R <= 4 rows of x against W (N, K): the block kernel where K is whole blocks of codes,

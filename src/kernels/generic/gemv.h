@@ -26,13 +26,13 @@ namespace qlinear::kernels::generic {
 // kOneGroup: K is one group, so the group loop runs once and needs no second set of
 // accumulators (the same operations as G = 1 in the general loop).
 template <class Simd, int bits, int R, int W_ROWS, bool kOneGroup = false>
-void gemv_transposed_rows(const Problem& p, const float* xsum, const RowParams& params,
+void gemv_transposed_rows(const Problem& p, const float* xsum, const RowParams<Simd>& params,
                           std::int64_t begin, std::int64_t end) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
   const std::int64_t G = kOneGroup ? 1 : p.groups;
   const int gs = p.group_size;
-  const RowRuns<W_ROWS> runs(begin, end, p.row_bytes);
+  const RowRuns<Simd, W_ROWS> runs(begin, end, p.row_bytes);
   const std::int64_t step = runs.step, ahead = runs.ahead;
   for (std::int64_t unit = 0; unit < runs.count; ++unit) {
     const std::int64_t n = begin + unit * runs.unit_stride;
@@ -96,20 +96,21 @@ void gemv_transposed(const Problem& p) {
   // Sums of x per group, for the bias term.
   float* xsum = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * p.groups));
   for (int r = 0; r < R; ++r) {
-    sum_groups(p.x + r * p.K, p.groups, p.group_size, xsum + r * p.groups);
+    sum_groups<Simd>(p.x + r * p.K, p.groups, p.group_size, xsum + r * p.groups);
   }
   // Enough weight rows per W block to hide the multiply-add latency; rows of one group
   // take a whole lane-sum tree of them.
   constexpr int kWeightRows = std::max(1, Simd::kGemvRows / R);
   constexpr int kShortRows = std::max(1, Simd::kLanes / R);
-  const RowParams params(p.scales, p.biases, p.scale_dtype, p.groups);
-  core::parallel_for(p.N, streaming_grain(p.N, 32), [&](std::int64_t begin, std::int64_t end) {
-    if (p.groups == 1) {
-      gemv_transposed_rows<Simd, bits, R, kShortRows, true>(p, xsum, params, begin, end);
-    } else {
-      gemv_transposed_rows<Simd, bits, R, kWeightRows>(p, xsum, params, begin, end);
-    }
-  });
+  const RowParams<Simd> params(p.scales, p.biases, p.scale_dtype, p.groups);
+  core::parallel_for(
+      p.N, streaming_grain<Simd>(p.N, 32), [&](std::int64_t begin, std::int64_t end) {
+        if (p.groups == 1) {
+          gemv_transposed_rows<Simd, bits, R, kShortRows, true>(p, xsum, params, begin, end);
+        } else {
+          gemv_transposed_rows<Simd, bits, R, kWeightRows>(p, xsum, params, begin, end);
+        }
+      });
 }
 
 // W is (K, N) with groups along N: each weight row k is dequantized in registers and

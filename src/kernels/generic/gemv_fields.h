@@ -95,7 +95,7 @@ PermutedX<Simd, bits> permute_x(const Problem& p) {
         }
       }
     }
-    sum_groups(x, p.groups, p.group_size, sums + r * p.groups);
+    sum_groups<Simd>(x, p.groups, p.group_size, sums + r * p.groups);
   }
   return {values, sums};
 }
@@ -105,7 +105,7 @@ PermutedX<Simd, bits> permute_x(const Problem& p) {
 // biases.
 template <class Simd, int bits, int R, int W_ROWS>
 void gemv_fields_blocks(const Problem& p, const PermutedX<Simd, bits>& px, std::int64_t n,
-                        std::int64_t step, std::int64_t ahead, const RowParams& params,
+                        std::int64_t step, std::int64_t ahead, const RowParams<Simd>& params,
                         std::int64_t blk_begin, std::int64_t blk_end,
                         typename Simd::F (&acc)[W_ROWS][R]) {
   using F = typename Simd::F;
@@ -181,8 +181,8 @@ void gemv_fields_rows(const Problem& p, const PermutedX<Simd, bits>& px, std::in
   constexpr std::int64_t kBlockCodes = PermutedX<Simd, bits>::kBlockCodes;
   constexpr std::int64_t kResidentXFloats = 4096;  // 16 KiB of x per chunk
   constexpr std::int64_t kTileRows = 32;
-  const RowRuns<W_ROWS> runs(n_begin, n_end, p.row_bytes);
-  const RowParams params(p.scales, p.biases, p.scale_dtype, p.groups);
+  const RowRuns<Simd, W_ROWS> runs(n_begin, n_end, p.row_bytes);
+  const RowParams<Simd> params(p.scales, p.biases, p.scale_dtype, p.groups);
   const std::int64_t blocks = p.K / kBlockCodes;
   const std::int64_t chunk = std::max<std::int64_t>(1, kResidentXFloats / (R * kBlockCodes));
   float* parked = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(kTileRows * R * L));
@@ -251,9 +251,10 @@ void gemv_fields(const Problem& p) {
   constexpr int kWeightRows = R <= 2 ? 4
                                      : static_cast<int>(std::bit_floor(static_cast<unsigned>(
                                            std::clamp((kRegisters - 6) / (2 * R), 1, 4))));
-  core::parallel_for(p.N, streaming_grain(p.N, 32), [&](std::int64_t begin, std::int64_t end) {
-    gemv_fields_rows<Simd, bits, R, kWeightRows>(p, px, begin, end);
-  });
+  core::parallel_for(p.N, streaming_grain<Simd>(p.N, 32),
+                     [&](std::int64_t begin, std::int64_t end) {
+                       gemv_fields_rows<Simd, bits, R, kWeightRows>(p, px, begin, end);
+                     });
 }
 
 }  // namespace qlinear::kernels::generic

@@ -75,7 +75,7 @@ const float* build_tables(const Problem& p) {
     for (int c = 1; c < kCodes; ++c) v = Simd::fmadd(digit[c], Simd::set1(x[c]), v);
     Simd::store(tables + t * kTableFloats, v);
   }
-  sum_groups(p.x, p.groups, p.group_size, tables + nibbles * kTableFloats);
+  sum_groups<Simd>(p.x, p.groups, p.group_size, tables + nibbles * kTableFloats);
   return tables;
 }
 
@@ -193,7 +193,7 @@ void gemv_tables(const Problem& p) {
     constexpr int kGroupWords = decltype(group_words)::value;
     const std::int64_t blocks = (p.N + L - 1) / L;
     // Long runs of blocks per task; the prefetch of the next block is wasted at a task's end.
-    core::parallel_for(blocks, streaming_grain(blocks, 1),
+    core::parallel_for(blocks, streaming_grain<Simd>(blocks, 1),
                        [&](std::int64_t begin, std::int64_t end) {
                          for (std::int64_t b = begin; b < end; ++b) {
                            const std::int64_t n = b * L;
