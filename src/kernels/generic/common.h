@@ -75,8 +75,10 @@ struct RowRuns {
         step(row_bytes >= kRunRowBytes ? count : 1),
         ahead(std::max<std::int64_t>(1, (kPrefetchBytes + row_bytes - 1) / row_bytes)) {}
   std::int64_t units() const { return end - begin - (W - 1) * count; }
+  // The first row of a unit of W rows (u < count): linear in u, for loops over them alone.
+  std::int64_t full_unit_row(std::int64_t unit) const { return begin + unit * unit_stride; }
   std::int64_t first_row(std::int64_t unit) const {
-    return unit < count ? begin + unit * unit_stride : begin + (W - 1) * count + unit;
+    return unit < count ? full_unit_row(unit) : begin + (W - 1) * count + unit;
   }
   // Calls fn(std::integral_constant<int, W or 1>{}, first_row, step) for units
   // [unit_begin, unit_end).

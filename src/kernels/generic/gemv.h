@@ -35,7 +35,7 @@ void gemv_transposed_rows(const Problem& p, const float* xsum, const RowParams<S
   const RowRuns<Simd, W_ROWS> runs(begin, end, p.row_bytes);
   const std::int64_t step = runs.step, ahead = runs.ahead;
   for (std::int64_t unit = 0; unit < runs.count; ++unit) {
-    const std::int64_t n = begin + unit * runs.unit_stride;
+    const std::int64_t n = runs.full_unit_row(unit);
     for (int i = 0; i < W_ROWS; ++i) params.prefetch(n + i * step + ahead);
     F acc[W_ROWS][R];
     float bias_acc[W_ROWS][R] = {};

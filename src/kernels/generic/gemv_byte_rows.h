@@ -11,7 +11,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 
 #include "core/thread_pool.h"
@@ -81,12 +80,15 @@ template <class Simd, int R>
 void gemv_byte_rows(const Problem& p) {
   constexpr int L = Simd::kLanes;
   const std::int64_t K = p.K;
+  using Layout = FieldLayout<8>;
   // x pre-scaled per field (dims 4j + f), and its sum (the bias term's).
   float* xs = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * (K + 1)));
   float* xsum = xs + R * K;
+  float field_scale[Layout::kFields];
+  for (int f = 0; f < Layout::kFields; ++f) field_scale[f] = Layout::x_scale(f);
   for (int r = 0; r < R; ++r) {
     for (std::int64_t k = 0; k < K; ++k) {
-      xs[r * K + k] = p.x[r * K + k] * std::ldexp(1.0f, -8 * FieldLayout<8>::position(k % 4));
+      xs[r * K + k] = p.x[r * K + k] * field_scale[k % Layout::kFields];
     }
     sum_groups<Simd>(p.x + r * K, 1, p.group_size, xsum + r);
   }

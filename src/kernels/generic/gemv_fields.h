@@ -33,6 +33,10 @@ struct FieldLayout {
   static constexpr int kLow = 23 / bits;          // fields read in place (below bit 23)
   static constexpr int kHighShift = kLow * bits;  // the rest, after one shift right
   static constexpr int position(int field) { return field < kLow ? field : field - kLow; }
+  // What x is scaled by for a field, 2^(-bits * position): the field read in place is
+  // code * 2^(bits * position), so the product is exactly code * x (multiplying by it is
+  // exact, or rounds as ldexp would).
+  static float x_scale(int field) { return std::ldexp(1.0f, -bits * position(field)); }
   // Packed bytes per block of `lanes` lanes.
   static constexpr int block_bytes(int lanes) { return lanes * kFields * bits / 8; }
 };
@@ -78,11 +82,9 @@ PermutedX<Simd, bits> permute_x(const Problem& p) {
   float* values =
       scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(p.M * (p.K + p.groups)));
   float* sums = values + p.M * p.K;
-  // 2^(-bits * position) per field: multiplying by it is exact (or rounds as ldexp would).
   float field_scale[Layout::kFields];
   for (int f = 0; f < Layout::kFields; ++f) {
-    field_scale[f] =
-        BitMaskFields<Simd, bits> ? 1.0f : std::ldexp(1.0f, -bits * Layout::position(f));
+    field_scale[f] = BitMaskFields<Simd, bits> ? 1.0f : Layout::x_scale(f);
   }
   for (std::int64_t r = 0; r < p.M; ++r) {
     const float* x = p.x + r * p.K;
