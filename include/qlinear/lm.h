@@ -144,14 +144,22 @@ struct LoadedLm {
   ModelArgs args;
   std::string config;  // config.json as read
   // sharded_load: the tensor bytes read from the weight files, only this rank's slices of
-  // the sharded layers and the other tensors whole; 0 for load, which maps the files.
+  // the sharded layers and the other tensors whole; 0 for load.
   std::uint64_t weight_bytes_read = 0;
+};
+
+struct LoadOptions {
+  // As mlx_lm.load's `lazy`: false reads the weights into the process's memory before
+  // returning (copy_weights_into_memory); true leaves them on the mapped files, read from
+  // the page cache as they are used (instant and shared between processes, but decoding
+  // from 4 KiB pages is slower).
+  bool lazy = false;
 };
 
 // Loads an mlx-lm model folder (float, quantized or mixed; see qlinear::load_model).
 // Throws FileError for an unknown model_type (naming the supported ones), a missing
 // tensor or one whose shape does not fit the config.
-LoadedLm load(const std::filesystem::path& folder);
+LoadedLm load(const std::filesystem::path& folder, const LoadOptions& options = {});
 
 // load(folder) sharded over the group as mlx-lm's Model.shard(group) shards llama, qwen2,
 // qwen3 and qwen3_moe (tensor parallelism): every block's q, k, v and gate, up

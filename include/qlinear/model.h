@@ -102,6 +102,13 @@ struct LoadedModel {
 // load_weights(strict).
 LoadedModel load_model(const std::filesystem::path& folder, bool strict = true);
 
+// Copies the tree's parameters that view mapped files (load_model's weights) into one
+// block of the process's own memory, in the tree's order, in transparent huge pages
+// where the system gives them; each file range's pages leave the resident set as its
+// copy enters it. As mlx_lm.load (lazy=False) reads a model into memory; decoding reads
+// such weights faster than the mapping's 4 KiB pages (docs/models.md).
+void copy_weights_into_memory(nn::Module& model);
+
 // Writes a module tree as a model folder: its parameters as weight files (see
 // save_folder_weights; parameters counted as mlx-lm counts them) and config.json from
 // `config_json` with the "quantization" block set (with_quantization).

@@ -151,18 +151,21 @@ void bind_lm(nb::module_& m) {
 
   lm_module.def(
       "load_model",
-      [](const std::filesystem::path& path, const std::optional<distributed::Group>& group) {
+      [](const std::filesystem::path& path, const std::optional<distributed::Group>& group,
+         bool lazy) {
         lm::LoadedLm loaded;
         {
           nb::gil_scoped_release released;
-          loaded = group ? lm::sharded_load(path, *group) : lm::load(path);
+          loaded = group ? lm::sharded_load(path, *group) : lm::load(path, {.lazy = lazy});
         }
         return nb::make_tuple(LmModel{loaded.model, loaded.args, group},
                               nb::module_::import_("json").attr("loads")(loaded.config));
       },
-      "path"_a, "group"_a = nb::none(),
+      "path"_a, "group"_a = nb::none(), "lazy"_a = false,
       "(model, config) from an mlx-lm folder (llama, mistral, qwen2, qwen3, qwen3_moe);\n"
-      "with a group, sharded over it as mlx-lm's Model.shard (every rank must call it).");
+      "with a group, sharded over it as mlx-lm's Model.shard (every rank must call it).\n"
+      "lazy as mlx_lm.load's: False reads the weights into memory, True leaves them on the\n"
+      "mapped files.");
   lm_module.attr("SUPPORTED_MODEL_TYPES") = lm::supported_model_types();
 
   using Packed = std::tuple<Tensor, Tensor, Tensor>;

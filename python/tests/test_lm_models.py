@@ -145,6 +145,19 @@ def test_logits_match_mlx_lm(folders, mx, arch, quantization):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=bound)
 
 
+def test_load_reads_the_weights_into_memory_unless_lazy(folders, tmp_path):
+    """lazy as mlx_lm.load's: by default the model needs its files no more (one still on
+    the mapping would fault on the truncated files); lazy=True computes the same logits."""
+    folder = shutil.copytree(folders["llama", "4bit"], tmp_path / "model")
+    lazy_model, _ = lm.load(folder, lazy=True)
+    expected = lazy_model(np.array([PROMPT]))
+    del lazy_model
+    model, _ = lm.load(folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.write_bytes(b"")
+    np.testing.assert_array_equal(model(np.array([PROMPT])), expected)
+
+
 @pytest.mark.parametrize("arch,quantization", CASES)
 def test_greedy_tokens_match_mlx_lm(folders, mx, arch, quantization):
     folder = folders[arch, quantization]

@@ -51,7 +51,7 @@ const std::vector<std::string>& supported_model_types() {
 
 namespace {
 
-LoadedLm load_over(const std::filesystem::path& folder,
+LoadedLm load_over(const std::filesystem::path& folder, const LoadOptions& options,
                    const std::optional<distributed::Group>& group) {
   const std::filesystem::path config_path = folder / "config.json";
   LoadedLm out;
@@ -76,6 +76,7 @@ LoadedLm load_over(const std::filesystem::path& folder,
   out.args = arch->args(reader);
   if (!group) {
     LoadedModel loaded = load_model(folder, /*strict=*/true);
+    if (!options.lazy) copy_weights_into_memory(*loaded.model);
     out.model =
         detail::make_decoder(out.args, std::move(loaded), folder.string(), arch->mlp, group);
     return out;
@@ -96,12 +97,12 @@ LoadedLm load_over(const std::filesystem::path& folder,
 
 }  // namespace
 
-LoadedLm load(const std::filesystem::path& folder) {
-  return load_over(folder, std::nullopt);
+LoadedLm load(const std::filesystem::path& folder, const LoadOptions& options) {
+  return load_over(folder, options, std::nullopt);
 }
 
 LoadedLm sharded_load(const std::filesystem::path& folder, const distributed::Group& group) {
-  return load_over(folder, group);
+  return load_over(folder, {}, group);
 }
 
 }  // namespace qlinear::lm

@@ -174,6 +174,23 @@ TEST_F(LmTest, QuantizedFoldersComputeTheirDequantizedModel) {
   }
 }
 
+// load reads the weights into memory, as mlx_lm.load does: the model then needs its files
+// no more (a model still on the mapping would fault on the truncated files' pages);
+// lazy leaves them mapped. Both compute the same logits.
+TEST_F(LmTest, LoadReadsTheWeightsIntoMemoryAndLazyLeavesThemMapped) {
+  convert("q4", {.quantize = true});
+  const std::vector<std::int64_t> tokens = {3, 17, 42, 5};
+  for (const std::filesystem::path& folder : {float_dir(), dir("q4")}) {
+    const std::vector<float> expected =
+        (*lm::load(folder, {.lazy = true}).model)(ids_of(tokens)).to_floats();
+    const lm::LoadedLm loaded = lm::load(folder);
+    for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+      if (entry.path().extension() == ".safetensors") std::filesystem::resize_file(entry, 0);
+    }
+    EXPECT_EQ((*loaded.model)(ids_of(tokens)).to_floats(), expected) << folder;
+  }
+}
+
 TEST_F(LmTest, BadFoldersAreClearErrors) {
   edit_config(float_dir(), {{"model_type", "gpt9"}});
   EXPECT_EQ(load_error(float_dir()),

@@ -36,6 +36,7 @@ struct BenchModelArgs {
   int kv_bits = 8, kv_group_size = 64;
   double min_seconds = 0.5;  // per bandwidth probe
   bool json = false;
+  lm::LoadOptions load;
   std::string mlx_lm_python;  // empty: no mlx-lm rows
   // mlx-lm 0.32.2 on MLX's CPU takes about 10 s per decoded token and 8 s per prompt token
   // of this model (2 vCPUs): lengths that end in about two minutes.
@@ -272,7 +273,7 @@ void run(const BenchModelArgs& args) {
 
   const std::filesystem::path folder = prepare_folder(args, root);
   const double weight_bytes = stored_tensor_bytes(folder);
-  const lm::LoadedLm loaded = lm::load(folder);
+  const lm::LoadedLm loaded = lm::load(folder, args.load);
   const lm::Model& model = *loaded.model;
   const auto& s = args.shape;
   if (!args.json) {
@@ -400,6 +401,8 @@ void add_bench_model_command(CLI::App& app) {
   cmd->add_option("--heads", args->shape.heads, "Attention heads")->check(CLI::Range(1, 256));
   cmd->add_option("--kv-heads", args->shape.kv_heads, "Key/value heads")->check(CLI::Range(1, 256));
   cmd->add_flag("--json", args->json, "One JSON object per row");
+  cmd->add_flag("--lazy", args->load.lazy,
+                "Decode from the mapped weight files, not a copy in memory (generate --lazy)");
   cmd->callback([args] { run(*args); });
 }
 

@@ -26,6 +26,7 @@ struct GenerateArgs {
   bool json = false;
   bool ignore_eos = false;
   int threads = 0;
+  lm::LoadOptions load;
 
   // Text prompts (tokenized by the Python package).
   std::optional<std::string> prompt, system_prompt;
@@ -85,7 +86,7 @@ void run(GenerateArgs& args) {
     prompt = parse_tokens(args.prompt_tokens);
   }
   const lm::LoadedLm loaded =
-      sharded ? lm::sharded_load(args.folder, group) : lm::load(args.folder);
+      sharded ? lm::sharded_load(args.folder, group) : lm::load(args.folder, args.load);
   for (std::int64_t t : prompt) {
     if (t < 0 || t >= loaded.args.vocab_size) {
       throw std::invalid_argument("[generate] prompt token " + std::to_string(t) +
@@ -187,6 +188,9 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--json", args->json,
                 "Print one JSON object: tokens, prompt_tps, generation_tps, peak_memory_mb");
   cmd->add_option("--threads", args->threads, "Threads (default: QLINEAR_NUM_THREADS or all)");
+  cmd->add_flag("--lazy", args->load.lazy,
+                "Leave the weights on the mapped files (mlx_lm.load's lazy=True): loads at "
+                "once, decodes slower; by default they are read into memory");
   // The quantized KV cache, with mlx_lm.generate's flags.
   cmd->add_option("--kv-bits", args->options.kv_bits,
                   "Quantize the KV cache to this many bits (default: a float cache)");

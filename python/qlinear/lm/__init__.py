@@ -20,12 +20,13 @@ __all__ = ["SUPPORTED_MODEL_TYPES", "Cache", "Model", "load", "load_model", "sha
            "make_prompt_cache", "quantized_scaled_dot_product_attention", "sample_utils"]
 
 
-def load(path_or_hf_repo, tokenizer_config=None, *, group=None):
+def load(path_or_hf_repo, tokenizer_config=None, *, lazy=False, group=None):
     """(model, tokenizer) from a local mlx-lm model folder; with a group, the model is
-    sharded over it (see ``sharded_load``)."""
+    sharded over it (see ``sharded_load``). ``lazy`` as mlx_lm.load's: False (the default)
+    reads the weights into memory, True leaves them on the mapped weight files."""
     from transformers import AutoTokenizer
 
-    model, _config = load_model(str(path_or_hf_repo), group)
+    model, _config = load_model(str(path_or_hf_repo), group, lazy)
     tokenizer = AutoTokenizer.from_pretrained(str(path_or_hf_repo), **(tokenizer_config or {}))
     return model, tokenizer
 
