@@ -182,11 +182,78 @@ void gemv_columns_in_registers(const Problem& p, std::int64_t c_begin) {
   }
 }
 
+// W (K, N) whose rows are one group each (N = group_size: an attention head's values
+// when head_dim is the cache's group size). The affine identity along k,
+//   y[r, n] = sum_k (x[r, k] scale[k]) q[k, n] + sum_k x[r, k] bias[k],
+// takes each row's scale into x once (`scaled`, R x K) and its bias into one dot product
+// per row of x (`bias_terms`), so that a code costs its conversion and R multiply-adds
+// (against a dequantizing multiply-add and two broadcasts more per vector in
+// gemv_columns_in_registers).
+template <class Simd, int bits, int R, int V>
+void scaled_columns_in_registers(const Problem& p, const float* scaled, const float* bias_terms,
+                                 std::int64_t c_begin) {
+  using F = typename Simd::F;
+  constexpr int L = Simd::kLanes;
+  const std::int64_t rows_ahead = std::max<std::int64_t>(4, kPrefetchBytes / p.row_bytes);
+  F acc[R][V];
+  for (auto& a : acc) {
+    for (F& v : a) v = Simd::zero();
+  }
+  for (std::int64_t k = 0; k < p.K; ++k) {
+    const std::uint8_t* row = p.w + k * p.row_bytes;
+    prefetch_lines<Simd>(row + rows_ahead * p.row_bytes + c_begin * bits / 8, V * L * bits / 8);
+    F xk[R];
+    for (int r = 0; r < R; ++r) xk[r] = Simd::set1(scaled[r * p.K + k]);
+    for (int v = 0; v < V; ++v) {
+      const F w = codes_at<Simd, bits>(row, c_begin + v * L);
+      for (int r = 0; r < R; ++r) acc[r][v] = Simd::fmadd(xk[r], w, acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const F bias = Simd::set1(bias_terms[r]);
+    for (int v = 0; v < V; ++v) {
+      Simd::store(p.y + r * p.ldy + c_begin + v * L, Simd::add(acc[r][v], bias));
+    }
+  }
+}
+
+template <class Simd, int bits, int R>
+void gemv_one_group_rows(const Problem& p) {
+  constexpr int L = Simd::kLanes;
+  float* scaled = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * (p.K + 1)));
+  float* bias_terms = scaled + R * p.K;
+  with_float_type(p.scale_dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* scales = static_cast<const T*>(p.scales);
+    std::int64_t k = 0;
+    for (; k + L <= p.K; k += L) {
+      const auto s = Simd::load(scales + k);
+      for (int r = 0; r < R; ++r) {
+        Simd::store(scaled + r * p.K + k, Simd::mul(Simd::load(p.x + r * p.K + k), s));
+      }
+    }
+    for (; k < p.K; ++k) {
+      for (int r = 0; r < R; ++r)
+        scaled[r * p.K + k] = p.x[r * p.K + k] * Simd::to_float(scales[k]);
+    }
+  });
+  for (int r = 0; r < R; ++r) {
+    bias_terms[r] = dot_floats<Simd>(p.biases, p.scale_dtype, 0, p.x + r * p.K, p.K);
+  }
+  // As many accumulator vectors as the x rows leave registers for.
+  constexpr int V = std::max(1, 2 * Simd::kGemvRows / R);
+  std::int64_t c = 0;
+  for (; c + V * L <= p.N; c += V * L)
+    scaled_columns_in_registers<Simd, bits, R, V>(p, scaled, bias_terms, c);
+  for (; c < p.N; c += L) scaled_columns_in_registers<Simd, bits, R, 1>(p, scaled, bias_terms, c);
+}
+
 // Widths up to this many columns are one task (the parallel chunks are at least 256).
 inline constexpr std::int64_t kNarrowColumns = 256;
 
 template <class Simd, int bits, int R>
 void gemv_untransposed(const Problem& p) {
+  if (p.groups == 1) return gemv_one_group_rows<Simd, bits, R>(p);
   if (p.N <= kNarrowColumns) {
     // As many accumulator vectors as the x rows leave registers for.
     constexpr int V = std::max(1, 2 * Simd::kGemvRows / R);
