@@ -121,7 +121,7 @@ void report_generation(const DemoFolders& folders, std::int64_t prompt_tokens,
       steps);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf("  peak memory: %.3f GB (the process: weights mapped, activations, KV caches)\n",
+  std::printf("  peak memory: %.3f GB (the process: weights, activations, KV caches)\n",
               static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0));
 }
 
