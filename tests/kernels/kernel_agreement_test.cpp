@@ -253,7 +253,7 @@ TEST_P(KernelAgreement, MatmulFieldKernel) {
   for (int bits : kBits) {
     if (bits == 8) continue;
     for (int gs : kGroupSizes) {
-      for (std::int64_t M : {1, 2, 3, 5, 8}) {
+      for (std::int64_t M : {1, 2, 3, 5, 6, 7, 8}) {
         expect_matmul_agrees(GetParam(),
                              {M, 1024, 37, true, bits, gs, Dtype::bfloat16, Dtype::float16});
       }
@@ -262,6 +262,13 @@ TEST_P(KernelAgreement, MatmulFieldKernel) {
   // One row of x longer than a chunk of x kept in L1 (every tile of rows runs twice), the
   // rows taken from runs of them with a remainder.
   expect_matmul_agrees(GetParam(), {1, 5120, 37, true, 4, 64, Dtype::float32, Dtype::float16});
+  // Rows of x in two passes over several spans of W (kPassBytes), the last one short.
+  for (int bits : {2, 4}) {
+    for (std::int64_t M : {6, 8}) {
+      expect_matmul_agrees(GetParam(),
+                           {M, 4096, 600, true, bits, 64, Dtype::float32, Dtype::float32});
+    }
+  }
 }
 
 // The one-row kernel by tables over x (1 bit, rows of whole blocks of 16 words, on

@@ -19,6 +19,7 @@ struct Simd {
   static constexpr int kLanes = 4;
   // Rows of x the few-rows kernel keeps in registers at once (32 registers, as AVX-512).
   static constexpr int kGemvRows = 8;
+  static constexpr int kFieldPassRows = kGemvRows;  // one pass (generic/gemv_fields.h)
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns, i.e. 16
   // accumulators, 2 panel vectors and a broadcast out of 32 registers.
   static constexpr int kTileRows = 8;

@@ -241,22 +241,48 @@ bool fields_apply(const Problem& p) {
   return p.row_bytes % FieldLayout<bits>::block_bytes(Simd::kLanes) == 0;
 }
 
+// Rows of W at a time for R rows of x: 4 for one or two rows of x; for more, as many as
+// their R x W products and sums leave registers for (4 kGemvRows of them, a few kept for
+// codes and x), a power of two so that they divide the 32-row tiles. Measured, 4096 x
+// 4096 4-bit, 1 thread: AVX-512 M = 3 1.08x (4 rows of W, not 2), M = 5, 6 1.22x (2, not
+// 1); AVX2 M = 3-8 1.15-1.29x (1, not 2).
+template <class Simd, int R>
+inline constexpr int kFieldWeightRows =
+    R <= 2 ? 4
+           : static_cast<int>(std::bit_floor(
+                 static_cast<unsigned>(std::clamp((4 * Simd::kGemvRows - 6) / (2 * R), 1, 4))));
+
+// More rows of x than Simd::kFieldPassRows take two passes over each span of kPassBytes of
+// W, the second finding it in L2: with 8 rows in one pass every multiply-add has its own
+// load of x, with 4 rows each x vector serves two rows of W. Measured (4096 x 4096, 1
+// thread, GFLOP/s, one pass -> two): M = 7, 8 2-bit 67.6 -> 83.2, 67.5 -> 81.5; 3-bit
+// 66.6 -> 71.3, 66.8 -> 72.4; 4-bit 68.8 -> 82.1, 69.1 -> 84.4; M = 6 1.0-1.15x; M = 5
+// about even warm, 0.95x cold (AVX-512 keeps it in one pass). Not for 5- and 6-bit fields,
+// whose unpacking costs more per field: 0.85-0.92x in two passes.
+inline constexpr std::int64_t kPassBytes = std::int64_t{512} << 10;
+
 template <class Simd, int bits, int R>
 void gemv_fields(const Problem& p) {
   const PermutedX<Simd, bits> px = permute_x<Simd, bits>(p);
-  // Rows of W at a time: 4 for one or two rows of x; for more, as many as their R x W
-  // products and sums leave registers for (4 kGemvRows of them, a few kept for codes and
-  // x), a power of two so that they divide the 32-row tiles. Measured, 4096 x 4096 4-bit,
-  // 1 thread: AVX-512 M = 3 1.08x (4 rows of W, not 2), M = 5, 6 1.22x (2, not 1); AVX2
-  // M = 3-8 1.15-1.29x (1, not 2).
-  constexpr int kRegisters = 4 * Simd::kGemvRows;
-  constexpr int kWeightRows = R <= 2 ? 4
-                                     : static_cast<int>(std::bit_floor(static_cast<unsigned>(
-                                           std::clamp((kRegisters - 6) / (2 * R), 1, 4))));
-  core::parallel_for(p.N, streaming_grain<Simd>(p.N, 32),
-                     [&](std::int64_t begin, std::int64_t end) {
-                       gemv_fields_rows<Simd, bits, R, kWeightRows>(p, px, begin, end);
-                     });
+  constexpr int kFirst = R <= Simd::kFieldPassRows || bits > 4 ? R : (R + 1) / 2;
+  constexpr int kSecond = R - kFirst;
+  // The second pass: x rows from kFirst on, and their rows of y.
+  Problem q = p;
+  q.y = p.y + kFirst * p.ldy;
+  const PermutedX<Simd, bits> qx{px.values + kFirst * p.K, px.group_sums + kFirst * p.groups};
+  const std::int64_t span = std::max<std::int64_t>(1, kPassBytes / p.row_bytes / 32) * 32;
+  core::parallel_for(
+      p.N, streaming_grain<Simd>(p.N, 32), [&](std::int64_t begin, std::int64_t end) {
+        if constexpr (kSecond == 0) {
+          gemv_fields_rows<Simd, bits, R, kFieldWeightRows<Simd, R>>(p, px, begin, end);
+        } else {
+          for (std::int64_t n = begin; n < end; n += span) {
+            const std::int64_t n_end = std::min(n + span, end);
+            gemv_fields_rows<Simd, bits, kFirst, kFieldWeightRows<Simd, kFirst>>(p, px, n, n_end);
+            gemv_fields_rows<Simd, bits, kSecond, kFieldWeightRows<Simd, kSecond>>(q, qx, n, n_end);
+          }
+        }
+      });
 }
 
 }  // namespace qlinear::kernels::generic

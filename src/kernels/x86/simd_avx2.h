@@ -18,6 +18,7 @@ struct Simd {
   static constexpr int kLanes = 8;
   // Rows of x the few-rows kernel keeps in registers at once.
   static constexpr int kGemvRows = 4;
+  static constexpr int kFieldPassRows = kGemvRows;  // one pass (generic/gemv_fields.h)
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
   static constexpr int kTileRows = 6;
   // Rows of x from which the float modes take the panel GEMM with W transposed (fewer

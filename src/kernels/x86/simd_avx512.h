@@ -19,6 +19,8 @@ struct Simd {
   static constexpr int kLanes = 16;
   // Rows of x the few-rows kernel keeps in registers at once.
   static constexpr int kGemvRows = 8;
+  // Rows of x the field kernel takes in one pass over W (more: two passes, generic/gemv_fields.h).
+  static constexpr int kFieldPassRows = 5;
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
   static constexpr int kTileRows = 12;
   // Rows of x from which the float modes take the panel GEMM with W transposed (fewer
