@@ -23,8 +23,9 @@ struct Simd {
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns, i.e. 16
   // accumulators, 2 panel vectors and a broadcast out of 32 registers.
   static constexpr int kTileRows = 8;
-  // Rows of x from which the float modes take the panel GEMM with W transposed (fewer
-  // take the few-rows kernel 4 rows at a time); unmeasured: AVX2's.
+  // Rows of x the float modes' few-rows kernel takes at once, and from which they take the
+  // panel GEMM with W transposed; unmeasured: AVX2's.
+  static constexpr int kFpGemvRows = 4;
   static constexpr int kMxfp4PanelRows = 9, kNvfp4PanelRows = 9, kMxfp8PanelRows = 11;
   using F = float32x4_t;
   using I = uint32x4_t;

@@ -73,7 +73,7 @@ void fp_dequantize(const DequantizeArgs& a) {
   });
 }
 
-// W (N, K), groups along K, for R <= 4 rows of x: each code vector is looked up once and
+// W (N, K), groups along K, for R <= kFpGemvRows rows of x: each code vector is looked up once and
 // used for every row; the dot products of a group are scaled once, as MLX does. Serves
 // the rows that fp_gemv_block cannot (K not a multiple of its block of codes).
 template <class Simd, int bits, int R>
@@ -206,8 +206,8 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
   }
 }
 
-// Few rows of x (R <= 4) against W (N, K), groups along K: blocks of 4 / R rows of W
-// (one for the last few), threaded over N.
+// Few rows of x (R <= kFpGemvRows) against W (N, K), groups along K: blocks of 4 / R rows
+// of W (one from 3 rows on), threaded over N.
 template <class Simd, int bits, int gs, int R>
 void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y) {
   const float* xs = x;
@@ -227,13 +227,13 @@ void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, 
                      });
 }
 
-// R <= 4 rows of x against W (N, K): the block kernel where K is whole blocks of codes,
-// else the row-by-row one.
+// R <= Simd::kFpGemvRows rows of x against W (N, K): the block kernel where K is whole
+// blocks of codes, else the row-by-row one.
 template <class Simd, int bits>
 void fp_few_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                  int rows) {
   const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
-  with_row_count<4>(rows, [&](auto r) {
+  with_row_count<Simd::kFpGemvRows>(rows, [&](auto r) {
     constexpr int R = decltype(r)::value;
     if (blocks) {
       with_fp_group<bits>(a.spec.mode,
@@ -247,7 +247,7 @@ void fp_few_rows(const MatmulArgs& a, const reference::FpTables& t, const float*
 }
 
 // Rows of x from which transposed W takes the panel GEMM rather than the few-rows kernel
-// 4 rows at a time, by measurement per instruction set (Simd traits, docs/kernels.md).
+// kFpGemvRows rows at a time, by measurement per instruction set (Simd traits, docs/kernels.md).
 template <class Simd>
 constexpr std::int64_t fp_panel_min_rows(QuantMode mode) {
   switch (mode) {
@@ -274,9 +274,10 @@ void fp_quantized_matmul(const MatmulArgs& a) {
         gemm<Simd>(p, FpDecoder<Simd, bits>{static_cast<const std::uint8_t*>(p.scales), &t},
                    a.transpose);
       } else {
-        for (std::int64_t m = 0; m < a.M; m += 4) {
-          fp_few_rows<Simd, bits>(a, t, p.x + m * a.K, p.y + m * a.N,
-                                  static_cast<int>(std::min<std::int64_t>(4, a.M - m)));
+        for (std::int64_t m = 0; m < a.M; m += Simd::kFpGemvRows) {
+          fp_few_rows<Simd, bits>(
+              a, t, p.x + m * a.K, p.y + m * a.N,
+              static_cast<int>(std::min<std::int64_t>(Simd::kFpGemvRows, a.M - m)));
         }
       }
     });

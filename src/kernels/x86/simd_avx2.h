@@ -21,9 +21,9 @@ struct Simd {
   static constexpr int kFieldPassRows = kGemvRows;  // one pass (generic/gemv_fields.h)
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
   static constexpr int kTileRows = 6;
-  // Rows of x from which the float modes take the panel GEMM with W transposed (fewer
-  // take the few-rows kernel 4 rows at a time); measured on a 2-vCPU AMD EPYC host,
-  // docs/kernels.md.
+  // Rows of x the float modes' few-rows kernel takes at once, and from which they take the
+  // panel GEMM with W transposed; measured on a 2-vCPU AMD EPYC host, docs/kernels.md.
+  static constexpr int kFpGemvRows = 4;
   static constexpr int kMxfp4PanelRows = 9, kNvfp4PanelRows = 9, kMxfp8PanelRows = 11;
   using F = __m256;
   using I = __m256i;

@@ -23,9 +23,11 @@ struct Simd {
   static constexpr int kFieldPassRows = 5;
   // Micro-kernel tile: kTileRows rows of x by two vectors of output columns.
   static constexpr int kTileRows = 12;
-  // Rows of x from which the float modes take the panel GEMM with W transposed (fewer
-  // take the few-rows kernel 4 rows at a time); from an earlier measurement, docs/kernels.md.
-  static constexpr int kMxfp4PanelRows = 17, kNvfp4PanelRows = 7, kMxfp8PanelRows = 7;
+  // Rows of x the float modes' few-rows kernel takes at once (its lookups shared by all),
+  // and from which they take the panel GEMM with W transposed; measured, docs/kernels.md
+  // ("Float modes: 8 rows at once").
+  static constexpr int kFpGemvRows = 8;
+  static constexpr int kMxfp4PanelRows = 17, kNvfp4PanelRows = 17, kMxfp8PanelRows = 17;
   using F = __m512;
   using I = __m512i;
 
