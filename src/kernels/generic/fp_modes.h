@@ -125,6 +125,12 @@ void split_pairs(const float* x, std::int64_t count, float* out) {
 // of codes is looked up once for every row of x, and the W rows' chains run side by side
 // (one row alone waits on its multiply-adds' latency). Each output is the same chain
 // whatever W is.
+// From this many rows of x the block kernel scales each looked-up vector, not each row's
+// sum of a group: one multiply per vector for all rows against one multiply-add per row
+// and group (measured, docs/kernels.md "Few rows of x on AVX-512").
+template <int R>
+inline constexpr bool kScaledValues = R >= 4;
+
 template <class Simd, int bits, int gs, int R, int W>
 void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                    std::int64_t n, std::int64_t step, std::int64_t ahead) {
@@ -156,7 +162,31 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
   for (auto& row : acc) {
     for (F& v : row) v = Simd::zero();
   }
-  if constexpr (gs >= kBlock) {
+  if constexpr (kScaledValues<R>) {
+    // Each looked-up vector times its groups' scales once, for all R rows (the products
+    // are exact: a few significant bits times a power of two or an E4M3 value).
+    for (std::int64_t k0 = 0; k0 < K; k0 += kBlock) {
+      F xv[R][kParts];
+      for (int r = 0; r < R; ++r) {
+        for (int p = 0; p < kParts; ++p) xv[r][p] = Simd::load(x + r * K + k0 + p * L);
+      }
+      for (int w = 0; w < W; ++w) {
+        F q[kParts];
+        values(w, k0, q);
+        const std::uint8_t* s = scales[w] + k0 / gs;
+        F scale;
+        if constexpr (gs >= kBlock) {
+          scale = Simd::set1(t.scales[s[0]]);
+        } else {
+          scale = Simd::set_halves(t.scales[s[0]], t.scales[s[1]]);
+        }
+        for (F& v : q) v = Simd::mul(v, scale);
+        for (int r = 0; r < R; ++r) {
+          for (int p = 0; p < kParts; ++p) acc[w][r] = Simd::fmadd(q[p], xv[r][p], acc[w][r]);
+        }
+      }
+    }
+  } else if constexpr (gs >= kBlock) {
     for (std::int64_t k0 = 0; k0 < K; k0 += gs) {
       F dot[W][R];
       for (auto& row : dot) {
