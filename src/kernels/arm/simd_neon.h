@@ -26,6 +26,7 @@ struct Simd {
   // Rows of x the float modes' few-rows kernel takes at once, and from which they take the
   // panel GEMM with W transposed; unmeasured: AVX2's.
   static constexpr int kFpGemvRows = 4;
+  static constexpr int kFpScaledRows = kFpGemvRows + 1;  // never (AVX2's, unmeasured)
   static constexpr int kMxfp4PanelRows = 9, kNvfp4PanelRows = 9, kMxfp8PanelRows = 11;
   using F = float32x4_t;
   using I = uint32x4_t;

@@ -125,11 +125,11 @@ void split_pairs(const float* x, std::int64_t count, float* out) {
 // of codes is looked up once for every row of x, and the W rows' chains run side by side
 // (one row alone waits on its multiply-adds' latency). Each output is the same chain
 // whatever W is.
-// From this many rows of x the block kernel scales each looked-up vector, not each row's
-// sum of a group: one multiply per vector for all rows against one multiply-add per row
-// and group (measured, docs/kernels.md "Few rows of x on AVX-512").
-template <int R>
-inline constexpr bool kScaledValues = R >= 4;
+// From Simd::kFpScaledRows rows of x the block kernel scales each looked-up vector, not
+// each row's sum of a group: one multiply per vector for all rows against one multiply-add
+// per row and group (measured, docs/kernels.md "Few rows of x on AVX-512").
+template <class Simd, int R>
+inline constexpr bool kScaledValues = R >= Simd::kFpScaledRows;
 
 template <class Simd, int bits, int gs, int R, int W>
 void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
@@ -162,7 +162,7 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
   for (auto& row : acc) {
     for (F& v : row) v = Simd::zero();
   }
-  if constexpr (kScaledValues<R>) {
+  if constexpr (kScaledValues<Simd, R>) {
     // Each looked-up vector times its groups' scales once, for all R rows (the products
     // are exact: a few significant bits times a power of two or an E4M3 value).
     for (std::int64_t k0 = 0; k0 < K; k0 += kBlock) {

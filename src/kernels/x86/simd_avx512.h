@@ -25,8 +25,10 @@ struct Simd {
   static constexpr int kTileRows = 12;
   // Rows of x the float modes' few-rows kernel takes at once (its lookups shared by all),
   // and from which they take the panel GEMM with W transposed; measured, docs/kernels.md
-  // ("Float modes: 8 rows at once").
+  // ("Few rows of x on AVX-512").
   static constexpr int kFpGemvRows = 8;
+  // Rows of x from which that kernel scales its looked-up vectors (generic/fp_modes.h).
+  static constexpr int kFpScaledRows = 4;
   static constexpr int kMxfp4PanelRows = 17, kNvfp4PanelRows = 17, kMxfp8PanelRows = 17;
   using F = __m512;
   using I = __m512i;
