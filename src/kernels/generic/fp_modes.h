@@ -158,35 +158,51 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
       q[0] = fp_values<Simd, bits>(rows[w] + k, t.values);
     }
   };
+  auto load_x = [&](std::int64_t k, F(&xv)[R][kParts]) {
+    for (int r = 0; r < R; ++r) {
+      for (int p = 0; p < kParts; ++p) xv[r][p] = Simd::load(x + r * K + k + p * L);
+    }
+  };
+  // The scales of the block of codes at k in row w's lanes: one group's, or (nvfp4's 16
+  // codes, 32 FP4 codes per AVX-512 block) the first group's below kLanes / 2.
+  auto block_scale = [&](int w, std::int64_t k) {
+    const std::uint8_t* s = scales[w] + k / gs;
+    if constexpr (gs >= kBlock) {
+      return Simd::set1(t.scales[s[0]]);
+    } else {
+      return Simd::set_halves(t.scales[s[0]], t.scales[s[1]]);
+    }
+  };
   F acc[W][R];
   for (auto& row : acc) {
     for (F& v : row) v = Simd::zero();
   }
-  if constexpr (kScaledValues<Simd, R>) {
-    // Each looked-up vector times its groups' scales once, for all R rows (the products
-    // are exact: a few significant bits times a power of two or an E4M3 value).
+  if constexpr (kScaledValues<Simd, R> || gs < kBlock) {
     for (std::int64_t k0 = 0; k0 < K; k0 += kBlock) {
       F xv[R][kParts];
-      for (int r = 0; r < R; ++r) {
-        for (int p = 0; p < kParts; ++p) xv[r][p] = Simd::load(x + r * K + k0 + p * L);
-      }
+      load_x(k0, xv);
       for (int w = 0; w < W; ++w) {
         F q[kParts];
         values(w, k0, q);
-        const std::uint8_t* s = scales[w] + k0 / gs;
-        F scale;
-        if constexpr (gs >= kBlock) {
-          scale = Simd::set1(t.scales[s[0]]);
+        const F scale = block_scale(w, k0);
+        if constexpr (kScaledValues<Simd, R>) {
+          // Each looked-up vector times its scales once for all R rows (exact products: a
+          // few significant bits times a power of two or an E4M3 value).
+          for (F& v : q) v = Simd::mul(v, scale);
+          for (int r = 0; r < R; ++r) {
+            for (int p = 0; p < kParts; ++p) acc[w][r] = Simd::fmadd(q[p], xv[r][p], acc[w][r]);
+          }
         } else {
-          scale = Simd::set_halves(t.scales[s[0]], t.scales[s[1]]);
-        }
-        for (F& v : q) v = Simd::mul(v, scale);
-        for (int r = 0; r < R; ++r) {
-          for (int p = 0; p < kParts; ++p) acc[w][r] = Simd::fmadd(q[p], xv[r][p], acc[w][r]);
+          for (int r = 0; r < R; ++r) {
+            F dot = Simd::mul(q[0], xv[r][0]);
+            for (int p = 1; p < kParts; ++p) dot = Simd::fmadd(q[p], xv[r][p], dot);
+            acc[w][r] = Simd::fmadd(dot, scale, acc[w][r]);
+          }
         }
       }
     }
-  } else if constexpr (gs >= kBlock) {
+  } else {
+    // Groups of whole blocks: each row's sum of a group times its scale.
     for (std::int64_t k0 = 0; k0 < K; k0 += gs) {
       F dot[W][R];
       for (auto& row : dot) {
@@ -194,9 +210,7 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
       }
       for (int v = 0; v < gs; v += kBlock) {
         F xv[R][kParts];
-        for (int r = 0; r < R; ++r) {
-          for (int p = 0; p < kParts; ++p) xv[r][p] = Simd::load(x + r * K + k0 + v + p * L);
-        }
+        load_x(k0 + v, xv);
         for (int w = 0; w < W; ++w) {
           F q[kParts];
           values(w, k0 + v, q);
@@ -206,28 +220,8 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
         }
       }
       for (int w = 0; w < W; ++w) {
-        const F s = Simd::set1(t.scales[scales[w][k0 / gs]]);
-        for (int r = 0; r < R; ++r) acc[w][r] = Simd::fmadd(dot[w][r], s, acc[w][r]);
-      }
-    }
-  } else {
-    // Two groups per block (nvfp4's 16 codes, 32 FP4 codes per AVX-512 block): lanes
-    // below kLanes / 2 hold the first group's pairs.
-    for (std::int64_t k0 = 0; k0 < K; k0 += kBlock) {
-      F xv[R][kParts];
-      for (int r = 0; r < R; ++r) {
-        for (int p = 0; p < kParts; ++p) xv[r][p] = Simd::load(x + r * K + k0 + p * L);
-      }
-      for (int w = 0; w < W; ++w) {
-        F q[kParts];
-        values(w, k0, q);
-        const std::uint8_t* s = scales[w] + k0 / gs;
-        const F scale = Simd::set_halves(t.scales[s[0]], t.scales[s[1]]);
-        for (int r = 0; r < R; ++r) {
-          F dot = Simd::mul(q[0], xv[r][0]);
-          for (int p = 1; p < kParts; ++p) dot = Simd::fmadd(q[p], xv[r][p], dot);
-          acc[w][r] = Simd::fmadd(dot, scale, acc[w][r]);
-        }
+        const F scale = block_scale(w, k0);
+        for (int r = 0; r < R; ++r) acc[w][r] = Simd::fmadd(dot[w][r], scale, acc[w][r]);
       }
     }
   }

@@ -152,46 +152,13 @@ void gemv_columns(const Problem& p, std::int64_t c_begin, std::int64_t c_end) {
 
 // Columns [c_begin, c_begin + V * kLanes) of W (K, N) with their R x V accumulators in
 // registers, for narrow W such as an attention head's values (N = head_dim), where
-// gemv_columns would load and store its accumulators for every code. Each output is the
-// same chain of operations as in gemv_columns.
-template <class Simd, int bits, int R, int V>
-void gemv_columns_in_registers(const Problem& p, std::int64_t c_begin) {
-  using F = typename Simd::F;
-  constexpr int L = Simd::kLanes;
-  const std::int64_t rows_ahead = std::max<std::int64_t>(4, kPrefetchBytes / p.row_bytes);
-  F acc[R][V];
-  for (auto& a : acc) {
-    for (F& v : a) v = Simd::zero();
-  }
-  for (std::int64_t k = 0; k < p.K; ++k) {
-    const std::uint8_t* row = p.w + k * p.row_bytes;
-    const std::uint8_t* ahead = row + rows_ahead * p.row_bytes + c_begin * bits / 8;
-    for (int b = 0; b < V * L * bits / 8; b += 64) __builtin_prefetch(ahead + b);
-    F xk[R];
-    for (int r = 0; r < R; ++r) xk[r] = Simd::set1(p.x[r * p.K + k]);
-    for (int v = 0; v < V; ++v) {
-      const std::int64_t c = c_begin + v * L, g = k * p.groups + c / p.group_size;
-      const F s = Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g));
-      const F b = Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g));
-      const F w = Simd::fmadd(codes_at<Simd, bits>(row, c), s, b);
-      for (int r = 0; r < R; ++r) acc[r][v] = Simd::fmadd(xk[r], w, acc[r][v]);
-    }
-  }
-  for (int r = 0; r < R; ++r) {
-    for (int v = 0; v < V; ++v) Simd::store(p.y + r * p.ldy + c_begin + v * L, acc[r][v]);
-  }
-}
-
-// W (K, N) whose rows are one group each (N = group_size: an attention head's values
-// when head_dim is the cache's group size). The affine identity along k,
-//   y[r, n] = sum_k (x[r, k] scale[k]) q[k, n] + sum_k x[r, k] bias[k],
-// takes each row's scale into x once (`scaled`, R x K) and its bias into one dot product
-// per row of x (`bias_terms`), so that a code costs its conversion and R multiply-adds
-// (against a dequantizing multiply-add and two broadcasts more per vector in
-// gemv_columns_in_registers).
-template <class Simd, int bits, int R, int V>
-void scaled_columns_in_registers(const Problem& p, const float* scaled, const float* bias_terms,
-                                 std::int64_t c_begin) {
+// gemv_columns would load and store its accumulators for every code. Each code is
+// dequantized (each output the same chain of operations as in gemv_columns), or, with
+// kFolded, x comes scaled by each row's scale and the bias terms are added at the end
+// (gemv_one_group_rows).
+template <class Simd, int bits, int R, int V, bool kFolded>
+void columns_in_registers(const Problem& p, const float* x, const float* bias_terms,
+                          std::int64_t c_begin) {
   using F = typename Simd::F;
   constexpr int L = Simd::kLanes;
   const std::int64_t rows_ahead = std::max<std::int64_t>(4, kPrefetchBytes / p.row_bytes);
@@ -203,20 +170,45 @@ void scaled_columns_in_registers(const Problem& p, const float* scaled, const fl
     const std::uint8_t* row = p.w + k * p.row_bytes;
     prefetch_lines<Simd>(row + rows_ahead * p.row_bytes + c_begin * bits / 8, V * L * bits / 8);
     F xk[R];
-    for (int r = 0; r < R; ++r) xk[r] = Simd::set1(scaled[r * p.K + k]);
+    for (int r = 0; r < R; ++r) xk[r] = Simd::set1(x[r * p.K + k]);
     for (int v = 0; v < V; ++v) {
-      const F w = codes_at<Simd, bits>(row, c_begin + v * L);
+      const std::int64_t c = c_begin + v * L;
+      F w = codes_at<Simd, bits>(row, c);
+      if constexpr (!kFolded) {
+        const std::int64_t g = k * p.groups + c / p.group_size;
+        w = Simd::fmadd(w, Simd::set1(load_float<Simd>(p.scales, p.scale_dtype, g)),
+                        Simd::set1(load_float<Simd>(p.biases, p.scale_dtype, g)));
+      }
       for (int r = 0; r < R; ++r) acc[r][v] = Simd::fmadd(xk[r], w, acc[r][v]);
     }
   }
   for (int r = 0; r < R; ++r) {
-    const F bias = Simd::set1(bias_terms[r]);
     for (int v = 0; v < V; ++v) {
-      Simd::store(p.y + r * p.ldy + c_begin + v * L, Simd::add(acc[r][v], bias));
+      F out = acc[r][v];
+      if constexpr (kFolded) out = Simd::add(out, Simd::set1(bias_terms[r]));
+      Simd::store(p.y + r * p.ldy + c_begin + v * L, out);
     }
   }
 }
 
+// Every column of narrow W, as many accumulator vectors at a time as the x rows leave
+// registers for.
+template <class Simd, int bits, int R, bool kFolded>
+void narrow_columns(const Problem& p, const float* x, const float* bias_terms) {
+  constexpr int V = std::max(1, 2 * Simd::kGemvRows / R);
+  constexpr int L = Simd::kLanes;
+  std::int64_t c = 0;
+  for (; c + V * L <= p.N; c += V * L)
+    columns_in_registers<Simd, bits, R, V, kFolded>(p, x, bias_terms, c);
+  for (; c < p.N; c += L) columns_in_registers<Simd, bits, R, 1, kFolded>(p, x, bias_terms, c);
+}
+
+// W (K, N) whose rows are one group each (N = group_size: an attention head's values
+// when head_dim is the cache's group size). The affine identity along k,
+//   y[r, n] = sum_k (x[r, k] scale[k]) q[k, n] + sum_k x[r, k] bias[k],
+// takes each row's scale into x once (`scaled`, R x K) and its bias into one dot product
+// per row of x (`bias_terms`), so that a code costs its conversion and R multiply-adds
+// (against a dequantizing multiply-add and two broadcasts more per vector).
 template <class Simd, int bits, int R>
 void gemv_one_group_rows(const Problem& p) {
   constexpr int L = Simd::kLanes;
@@ -240,12 +232,7 @@ void gemv_one_group_rows(const Problem& p) {
   for (int r = 0; r < R; ++r) {
     bias_terms[r] = dot_floats<Simd>(p.biases, p.scale_dtype, 0, p.x + r * p.K, p.K);
   }
-  // As many accumulator vectors as the x rows leave registers for.
-  constexpr int V = std::max(1, 2 * Simd::kGemvRows / R);
-  std::int64_t c = 0;
-  for (; c + V * L <= p.N; c += V * L)
-    scaled_columns_in_registers<Simd, bits, R, V>(p, scaled, bias_terms, c);
-  for (; c < p.N; c += L) scaled_columns_in_registers<Simd, bits, R, 1>(p, scaled, bias_terms, c);
+  narrow_columns<Simd, bits, R, true>(p, scaled, bias_terms);
 }
 
 // Widths up to this many columns are one task (the parallel chunks are at least 256).
@@ -254,15 +241,7 @@ inline constexpr std::int64_t kNarrowColumns = 256;
 template <class Simd, int bits, int R>
 void gemv_untransposed(const Problem& p) {
   if (p.groups == 1) return gemv_one_group_rows<Simd, bits, R>(p);
-  if (p.N <= kNarrowColumns) {
-    // As many accumulator vectors as the x rows leave registers for.
-    constexpr int V = std::max(1, 2 * Simd::kGemvRows / R);
-    constexpr int L = Simd::kLanes;
-    std::int64_t c = 0;
-    for (; c + V * L <= p.N; c += V * L) gemv_columns_in_registers<Simd, bits, R, V>(p, c);
-    for (; c < p.N; c += L) gemv_columns_in_registers<Simd, bits, R, 1>(p, c);
-    return;
-  }
+  if (p.N <= kNarrowColumns) return narrow_columns<Simd, bits, R, false>(p, p.x, nullptr);
   // Wide chunks (one per thread, as far as R rows of accumulators fit in L1): every weight
   // row is then read in long runs, not a few cache lines on each of thousands of pages.
   // Chunks are whole groups of at least 256 columns; they do not change the arithmetic.
