@@ -120,17 +120,17 @@ void split_pairs(const float* x, std::int64_t count, float* out) {
   }
 }
 
-// Rows n + w * step (w < W) of W (N, K) with groups of gs along K (K a multiple of
-// kFpBlock; a unit of RowRuns), for R rows of x (FP4: split by split_pairs): each block
-// of codes is looked up once for every row of x, and the W rows' chains run side by side
-// (one row alone waits on its multiply-adds' latency). Each output is the same chain
-// whatever W is.
 // From Simd::kFpScaledRows rows of x the block kernel scales each looked-up vector, not
 // each row's sum of a group: one multiply per vector for all rows against one multiply-add
 // per row and group (measured, docs/kernels.md "Few rows of x on AVX-512").
 template <class Simd, int R>
 inline constexpr bool kScaledValues = R >= Simd::kFpScaledRows;
 
+// Rows n + w * step (w < W) of W (N, K) with groups of gs along K (K a multiple of
+// kFpBlock; a unit of RowRuns), for R rows of x (FP4: split by split_pairs): each block
+// of codes is looked up once for every row of x, and the W rows' chains run side by side
+// (one row alone waits on its multiply-adds' latency). Each output is the same chain
+// whatever W is.
 template <class Simd, int bits, int gs, int R, int W>
 void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                    std::int64_t n, std::int64_t step, std::int64_t ahead) {
