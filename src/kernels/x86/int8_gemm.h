@@ -73,25 +73,12 @@ void pack_panel(const MatmulArgs& a, std::int64_t n0, std::int64_t k0, std::int6
     const int block_groups = static_cast<int>(depth / gs);
     for (auto [params, out] :
          {std::pair{a.scales, panel.scales}, std::pair{a.biases, panel.biases}}) {
-      for (int i = 0; i < 16; ++i) {
-        m[i] = i < live ? load_params(params, a.scale_dtype, (first + i) * groups + k0 / gs,
-                                      block_groups)
-                        : _mm512_setzero_si512();
-      }
-      x86::transpose16(m);
+      params_by_group(params, a.scale_dtype, first, live, groups, k0 / gs, block_groups, m);
       for (int j = 0; j < block_groups; ++j) {
         _mm512_storeu_ps(out + j * NC + 16 * v, _mm512_castsi512_ps(m[j]));
       }
     }
   }
-}
-
-// One step of the float chain at 16 columns of one row: c = fma(float(idot), s * d, c),
-// then c = fma(b, sum, c). Every kernel adds its groups through this.
-inline __m512 add_group(__m512 c, __m512i idot, __m512 s, __m512 b, float d, float sum) {
-  const __m512 sd = _mm512_mul_ps(s, _mm512_set1_ps(d));
-  const __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(idot), sd, c);
-  return _mm512_fmadd_ps(b, _mm512_set1_ps(sum), y);
 }
 
 // c[kRows][kColumns] (+)= the tile's rows times the panel, `groups` groups of gs codes.

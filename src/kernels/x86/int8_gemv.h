@@ -69,11 +69,7 @@ void gemv_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i* xs, s
       const int count = static_cast<int>(std::min<std::int64_t>(16, groups - g));
       for (auto [params, dst] : {std::pair{a.scales, scales}, std::pair{a.biases, biases}}) {
         __m512i m[16];
-        for (int i = 0; i < 16; ++i) {
-          m[i] = i < live ? load_params(params, a.scale_dtype, (n0 + i) * groups + g, count)
-                          : _mm512_setzero_si512();
-        }
-        x86::transpose16(m);
+        params_by_group(params, a.scale_dtype, n0, live, groups, g, count, m);
         for (int j = 0; j < count; ++j) _mm512_store_si512(dst[j], m[j]);
       }
     }
@@ -107,9 +103,7 @@ void gemv_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i* xs, s
     const __m512 b = _mm512_load_ps(biases[g % 16]);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
-      const __m512 sd = _mm512_mul_ps(s, _mm512_set1_ps(x.scales[g * R + r]));
-      out[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum_blocks(acc[r])), sd, out[r]);
-      out[r] = _mm512_fmadd_ps(b, _mm512_set1_ps(x.sums[g * R + r]), out[r]);
+      out[r] = add_group(out[r], sum_blocks(acc[r]), s, b, x.scales[g * R + r], x.sums[g * R + r]);
     }
   }
   const auto mask = static_cast<__mmask16>((1u << live) - 1u);

@@ -13,6 +13,7 @@
 #include "kernels/x86/int8_amx_rows.h"
 #include "kernels/x86/int8_gemm.h"
 #include "kernels/x86/int8_gemv.h"
+#include "kernels/x86/int8_gemv_groups.h"
 #include "kernels/x86/simd_avx512.h"
 
 namespace qlinear::kernels::avx512_bf16 {
@@ -22,7 +23,8 @@ namespace {
 // instantiated here are this unit's own.
 struct Simd : avx512::Simd {};
 
-// Up to 4 rows (groups of 64 or more): the panel-free kernel of int8_gemv.h. Up to 8: every
+// One row of 1- or 2-bit codes: groups side by side (int8_gemv_groups.h). Up to 4 rows
+// (groups of 64 or more): the panel-free kernel of int8_gemv.h. Up to 8: every
 // weight byte unpacked once into a small L1 panel for all rows. More: wider panels, reused
 // by every tile of 6 rows, or of 16 rows for AMX tiles where the CPU has AMX-INT8.
 constexpr std::int64_t kFewRows = 8;
@@ -47,6 +49,9 @@ void run_amx(const MatmulArgs& a, float* y) {
 
 template <int bits, int rows>
 void run_few(const MatmulArgs& a, float* y) {
+  if constexpr (rows == 1 && kGroupLanes<bits>) {
+    if (group_lanes_apply(a)) return int8_gemv_groups<Simd, bits>(a, y);
+  }
   if constexpr (rows <= kGemvMaxRows) {
     if (gemv_applies(a)) return int8_gemv<bits, rows>(a, quantize_rows<bits>(a, rows), y, a.N);
   }

@@ -41,5 +41,25 @@ inline __m512i load_params(const void* p, Dtype dtype, std::int64_t first, int c
                                  : _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
 }
 
+// params[(first_row + i) * groups + g0 + j] (float32/float16/bfloat16) for rows i < live
+// and groups j < count as m[j] lane i, floats; the other lanes and vectors are zero.
+inline void params_by_group(const void* params, Dtype dtype, std::int64_t first_row, int live,
+                            std::int64_t groups, std::int64_t g0, int count, __m512i m[16]) {
+  for (int i = 0; i < 16; ++i) {
+    m[i] = i < live ? load_params(params, dtype, (first_row + i) * groups + g0, count)
+                    : _mm512_setzero_si512();
+  }
+  x86::transpose16(m);
+}
+
+// One step of the float chain at 16 columns of one row: c = fma(float(idot), s * d, c),
+// then c = fma(b, sum, c). Every kernel adds its groups through this, so a row's result
+// is the same bits whichever kernel computed it.
+inline __m512 add_group(__m512 c, __m512i idot, __m512 s, __m512 b, float d, float sum) {
+  const __m512 sd = _mm512_mul_ps(s, _mm512_set1_ps(d));
+  const __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(idot), sd, c);
+  return _mm512_fmadd_ps(b, _mm512_set1_ps(sum), y);
+}
+
 }  // namespace
 }  // namespace qlinear::kernels::avx512_bf16
