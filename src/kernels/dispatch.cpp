@@ -17,8 +17,11 @@
 namespace qlinear::kernels {
 namespace {
 
-constexpr KernelTable kReference{"scalar", reference::quantize, reference::dequantize,
-                                 reference::quantized_matmul, reference::gather_qmm,
+constexpr KernelTable kReference{"scalar",
+                                 reference::quantize,
+                                 reference::dequantize,
+                                 reference::quantized_matmul,
+                                 reference::gather_qmm,
                                  &reference::float_kernels};
 
 // Tables in order of preference, worst first; each only if this CPU runs it.
@@ -33,7 +36,9 @@ std::vector<const KernelTable*> detect_supported() {
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("bmi2")) {
       tables.push_back(&avx512_table());
-      if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni")) {
+      if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni") &&
+          __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
+          __builtin_cpu_supports("gfni")) {
         tables.push_back(&avx512_bf16_table());
       }
     }

@@ -36,7 +36,7 @@ constexpr Dtype kFloatTypes[] = {Dtype::float32, Dtype::float16, Dtype::bfloat16
 class Int8Matmul : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!isa_supported(kIsa)) GTEST_SKIP() << "this CPU lacks AVX512-BF16/VNNI";
+    if (!isa_supported(kIsa)) GTEST_SKIP() << "this CPU lacks AVX512-BF16/VNNI/VBMI";
   }
 };
 

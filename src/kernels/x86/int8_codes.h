@@ -1,15 +1,16 @@
 // Unpacking MLX's packed affine codes into unsigned bytes for vpdpbusd, and the order
 // they come out in. 1-, 2- and 4-bit codes are split by and/shift into bit planes, which
 // leaves them permuted within each block of 32 codes; the int8 activations are permuted
-// the same way once per call (int8_activations.h), so the products pair up.
-// Included only by int8_matmul.cpp (compiled with AVX-512 BW/VNNI).
+// the same way once per call (int8_activations.h), so the products pair up. 3, 5 and 6
+// bits come out in order, by VBMI's byte permute and multishift.
+// Included only by int8_matmul.cpp (compiled with AVX-512 BW/VNNI/VBMI).
 #pragma once
 
 #include <immintrin.h>
 
+#include <array>
 #include <cstdint>
-
-#include "kernels/generic/code_layout.h"
+#include <utility>
 
 namespace qlinear::kernels::avx512_bf16 {
 namespace {
@@ -32,6 +33,22 @@ constexpr int code_at(int position) {
 // Whether code_at permutes (the activations must then be permuted the same way).
 template <int bits>
 inline constexpr bool kPlaneOrder = bits == 1 || bits == 2 || bits == 4;
+
+// vpermb's byte picks (lane q: the bytes from bits * q on) and vpmultishiftqb's bit
+// offsets (byte i of a lane: bit bits * i) that unpack 64 codes of 3, 5 or 6 bits.
+template <int bits>
+constexpr auto multishift_tables() {
+  std::pair<std::array<std::uint8_t, 64>, std::array<std::uint8_t, 64>> t{};
+  for (int q = 0; q < 8; ++q) {
+    for (int i = 0; i < 8; ++i) {
+      t.first[8 * q + i] = static_cast<std::uint8_t>(bits * q + i);
+      t.second[8 * q + i] = static_cast<std::uint8_t>(bits * i);
+    }
+  }
+  return t;
+}
+template <int bits>
+inline constexpr auto kMultishift = multishift_tables<bits>();
 
 // 64 codes (`codes` = 64, or 32 at the end of a row: the upper half is then zero) of a
 // packed row starting at `row` (a multiple of 32 codes in), as bytes in code_at order
@@ -69,22 +86,13 @@ __m512i unpack_codes(const std::uint8_t* row, int codes) {
         spread, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7));
     return _mm512_and_si512(shifted, _mm512_set1_epi8(0x01));
   } else {
-    // 3, 5, 6 bits straddle bytes: 16 codes at a time as 32-bit lanes (byte shuffle,
-    // variable shift, mask), narrowed to bytes.
-    constexpr const auto& layout = kCodeLayout<bits, 16>;
-    const __m512i pick = _mm512_loadu_si512(layout.byte_pick.data());
-    const __m512i shift = _mm512_loadu_si512(layout.shift.data());
-    __m512i out = _mm512_setzero_si512();
-    for (int q = 0; q < codes / 16; ++q) {
-      const __m128i raw =
-          _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << (2 * bits)) - 1u), row + q * 2 * bits);
-      __m512i v = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(raw), pick);
-      v = _mm512_and_si512(_mm512_srlv_epi32(v, shift), _mm512_set1_epi32((1 << bits) - 1));
-      // Bytes of the 16 codes into 128-bit lane q.
-      out = _mm512_mask_blend_epi32(static_cast<__mmask16>(0xFu << (4 * q)), out,
-                                    _mm512_broadcast_i32x4(_mm512_cvtepi32_epi8(v)));
-    }
-    return out;
+    // 3, 5, 6 bits straddle bytes: the `bits` bytes of each 8 codes into one 64-bit lane
+    // (vpermb), code i of the lane's 8 taken from bit bits * i (vpmultishiftqb), masked.
+    const auto [pick, offsets] = kMultishift<bits>;
+    const __m512i bytes = _mm512_maskz_loadu_epi8(mask(codes * bits / 8), row);
+    const __m512i lanes = _mm512_permutexvar_epi8(_mm512_loadu_si512(pick.data()), bytes);
+    const __m512i shifted = _mm512_multishift_epi64_epi8(_mm512_loadu_si512(offsets.data()), lanes);
+    return _mm512_and_si512(shifted, _mm512_set1_epi8((1 << bits) - 1));
   }
 }
 
