@@ -287,6 +287,17 @@ TEST_F(ModelCli, BenchModelRowsCarryTheCeilingAndTheMlxLmRatio) {
   EXPECT_EQ(again.err.find("synthesized"), std::string::npos) << again.err;
   for (const char* row : {"\nop ", "\nstream_read ", "\ndecode ", "\nprefill ", "\ndecode_kv8 "})
     EXPECT_NE(again.out.find(row), std::string::npos) << row << again.out;
+  // --bits converts a folder of its own width beside the 4-bit one.
+  const Result three = run(kBenchShape +
+                           "--bits 3 --decode-tokens 3 --prefill-tokens 4 "
+                           "--context 64 --keep " +
+                           keep.string());
+  ASSERT_EQ(three.status, 0) << three.err;
+  EXPECT_NE(three.out.find("3-bit g64"), std::string::npos) << three.out;
+  const nlohmann::json config = nlohmann::json::parse(
+      read_text(keep / "llama-h256-l2-a4-kv1-i512-v1000-3bit" / "config.json"));
+  EXPECT_EQ(config["quantization"]["bits"], 3);
+  EXPECT_EQ(config["quantization"]["group_size"], 64);
 }
 
 TEST_F(ModelCli, BenchModelUsageErrors) {
@@ -306,6 +317,7 @@ TEST_F(ModelCli, BenchModelUsageErrors) {
             std::string::npos)
       << group.err;
   EXPECT_EQ(run("bench-model --kv-bits 9").status, 2);
+  EXPECT_EQ(run("bench-model --bits 7").status, 2);
   EXPECT_EQ(run("bench-model --decode-tokens 2").status, 2);
   const Result python = run(kBenchShape + "--mlx-lm-python /nonexistent/python");
   EXPECT_EQ(python.status, 1);

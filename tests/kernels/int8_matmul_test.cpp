@@ -327,7 +327,7 @@ TEST_F(Int8Matmul, ZeroRowsAndOneHugeValue) {
 // weights; error of int8 against exact, relative to the largest |y|, and RMS relative.
 TEST_F(Int8Matmul, ErrorOnRealisticData) {
   std::printf("bits group  max|dy|/max|y|  rms(dy)/rms(y)\n");
-  for (int bits : {2, 4, 8}) {
+  for (int bits : {1, 2, 3, 4, 8}) {
     for (int gs : kGroupSizes) {
       const Case c{16, 4096, 256, bits, gs};
       Inputs in = make_inputs(c, static_cast<std::uint32_t>(100 + bits * 7 + gs));

@@ -1,6 +1,6 @@
-// qlinear bench-model: decode and prefill speed of a synthesized Llama-3.2-1B-shaped 4-bit
-// model against the memory bandwidth probed in the same run, and against mlx-lm on the same
-// folder.
+// qlinear bench-model: decode and prefill speed of a synthesized Llama-3.2-1B-shaped model
+// (affine, 4 bits group 64 unless --bits says otherwise) against the memory bandwidth probed in the
+// same run, and against mlx-lm on the same folder.
 //
 // A decode step reads every stored tensor of the model once (each weight, scale, bias and
 // norm; the tied embedding once, as the output head reads it whole: the one row the lookup
@@ -34,6 +34,7 @@ struct BenchModelArgs {
   std::int64_t decode_prompt_tokens = 16, decode_tokens = 32, prefill_tokens = 512;
   std::int64_t context = 4096;  // the quantized-cache decode row's prompt
   int kv_bits = 8, kv_group_size = 64;
+  int bits = 4;              // the weights' affine width, group 64
   double min_seconds = 0.5;  // per bandwidth probe
   bool json = false;
   lm::LoadOptions load;
@@ -216,19 +217,20 @@ MlxLmRates run_mlx_lm(const BenchModelArgs& args, const std::filesystem::path& f
               json.at("mlx_lm").get<std::string>() + " on " + json.at("device").get<std::string>()};
 }
 
-std::string shape_name(const SyntheticModelShape& s) {
+std::string folder_name(const SyntheticModelShape& s, int bits) {
   return "llama-h" + std::to_string(s.hidden) + "-l" + std::to_string(s.blocks) + "-a" +
          std::to_string(s.heads) + "-kv" + std::to_string(s.kv_heads) + "-i" +
-         std::to_string(s.intermediate) + "-v" + std::to_string(s.vocab) + "-4bit";
+         std::to_string(s.intermediate) + "-v" + std::to_string(s.vocab) + "-" +
+         std::to_string(bits) + "bit";
 }
 
-// The 4-bit folder of the shape under root: synthesized (bfloat16, tied) and converted as
-// `qlinear convert -q` does, unless a finished one is already there.
+// The quantized folder of the shape and width under root: synthesized (bfloat16, tied) and
+// converted as `qlinear convert -q` does, unless a finished one is already there.
 std::filesystem::path prepare_folder(const BenchModelArgs& args,
                                      const std::filesystem::path& root) {
-  const std::filesystem::path quantized = root / shape_name(args.shape);
+  const std::filesystem::path quantized = root / folder_name(args.shape, args.bits);
   if (std::filesystem::exists(quantized / "config.json")) return quantized;
-  const std::filesystem::path float_dir = root / (shape_name(args.shape) + "-float");
+  const std::filesystem::path float_dir = root / (folder_name(args.shape, args.bits) + "-float");
   std::filesystem::remove_all(float_dir);  // what a killed run left
   auto step = Clock::now();
   write_synthetic_model(float_dir, args.shape, 0);
@@ -236,10 +238,12 @@ std::filesystem::path prepare_folder(const BenchModelArgs& args,
                seconds_since(step));
   step = Clock::now();
   ConvertOptions options;
-  options.quantize = true;  // affine, 4 bits, group 64
+  options.quantize = true;  // affine, group 64
+  options.bits = args.bits;
   run_conversion(plan_conversion(float_dir, options), quantized);
   std::filesystem::remove_all(float_dir);
-  std::fprintf(stderr, "bench-model: converted it to 4-bit g64 in %.1f s\n", seconds_since(step));
+  std::fprintf(stderr, "bench-model: converted it to %d-bit g64 in %.1f s\n", args.bits,
+               seconds_since(step));
   return quantized;
 }
 
@@ -279,13 +283,13 @@ void run(const BenchModelArgs& args) {
   if (!args.json) {
     std::printf(
         "bench-model: Llama-shaped (hidden %lld, %lld layers, %lld heads, %lld kv heads, MLP "
-        "%lld, vocab %lld, tied), 4-bit g64 in %s\n"
+        "%lld, vocab %lld, tied), %d-bit g64 in %s\n"
         "  %s of weights, scales, biases and norms read once per decoded token, plus the KV "
         "cache; kernels %s\n",
         static_cast<long long>(s.hidden), static_cast<long long>(s.blocks),
         static_cast<long long>(s.heads), static_cast<long long>(s.kv_heads),
-        static_cast<long long>(s.intermediate), static_cast<long long>(s.vocab), folder.c_str(),
-        format_bytes(static_cast<std::uint64_t>(weight_bytes)).c_str(),
+        static_cast<long long>(s.intermediate), static_cast<long long>(s.vocab), args.bits,
+        folder.c_str(), format_bytes(static_cast<std::uint64_t>(weight_bytes)).c_str(),
         std::string(active_isa()).c_str());
   }
 
@@ -364,7 +368,7 @@ void add_bench_model_command(CLI::App& app) {
   auto args = std::make_shared<BenchModelArgs>();
   CLI::App* cmd = app.add_subcommand(
       "bench-model",
-      "Decode and prefill tokens per second of a synthesized Llama-3.2-1B-shaped 4-bit model "
+      "Decode and prefill tokens per second of a synthesized Llama-3.2-1B-shaped quantized model "
       "against the read bandwidth probed in the same run (and against mlx-lm on the CPU)");
   cmd->add_option("--keep", args->keep,
                   "Keep the model folder under this folder (reused when already there)");
@@ -380,6 +384,8 @@ void add_bench_model_command(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--context", args->context, "Prompt of the quantized-cache decode row")
       ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--bits", args->bits, "Affine width of the weights (group 64)")
+      ->check(CLI::IsMember({1, 2, 3, 4, 5, 6, 8}));
   cmd->add_option("--kv-bits", args->kv_bits, "Bits of that row's cache")->check(CLI::Range(1, 8));
   cmd->add_option("--kv-group-size", args->kv_group_size, "Group size of that row's cache");
   cmd->add_option("--min-seconds", args->min_seconds, "Time per bandwidth probe")
