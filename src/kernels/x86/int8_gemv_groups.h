@@ -1,21 +1,25 @@
-// The int8-activation matmul for one row of x (decoding) and 1- or 2-bit codes, with the
-// weight groups side by side: lane j of each vector belongs to group j of a block of 16
-// consecutive groups of one row of W. The block's packed bytes (D = gs * bits / 32 words
-// per group) are transposed so that vector t holds word t of every group; each bit plane
-// of a word (the codes at bits * p of its 4 bytes) is one vpdpbusd against x arranged the
-// same way once per call, so each lane sums its own group and no horizontal sum is needed.
-// Per 64 codes that is about 3 vector operations where the exact kernels need 8-12 and the
-// 16-row kernel of int8_gemv.h about 7 (it interleaves 4 rows of W per 64 codes and sums
-// blocks); 1 and 2 bits read so few bytes per code that those operations, not memory,
-// bound them. Each row of W is read front to back, 16 rows one after another. Per 16 rows
-// the vectors of group dot products are transposed to [group][row] and added by add_group,
+// The int8-activation matmul for one row of x (decoding) and 1- to 4- or 6-bit codes,
+// with the weight groups side by side: lane j of each vector belongs to group j of a
+// block of 16 consecutive groups of one row of W. 1, 2 and 4 bits: the block's packed
+// bytes (D = gs * bits / 32 words per group) are transposed so that vector t holds word t
+// of every group, and each bit plane of a word (the codes at bits * p of its 4 bytes) is
+// one vpdpbusd against x arranged the same way once per call, so each lane sums its own
+// group. 3 and 6 bits, whose codes straddle bytes: each lane takes a sub-group of 3 words
+// (32 or 16 codes), split into 4 units of 3 bytes and their codes picked into bytes by
+// vpmultishiftqb; the lanes of a group's sub-groups are then summed. Per 64 codes that is
+// about 2 (1 bit) to 6 (4 and 6 bits) vector operations where the exact kernels need
+// 8-14 and the 16-row kernel of int8_gemv.h 7 or more; memory, not operations, bounds
+// them. Each row of W is read front to back, 16 rows one after another. Per 16 rows the
+// vectors of group dot products are transposed to [group][row] and added by add_group,
 // so the results are the other int8 kernels' bits. Included only by int8_matmul.cpp.
 #pragma once
 
 #include <immintrin.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
+#include <utility>
 
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
@@ -28,7 +32,16 @@ namespace qlinear::kernels::avx512_bf16 {
 namespace {
 
 template <int bits>
-inline constexpr bool kGroupLanes = bits == 1 || bits == 2 || bits == 3;
+inline constexpr bool kGroupLanes = bits <= 4 || bits == 6;
+
+// 3 and 6 bits: codes per unit of 3 bytes, and per sub-group of 3 words (4 units) that
+// one lane takes; the sub-groups of a group sit in kSubGroups consecutive lanes.
+template <int bits>
+inline constexpr int kUnitCodes = 24 / bits;
+template <int bits>
+inline constexpr int kSubGroupCodes = 4 * kUnitCodes<bits>;
+template <int bits, int gs>
+inline constexpr int kSubGroups = bits % 3 == 0 ? gs / kSubGroupCodes<bits> : 1;
 
 inline bool group_lanes_apply(const MatmulArgs& a) {
   const int gs = a.spec.group_size;
@@ -94,15 +107,16 @@ __m512i plane(__m512i v) {
 }
 
 // The x code that meets byte i of lane j of operand vector v (of gs / 4 per block of 16
-// groups), or -1 past the last group. 1 and 2 bits: vector t P + p is plane p of word t
-// of each group (P = 8 / bits codes per byte). 3 bits: vector 8 s + 2 u + h is codes
-// 4 h.. 4 h + 3 of unit u (8 codes) of 32-code sub-group s of each lane's.
+// groups), or -1 past the last group. 1, 2 and 4 bits: vector t P + p is plane p of word
+// t of each group (P = 8 / bits codes per byte). 3 and 6 bits (U codes per unit): vector
+// U s + 4 u + h is codes 4 h.. 4 h + 3 of unit u of sub-group s of each lane's.
 template <int bits>
 std::int64_t operand_code(int gs, std::int64_t groups, std::int64_t block, int v, int j, int i) {
-  if constexpr (bits == 3) {
-    const int per_group = gs / 32;
-    const std::int64_t sub = 16 * (per_group * block + v / 8) + j;
-    return sub < groups * per_group ? 32 * sub + 4 * (v % 8) + i : -1;
+  if constexpr (bits % 3 == 0) {
+    constexpr int U = kUnitCodes<bits>;
+    const int per_group = gs / kSubGroupCodes<bits>;
+    const std::int64_t sub = 16 * (per_group * block + v / U) + j;
+    return sub < groups * per_group ? kSubGroupCodes<bits> * sub + 4 * (v % U) + i : -1;
   } else {
     constexpr int P = 8 / bits;
     const std::int64_t g = 16 * block + j;
@@ -164,68 +178,101 @@ __m512i plane_dots(const std::uint8_t* w, const __m512i* xs, int count) {
   return sum_chains(acc);
 }
 
-// 3 bits, lane j: the dot product of x with 32-code sub-group j of the `count` (<= 16,
-// may be <= 0) at w, 3 words each. Its 4 units of 8 codes (3 bytes) are brought to bit 0
-// of a word (a funnel shift joins the two that straddle words); vpmultishiftqb then takes
-// 4 codes of a unit from each 32-bit half of a 64-bit lane.
-inline __m512i unit_dots(const std::uint8_t* w, const __m512i* xs, int count) {
+// 3 or 6 bits, lane j: the dot product of x with sub-group j of the `count` (<= 16, may
+// be <= 0) at w, 3 words each. Its 4 units (3 bytes) are brought to bit 0 of a word (a
+// funnel shift joins the two that straddle words); vpmultishiftqb then takes 4 codes of a
+// unit from each 32-bit half of a 64-bit lane.
+template <int bits>
+__m512i unit_dots(const std::uint8_t* w, const __m512i* xs, int count) {
+  constexpr int H = kUnitCodes<bits> / 4;  // vpdpbusd operands per unit
   __m512i v[3];
   for (int t = 0; t < 3; ++t) v[t] = load_bytes(w + 64 * t, 12 * count - 64 * t);
   words_by_group<3>(v);
   const __m512i units[4] = {v[0], _mm512_shrdi_epi32(v[0], v[1], 24),
                             _mm512_shrdi_epi32(v[1], v[2], 16), _mm512_srli_epi32(v[2], 8)};
-  alignas(64) std::uint8_t offsets[2][64];
-  for (int h = 0; h < 2; ++h) {
+  alignas(64) std::uint8_t offsets[H][64];
+  for (int h = 0; h < H; ++h) {
     for (int b = 0; b < 64; ++b)
-      offsets[h][b] = static_cast<std::uint8_t>(32 * (b / 4 % 2) + 3 * (4 * h + b % 4));
+      offsets[h][b] = static_cast<std::uint8_t>(32 * (b / 4 % 2) + bits * (4 * h + b % 4));
   }
-  const __m512i mask = _mm512_set1_epi8(7);
+  const __m512i mask = _mm512_set1_epi8((1 << bits) - 1);
   __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
                     _mm512_setzero_si512()};
 #pragma GCC unroll 4
   for (int u = 0; u < 4; ++u) {
 #pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < H; ++h) {
       const __m512i codes = _mm512_and_si512(
           _mm512_multishift_epi64_epi8(_mm512_load_si512(offsets[h]), units[u]), mask);
-      acc[(2 * u + h) % 4] = dot_accumulate(acc[(2 * u + h) % 4], codes, xs[2 * u + h]);
+      acc[(H * u + h) % 4] = dot_accumulate(acc[(H * u + h) % 4], codes, xs[H * u + h]);
     }
   }
   return sum_chains(acc);
 }
 
-// 3 bits, lane j: group j of the `count` at w, the sum of its gs / 32 sub-groups' lanes.
-template <int gs>
-__m512i units_group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
-  constexpr int S = gs / 32;
-  __m512i sub[S];
-  for (int s = 0; s < S; ++s) sub[s] = unit_dots(w + 192 * s, xs + 8 * s, S * count - 16 * s);
-  if constexpr (S == 1) {
-    return sub[0];
-  } else {
-    // Each group's S lanes summed into its first, then those lanes gathered.
-    for (__m512i& v : sub) {
-      v = _mm512_add_epi32(v, _mm512_srli_epi64(v, 32));
-      if constexpr (S == 4) v = _mm512_add_epi32(v, _mm512_bsrli_epi128(v, 8));
-    }
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i firsts = _mm512_mullo_epi32(lane, _mm512_set1_epi32(S));
-    if constexpr (S == 2) return _mm512_permutex2var_epi32(sub[0], firsts, sub[1]);
-    return _mm512_shuffle_i64x2(_mm512_permutex2var_epi32(sub[0], firsts, sub[1]),
-                                _mm512_permutex2var_epi32(sub[2], firsts, sub[3]), 0x44);
+// One vector from S (a power of two, <= 16) whose lanes come in runs of S: lane l holds
+// the sum of the run of vector l % S that starts at lane S * (l / S), so run r of vector
+// t lands in lane S r + t (lane_of_run). Each level pairs vectors and adds lanes d apart
+// (d = 1, 2, 4, 8): two blends, one swap and one add per pair.
+template <int S>
+[[gnu::always_inline]] inline __m512i sum_runs(__m512i v[S]) {
+  [&]<int... level>(std::integer_sequence<int, level...>) {
+    (
+        [&] {
+          constexpr int d = 1 << level;
+          constexpr __mmask16 upper = d == 1 ? 0xAAAA : d == 2 ? 0xCCCC : d == 4 ? 0xF0F0 : 0xFF00;
+          for (int i = 0; i < (S >> (level + 1)); ++i) {
+            const __m512i a = v[2 * i], b = v[2 * i + 1];
+            // Lanes with bit d set from b, the others from a; the swap brings each lane's
+            // partner d away.
+            const __m512i kept = _mm512_mask_blend_epi32(upper, a, b);
+            const __m512i other = _mm512_mask_blend_epi32(upper, b, a);
+            __m512i swapped;
+            if constexpr (d == 1) swapped = _mm512_shuffle_epi32(other, _MM_PERM_CDAB);
+            if constexpr (d == 2) swapped = _mm512_shuffle_epi32(other, _MM_PERM_BADC);
+            if constexpr (d == 4) swapped = _mm512_shuffle_i32x4(other, other, _MM_PERM_CDAB);
+            if constexpr (d == 8) swapped = _mm512_shuffle_i32x4(other, other, _MM_PERM_BADC);
+            v[i] = _mm512_add_epi32(kept, swapped);
+          }
+        }(),
+        ...);
   }
+  (std::make_integer_sequence<int, std::countr_zero(static_cast<unsigned>(S))>{});
+  return v[0];
 }
 
-// Lane j: the dot product of x with group j of the `count` (<= 16) at w.
+// The lane of sum_runs<S>'s result that holds group g (run g % (16 / S) of vector
+// g / (16 / S)).
+template <int S>
+constexpr int lane_of_run(int g) {
+  return g % (16 / S) * S + g / (16 / S);
+}
+
+// 3 or 6 bits: group g of the `count` at w in lane lane_of_run<S>(g), the sum of its S
+// sub-groups.
+template <int bits, int gs>
+__m512i units_group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
+  constexpr int S = kSubGroups<bits, gs>;
+  constexpr int U = kUnitCodes<bits>;
+  __m512i sub[S];
+#pragma GCC unroll 8
+  for (int s = 0; s < S; ++s) sub[s] = unit_dots<bits>(w + 192 * s, xs + U * s, S * count - 16 * s);
+  return sum_runs<S>(sub);
+}
+
+// The dot product of x with group g of the `count` (<= 16) at w in lane
+// lane_of_run<kSubGroups<bits, gs>>(g).
 template <int bits, int gs>
 __m512i group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
-  if constexpr (bits == 3) return units_group_dots<gs>(w, xs, count);
+  if constexpr (bits % 3 == 0) return units_group_dots<bits, gs>(w, xs, count);
   return plane_dots<bits, gs>(w, xs, count);
 }
 
 // The 16 columns from n0 on (those past N are left alone) of y; dots is room for 16 rows
-// of group dot products. Each row prefetches the codes kPrefetchBytes on and its own
-// scales and biases, which the slab reads after its 16 rows of codes.
+// of group dot products. Each block of a row prefetches its codes kPrefetchBytes or more
+// (whole rows) on, spread over the row rather than a row at once (measured: 4 bits 1.1x
+// cold at 1 thread, 1.15x at 2), and each row its own scales and biases, which the slab
+// reads after its 16 rows of codes.
 template <class Simd, int bits, int gs>
 void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i* xs,
                       const generic::RowParams<Simd>& params, std::int64_t n0, __m512i* dots,
@@ -237,12 +284,12 @@ void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i
   const int live = static_cast<int>(std::min<std::int64_t>(16, a.N - n0));
   const auto* w = reinterpret_cast<const std::uint8_t*>(a.wq) + n0 * row_bytes;
   for (int r = 0; r < live; ++r) {
-    generic::prefetch_lines<Simd>(w + (r + ahead) * row_bytes, row_bytes);
     params.prefetch(n0 + r);
     for (std::int64_t block = 0; block < blocks; ++block) {
       const int count = static_cast<int>(std::min<std::int64_t>(16, groups - 16 * block));
-      dots[r * blocks + block] = group_dots<bits, gs>(
-          w + r * row_bytes + packed_bytes<bits>(gs, 16 * block), xs + block * gs / 4, count);
+      const std::uint8_t* codes = w + r * row_bytes + packed_bytes<bits>(gs, 16 * block);
+      generic::prefetch_lines<Simd>(codes + ahead * row_bytes, packed_bytes<bits>(gs, count));
+      dots[r * blocks + block] = group_dots<bits, gs>(codes, xs + block * gs / 4, count);
     }
   }
   __m512 out = _mm512_setzero_ps();
@@ -256,8 +303,8 @@ void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i
     params_by_group(a.scales, a.scale_dtype, n0, live, groups, g0, count, s);
     params_by_group(a.biases, a.scale_dtype, n0, live, groups, g0, count, b);
     for (int j = 0; j < count; ++j) {
-      out = add_group(out, m[j], _mm512_castsi512_ps(s[j]), _mm512_castsi512_ps(b[j]),
-                      x.scales[g0 + j], x.sums[g0 + j]);
+      out = add_group(out, m[lane_of_run<kSubGroups<bits, gs>>(j)], _mm512_castsi512_ps(s[j]),
+                      _mm512_castsi512_ps(b[j]), x.scales[g0 + j], x.sums[g0 + j]);
     }
   }
   _mm512_mask_storeu_ps(y + n0, static_cast<__mmask16>((1u << live) - 1u), out);
