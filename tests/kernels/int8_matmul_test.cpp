@@ -207,8 +207,8 @@ TEST_F(Int8Matmul, WithinQuantizationErrorOfExactPath) {
 }
 
 TEST_F(Int8Matmul, BitIdenticalForAnyThreadAndRowCount) {
-  // 1-4 and 6 bits have their own one-row kernel; K leaves a block of groups part-filled.
-  for (int bits : {1, 2, 3, 4, 6}) {
+  // 1 to 6 bits have their own one-row kernel; K leaves a block of groups part-filled.
+  for (int bits : {1, 2, 3, 4, 5, 6}) {
     for (int gs : kGroupSizes) {
       const Case c{33, 1024 + 3 * gs, 100, bits, gs, Dtype::bfloat16, Dtype::float16};
       const Inputs in = make_inputs(c, 5u + bits + gs);

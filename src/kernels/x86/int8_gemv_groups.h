@@ -1,17 +1,17 @@
-// The int8-activation matmul for one row of x (decoding) and 1- to 4- or 6-bit codes,
-// with the weight groups side by side: lane j of each vector belongs to group j of a
-// block of 16 consecutive groups of one row of W. 1, 2 and 4 bits: the block's packed
-// bytes (D = gs * bits / 32 words per group) are transposed so that vector t holds word t
-// of every group, and each bit plane of a word (the codes at bits * p of its 4 bytes) is
-// one vpdpbusd against x arranged the same way once per call, so each lane sums its own
-// group. 3 and 6 bits, whose codes straddle bytes: each lane takes a sub-group of 3 words
-// (32 or 16 codes), split into 4 units of 3 bytes and their codes picked into bytes by
-// vpmultishiftqb; the lanes of a group's sub-groups are then summed. Per 64 codes that is
-// about 2 (1 bit) to 6 (4 and 6 bits) vector operations where the exact kernels need
-// 8-14 and the 16-row kernel of int8_gemv.h 7 or more; memory, not operations, bounds
-// them. Each row of W is read front to back, 16 rows one after another. Per 16 rows the
-// vectors of group dot products are transposed to [group][row] and added by add_group,
-// so the results are the other int8 kernels' bits. Included only by int8_matmul.cpp.
+// The int8-activation matmul for one row of x (decoding) and 1- to 6-bit codes, with the
+// weight groups side by side: lane j of each vector belongs to group j of a block of 16
+// consecutive groups of one row of W. 1, 2 and 4 bits: the block's packed bytes (D = gs *
+// bits / 32 words per group) are transposed so that vector t holds word t of every group,
+// and each bit plane of a word (the codes at bits * p of its 4 bytes) is one vpdpbusd
+// against x arranged the same way once per call, so each lane sums its own group. 3, 5
+// and 6 bits, whose codes straddle bytes: each lane takes a sub-group of 3 or 5 words, cut
+// into pieces of whole codes whose codes vpmultishiftqb picks into bytes; the lanes of a
+// group's sub-groups are then summed. Per 64 codes that is about 2 (1 bit) to 7 (5 bits)
+// vector operations where the exact kernels need 8-14 and the 16-row kernel of
+// int8_gemv.h 7 or more. Each row of W is read front to back, 16 rows one after another.
+// Per 16 rows the vectors of group dot products are transposed to [group][row] and added
+// by add_group, so the results are the other int8 kernels' bits. Included only by
+// int8_matmul.cpp.
 #pragma once
 
 #include <immintrin.h>
@@ -32,16 +32,23 @@ namespace qlinear::kernels::avx512_bf16 {
 namespace {
 
 template <int bits>
-inline constexpr bool kGroupLanes = bits <= 4 || bits == 6;
+inline constexpr bool kGroupLanes = bits <= 6;
 
-// 3 and 6 bits: codes per unit of 3 bytes, and per sub-group of 3 words (4 units) that
-// one lane takes; the sub-groups of a group sit in kSubGroups consecutive lanes.
+// 3, 5 and 6 bits, whose codes straddle bytes: each lane takes a sub-group of kWords
+// words, cut into pieces of whole codes (3 bytes: 8 or 4 codes; 20 bits: 4 codes) that
+// are brought to bit 0 of a word one by one. The sub-groups of a group sit in
+// per_group(gs) consecutive lanes.
 template <int bits>
-inline constexpr int kUnitCodes = 24 / bits;
-template <int bits>
-inline constexpr int kSubGroupCodes = 4 * kUnitCodes<bits>;
-template <int bits, int gs>
-inline constexpr int kSubGroups = bits % 3 == 0 ? gs / kSubGroupCodes<bits> : 1;
+struct SubGroups {
+  static constexpr bool kUsed = bits == 3 || bits == 5 || bits == 6;
+  static constexpr int kWords = bits == 5 ? 5 : 3;
+  static constexpr int kCodes = 32 * kWords / bits;
+  static constexpr int kPieceBits = bits == 5 ? 20 : 24;
+  static constexpr int kPieces = 32 * kWords / kPieceBits;
+  static constexpr int kPieceCodes = kPieceBits / bits;
+  static constexpr int kVectors = kCodes / 4;  // vpdpbusd operands per sub-group
+  static constexpr int per_group(int gs) { return kUsed ? gs / kCodes : 1; }
+};
 
 inline bool group_lanes_apply(const MatmulArgs& a) {
   const int gs = a.spec.group_size;
@@ -62,23 +69,28 @@ inline __m512i load_bytes(const std::uint8_t* p, int bytes) {
 
 // v[0..D) holds 16 D consecutive words; afterwards v[t] lane j holds word j D + t. Each
 // level splits the words by the parity of their index (two permutes per pair of vectors);
-// three vectors take one two-source and one one-source permute each.
+// 3 or 5 vectors take one permute per source pair and one for the last vector.
 // Inlined by force: GCC 12 calls the recursion, passing the vectors through memory.
 template <int D>
 [[gnu::always_inline]] inline void words_by_group(__m512i v[D]) {
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  if constexpr (D == 3) {
-    __m512i out[3];
-    for (int t = 0; t < 3; ++t) {
-      // Word 3 j + t: from v[0], v[1] below 32 (the permute reads 5 index bits), else v[2]
-      // (the masked permute reads 4).
+  if constexpr (D % 2 == 1 && D > 1) {
+    __m512i out[D];
+    for (int t = 0; t < D; ++t) {
+      // Word D j + t: from v[2 i], v[2 i + 1] between 32 i and 32 i + 31 (the two-source
+      // permute reads 5 index bits), from v[D - 1] at the top (the masked permute reads 4).
       const __m512i word =
-          _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32(3)), _mm512_set1_epi32(t));
-      const __mmask16 high = _mm512_cmpge_epi32_mask(word, _mm512_set1_epi32(32));
-      out[t] = _mm512_mask_permutexvar_epi32(_mm512_permutex2var_epi32(v[0], word, v[1]), high,
-                                             word, v[2]);
+          _mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32(D)), _mm512_set1_epi32(t));
+      out[t] = _mm512_permutex2var_epi32(v[0], word, v[1]);
+      for (int i = 1; i < D / 2; ++i) {
+        const __mmask16 from = _mm512_cmpge_epi32_mask(word, _mm512_set1_epi32(32 * i));
+        out[t] = _mm512_mask_mov_epi32(out[t], from,
+                                       _mm512_permutex2var_epi32(v[2 * i], word, v[2 * i + 1]));
+      }
+      const __mmask16 top = _mm512_cmpge_epi32_mask(word, _mm512_set1_epi32(32 * (D / 2)));
+      out[t] = _mm512_mask_permutexvar_epi32(out[t], top, word, v[D - 1]);
     }
-    for (int t = 0; t < 3; ++t) v[t] = out[t];
+    for (int t = 0; t < D; ++t) v[t] = out[t];
   } else if constexpr (D > 1) {
     const __m512i even = _mm512_add_epi32(lane, lane);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -108,15 +120,15 @@ __m512i plane(__m512i v) {
 
 // The x code that meets byte i of lane j of operand vector v (of gs / 4 per block of 16
 // groups), or -1 past the last group. 1, 2 and 4 bits: vector t P + p is plane p of word
-// t of each group (P = 8 / bits codes per byte). 3 and 6 bits (U codes per unit): vector
-// U s + 4 u + h is codes 4 h.. 4 h + 3 of unit u of sub-group s of each lane's.
+// t of each group (P = 8 / bits codes per byte). 3, 5 and 6 bits: vector V s + c is codes
+// 4 c.. 4 c + 3 of sub-group s of each lane's (V = SubGroups::kVectors).
 template <int bits>
 std::int64_t operand_code(int gs, std::int64_t groups, std::int64_t block, int v, int j, int i) {
-  if constexpr (bits % 3 == 0) {
-    constexpr int U = kUnitCodes<bits>;
-    const int per_group = gs / kSubGroupCodes<bits>;
-    const std::int64_t sub = 16 * (per_group * block + v / U) + j;
-    return sub < groups * per_group ? kSubGroupCodes<bits> * sub + 4 * (v % U) + i : -1;
+  using SG = SubGroups<bits>;
+  if constexpr (SG::kUsed) {
+    const int per_group = SG::per_group(gs);
+    const std::int64_t sub = 16 * (per_group * block + v / SG::kVectors) + j;
+    return sub < groups * per_group ? SG::kCodes * sub + 4 * (v % SG::kVectors) + i : -1;
   } else {
     constexpr int P = 8 / bits;
     const std::int64_t g = 16 * block + j;
@@ -178,18 +190,27 @@ __m512i plane_dots(const std::uint8_t* w, const __m512i* xs, int count) {
   return sum_chains(acc);
 }
 
-// 3 or 6 bits, lane j: the dot product of x with sub-group j of the `count` (<= 16, may
-// be <= 0) at w, 3 words each. Its 4 units (3 bytes) are brought to bit 0 of a word (a
-// funnel shift joins the two that straddle words); vpmultishiftqb then takes 4 codes of a
-// unit from each 32-bit half of a 64-bit lane.
+// Piece k of the sub-groups v (after words_by_group) at bit 0 of each lane: a funnel shift
+// joins the two words it straddles.
+template <int bits, int k>
+__m512i piece(const __m512i* v) {
+  constexpr int at = k * SubGroups<bits>::kPieceBits, word = at / 32, shift = at % 32;
+  if constexpr (shift == 0) return v[word];
+  if constexpr (shift + SubGroups<bits>::kPieceBits <= 32) return _mm512_srli_epi32(v[word], shift);
+  return _mm512_shrdi_epi32(v[word], v[word + 1], shift);
+}
+
+// 3, 5 or 6 bits, lane j: the dot product of x with sub-group j of the `count` (<= 16, may
+// be <= 0) at w. vpmultishiftqb takes 4 codes of a piece from each 32-bit half of a 64-bit
+// lane into bytes.
 template <int bits>
-__m512i unit_dots(const std::uint8_t* w, const __m512i* xs, int count) {
-  constexpr int H = kUnitCodes<bits> / 4;  // vpdpbusd operands per unit
-  __m512i v[3];
-  for (int t = 0; t < 3; ++t) v[t] = load_bytes(w + 64 * t, 12 * count - 64 * t);
-  words_by_group<3>(v);
-  const __m512i units[4] = {v[0], _mm512_shrdi_epi32(v[0], v[1], 24),
-                            _mm512_shrdi_epi32(v[1], v[2], 16), _mm512_srli_epi32(v[2], 8)};
+__m512i sub_group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
+  using SG = SubGroups<bits>;
+  constexpr int H = SG::kPieceCodes / 4;  // vpdpbusd operands per piece
+  __m512i v[SG::kWords];
+  for (int t = 0; t < SG::kWords; ++t)
+    v[t] = load_bytes(w + 64 * t, 4 * SG::kWords * count - 64 * t);
+  words_by_group<SG::kWords>(v);
   alignas(64) std::uint8_t offsets[H][64];
   for (int h = 0; h < H; ++h) {
     for (int b = 0; b < 64; ++b)
@@ -198,15 +219,20 @@ __m512i unit_dots(const std::uint8_t* w, const __m512i* xs, int count) {
   const __m512i mask = _mm512_set1_epi8((1 << bits) - 1);
   __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
                     _mm512_setzero_si512()};
-#pragma GCC unroll 4
-  for (int u = 0; u < 4; ++u) {
+  [&]<int... k>(std::integer_sequence<int, k...>) {
+    (
+        [&] {
+          const __m512i codes = piece<bits, k>(v);
 #pragma GCC unroll 2
-    for (int h = 0; h < H; ++h) {
-      const __m512i codes = _mm512_and_si512(
-          _mm512_multishift_epi64_epi8(_mm512_load_si512(offsets[h]), units[u]), mask);
-      acc[(H * u + h) % 4] = dot_accumulate(acc[(H * u + h) % 4], codes, xs[H * u + h]);
-    }
+          for (int h = 0; h < H; ++h) {
+            const __m512i bytes = _mm512_and_si512(
+                _mm512_multishift_epi64_epi8(_mm512_load_si512(offsets[h]), codes), mask);
+            acc[(H * k + h) % 4] = dot_accumulate(acc[(H * k + h) % 4], bytes, xs[H * k + h]);
+          }
+        }(),
+        ...);
   }
+  (std::make_integer_sequence<int, SG::kPieces>{});
   return sum_chains(acc);
 }
 
@@ -248,23 +274,26 @@ constexpr int lane_of_run(int g) {
   return g % (16 / S) * S + g / (16 / S);
 }
 
-// 3 or 6 bits: group g of the `count` at w in lane lane_of_run<S>(g), the sum of its S
-// sub-groups.
+// 3, 5 or 6 bits: group g of the `count` at w in lane lane_of_run<S>(g), the sum of its
+// S sub-groups.
 template <int bits, int gs>
-__m512i units_group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
-  constexpr int S = kSubGroups<bits, gs>;
-  constexpr int U = kUnitCodes<bits>;
+__m512i sub_groups_group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
+  using SG = SubGroups<bits>;
+  constexpr int S = SG::per_group(gs);
   __m512i sub[S];
 #pragma GCC unroll 8
-  for (int s = 0; s < S; ++s) sub[s] = unit_dots<bits>(w + 192 * s, xs + U * s, S * count - 16 * s);
+  for (int s = 0; s < S; ++s) {
+    sub[s] =
+        sub_group_dots<bits>(w + 64 * SG::kWords * s, xs + SG::kVectors * s, S * count - 16 * s);
+  }
   return sum_runs<S>(sub);
 }
 
 // The dot product of x with group g of the `count` (<= 16) at w in lane
-// lane_of_run<kSubGroups<bits, gs>>(g).
+// lane_of_run<SubGroups<bits>::per_group(gs)>(g).
 template <int bits, int gs>
 __m512i group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
-  if constexpr (bits % 3 == 0) return units_group_dots<bits, gs>(w, xs, count);
+  if constexpr (SubGroups<bits>::kUsed) return sub_groups_group_dots<bits, gs>(w, xs, count);
   return plane_dots<bits, gs>(w, xs, count);
 }
 
@@ -303,8 +332,9 @@ void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i
     params_by_group(a.scales, a.scale_dtype, n0, live, groups, g0, count, s);
     params_by_group(a.biases, a.scale_dtype, n0, live, groups, g0, count, b);
     for (int j = 0; j < count; ++j) {
-      out = add_group(out, m[lane_of_run<kSubGroups<bits, gs>>(j)], _mm512_castsi512_ps(s[j]),
-                      _mm512_castsi512_ps(b[j]), x.scales[g0 + j], x.sums[g0 + j]);
+      out = add_group(out, m[lane_of_run<SubGroups<bits>::per_group(gs)>(j)],
+                      _mm512_castsi512_ps(s[j]), _mm512_castsi512_ps(b[j]), x.scales[g0 + j],
+                      x.sums[g0 + j]);
     }
   }
   _mm512_mask_storeu_ps(y + n0, static_cast<__mmask16>((1u << live) - 1u), out);

@@ -23,7 +23,7 @@ namespace {
 // instantiated here are this unit's own.
 struct Simd : avx512::Simd {};
 
-// One row of 1- to 4- or 6-bit codes: groups side by side (int8_gemv_groups.h). Up to 4 rows
+// One row of 1- to 6-bit codes: groups side by side (int8_gemv_groups.h). Up to 4 rows
 // (groups of 64 or more): the panel-free kernel of int8_gemv.h. Up to 8: every
 // weight byte unpacked once into a small L1 panel for all rows. More: wider panels, reused
 // by every tile of 6 rows, or of 16 rows for AMX tiles where the CPU has AMX-INT8.
