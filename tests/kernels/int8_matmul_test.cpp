@@ -207,27 +207,34 @@ TEST_F(Int8Matmul, WithinQuantizationErrorOfExactPath) {
 }
 
 TEST_F(Int8Matmul, BitIdenticalForAnyThreadAndRowCount) {
-  // 1 to 6 bits have their own one-row kernel; K leaves a block of groups part-filled.
-  for (int bits : {1, 2, 3, 4, 5, 6}) {
+  // 1 to 6 bits have their own few-rows kernel; K leaves a block of groups part-filled.
+  for (int bits : {1, 2, 3, 4, 5, 6, 8}) {
     for (int gs : kGroupSizes) {
       const Case c{33, 1024 + 3 * gs, 100, bits, gs, Dtype::bfloat16, Dtype::float16};
       const Inputs in = make_inputs(c, 5u + bits + gs);
       const Tensor y1 = matmul(in, c, MatmulPrecision::int8, 1);
       EXPECT_TRUE(y1.bit_equal(matmul(in, c, MatmulPrecision::int8, 2))) << c.name();
       EXPECT_TRUE(y1.bit_equal(matmul(in, c, MatmulPrecision::int8, 3))) << c.name();
-      // Each row alone (the few-rows kernel) gives the same bits as in the batch.
+      // Rows alone and in twos to fives (the few-rows kernels) give the same bits as in the
+      // batch.
       const std::vector<float> batch = y1.to_floats();
-      for (std::int64_t r : {0, 7, 32}) {
-        const std::vector<float> xs = in.x.to_floats();
-        Inputs row{Tensor::from_floats(
-                       {1, c.K}, c.x_dtype,
-                       std::vector<float>(xs.begin() + r * c.K, xs.begin() + (r + 1) * c.K)),
-                   in.q};
-        Case one = c;
-        one.M = 1;
-        const std::vector<float> alone = matmul(row, one, MatmulPrecision::int8, 2).to_floats();
-        EXPECT_TRUE(std::equal(alone.begin(), alone.end(), batch.begin() + r * c.N))
-            << c.name() << " row " << r;
+      const std::vector<float> xs = in.x.to_floats();
+      for (auto [first, rows] : {std::pair<std::int64_t, std::int64_t>{0, 1},
+                                 {7, 1},
+                                 {32, 1},
+                                 {7, 2},
+                                 {30, 3},
+                                 {0, 4},
+                                 {28, 5}}) {
+        Inputs part{Tensor::from_floats({rows, c.K}, c.x_dtype,
+                                        std::vector<float>(xs.begin() + first * c.K,
+                                                           xs.begin() + (first + rows) * c.K)),
+                    in.q};
+        Case some = c;
+        some.M = rows;
+        const std::vector<float> got = matmul(part, some, MatmulPrecision::int8, 2).to_floats();
+        EXPECT_TRUE(std::equal(got.begin(), got.end(), batch.begin() + first * c.N))
+            << c.name() << " rows " << first << " + " << rows;
       }
     }
   }

@@ -1,4 +1,5 @@
-// The int8-activation matmul for up to 4 rows of x and groups of 64 or more codes, with
+// The int8-activation matmul for up to 4 rows of x and groups of 64 or more codes (8-bit
+// codes: the narrower widths take int8_gemv_groups.h), with
 // no panel in memory: per slab of 16 weight rows (output columns) and 64-code chunk, the
 // unpacked codes of each 4 rows are interleaved so that 128-bit block l of vector e holds
 // word 4l + e of the 4 rows; x is spread once per call to match (block l of its vector e:

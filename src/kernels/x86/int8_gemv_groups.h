@@ -50,9 +50,15 @@ struct SubGroups {
   static constexpr int per_group(int gs) { return kUsed ? gs / kCodes : 1; }
 };
 
+// Rows of x up to which the kernel serves: each unpacked vector of codes meets every row.
+// Measured (4096 x 14336 cold, 2, 4 and 6 bits, against the kernels of int8_gemv.h and
+// int8_gemm.h): M = 2-5 1.2-2.0x; from 6 rows the dot products of a block no longer fit
+// in registers (M = 6 0.8-1.2x, M = 8 0.8-1.0x).
+constexpr int kGroupLanesRows = 5;
+
 inline bool group_lanes_apply(const MatmulArgs& a) {
   const int gs = a.spec.group_size;
-  return a.M == 1 && (gs == 32 || gs == 64 || gs == 128);
+  return a.M <= kGroupLanesRows && (gs == 32 || gs == 64 || gs == 128);
 }
 
 // Bytes of packed codes per `count` groups.
@@ -136,22 +142,28 @@ std::int64_t operand_code(int gs, std::int64_t groups, std::int64_t block, int v
   }
 }
 
-// x (one row, quantized in natural order) as the kernel's operands, blocks of 16 groups
-// one after another.
+// Operand vectors per row of x: gs / 4 per block of 16 groups.
+inline std::int64_t operand_vectors(const MatmulArgs& a) {
+  return (a.K / a.spec.group_size + 15) / 16 * a.spec.group_size / 4;
+}
+
+// x (M rows, each a tile of its own: natural order) as the kernel's operands, per row
+// blocks of 16 groups one after another.
 template <int bits>
 const __m512i* spread_groups(const MatmulArgs& a, const QuantizedRows& x) {
   const int gs = a.spec.group_size;
   const std::int64_t groups = a.K / gs;
-  const std::int64_t blocks = (groups + 15) / 16;
+  const std::int64_t vectors = operand_vectors(a);
   auto* out = reinterpret_cast<std::int8_t*>(
-      scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(blocks * gs / 4 * 16)));
-  const auto* xq = reinterpret_cast<const std::int8_t*>(x.words);
-  for (std::int64_t block = 0; block < blocks; ++block) {
-    for (int v = 0; v < gs / 4; ++v) {
-      std::int8_t* vector = out + (block * gs / 4 + v) * 64;
+      scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(a.M * vectors * 16)));
+  for (std::int64_t r = 0; r < a.M; ++r) {
+    const auto* xq = reinterpret_cast<const std::int8_t*>(x.words + r * a.K / 4);
+    for (std::int64_t v = 0; v < vectors; ++v) {
+      std::int8_t* vector = out + (r * vectors + v) * 64;
       for (int j = 0; j < 16; ++j) {
         for (int i = 0; i < 4; ++i) {
-          const std::int64_t code = operand_code<bits>(gs, groups, block, v, j, i);
+          const std::int64_t code =
+              operand_code<bits>(gs, groups, v / (gs / 4), static_cast<int>(v % (gs / 4)), j, i);
           vector[4 * j + i] = code < 0 ? 0 : xq[code];
         }
       }
@@ -160,14 +172,38 @@ const __m512i* spread_groups(const MatmulArgs& a, const QuantizedRows& x) {
   return reinterpret_cast<const __m512i*>(out);
 }
 
-inline __m512i sum_chains(const __m512i acc[4]) {
-  return _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3]));
+// The operands of R rows of x: row r's from xs + r * stride.
+struct RowOperands {
+  const __m512i* xs;
+  std::int64_t stride;
+  const __m512i& at(int r, int v) const { return xs[r * stride + v]; }
+};
+
+// vpdpbusd chains per row of x, so that their latency overlaps: 4 for one row, 2 for more.
+template <int R>
+inline constexpr int kChains = R == 1 ? 4 : 2;
+
+template <int R>
+void zero_chains(__m512i (&acc)[R][kChains<R>]) {
+  for (auto& row : acc) {
+    for (__m512i& c : row) c = _mm512_setzero_si512();
+  }
 }
 
-// 1 or 2 bits, lane j: the integer dot product of x with group j of the `count` (<= 16)
-// groups whose packed codes start at w; xs holds the block's gs / 4 operand vectors.
-template <int bits, int gs>
-__m512i plane_dots(const std::uint8_t* w, const __m512i* xs, int count) {
+template <int R>
+void sum_chains(const __m512i (&acc)[R][kChains<R>], __m512i (&out)[R]) {
+  for (int r = 0; r < R; ++r) {
+    out[r] = _mm512_add_epi32(acc[r][0], acc[r][1]);
+    if constexpr (kChains<R> == 4)
+      out[r] = _mm512_add_epi32(out[r], _mm512_add_epi32(acc[r][2], acc[r][3]));
+  }
+}
+
+// 1, 2 or 4 bits, lane j of out[r]: the integer dot product of row r of x with group j of
+// the `count` (<= 16) groups whose packed codes start at w; x holds the block's gs / 4
+// operand vectors of each row.
+template <int bits, int gs, int R>
+void plane_dots(const std::uint8_t* w, const RowOperands& x, int count, __m512i (&out)[R]) {
   constexpr int D = gs * bits / 32;
   constexpr int P = 8 / bits;
   __m512i v[D];
@@ -175,19 +211,26 @@ __m512i plane_dots(const std::uint8_t* w, const __m512i* xs, int count) {
 #pragma GCC unroll 8
   for (int t = 0; t < D; ++t) v[t] = load_bytes(w + 64 * t, bytes - 64 * t);
   words_by_group<D>(v);
-  // Four chains, so that vpdpbusd's latency overlaps.
-  __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                    _mm512_setzero_si512()};
+  constexpr int C = kChains<R>;
+  __m512i acc[R][C];
+  zero_chains(acc);
   [&]<int... p>(std::integer_sequence<int, p...>) {
 #pragma GCC unroll 8
     for (int t = 0; t < D; ++t) {
-      ((acc[(t * P + p) % 4] =
-            dot_accumulate(acc[(t * P + p) % 4], plane<bits, p>(v[t]), xs[t * P + p])),
-       ...);
+      (
+          [&] {
+            const __m512i codes = plane<bits, p>(v[t]);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; ++r) {
+              __m512i& chain = acc[r][(t * P + p) % C];
+              chain = dot_accumulate(chain, codes, x.at(r, t * P + p));
+            }
+          }(),
+          ...);
     }
   }
   (std::make_integer_sequence<int, P>{});
-  return sum_chains(acc);
+  sum_chains(acc, out);
 }
 
 // Piece k of the sub-groups v (after words_by_group) at bit 0 of each lane: a funnel shift
@@ -200,11 +243,12 @@ __m512i piece(const __m512i* v) {
   return _mm512_shrdi_epi32(v[word], v[word + 1], shift);
 }
 
-// 3, 5 or 6 bits, lane j: the dot product of x with sub-group j of the `count` (<= 16, may
-// be <= 0) at w. vpmultishiftqb takes 4 codes of a piece from each 32-bit half of a 64-bit
-// lane into bytes.
-template <int bits>
-__m512i sub_group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
+// 3, 5 or 6 bits, lane j of out[r]: the dot product of row r of x with sub-group j of the
+// `count` (<= 16, may be <= 0) at w; x from operand vector `first` on. vpmultishiftqb
+// takes 4 codes of a piece from each 32-bit half of a 64-bit lane into bytes.
+template <int bits, int R>
+void sub_group_dots(const std::uint8_t* w, const RowOperands& x, int first, int count,
+                    __m512i (&out)[R]) {
   using SG = SubGroups<bits>;
   constexpr int H = SG::kPieceCodes / 4;  // vpdpbusd operands per piece
   __m512i v[SG::kWords];
@@ -217,8 +261,9 @@ __m512i sub_group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
       offsets[h][b] = static_cast<std::uint8_t>(32 * (b / 4 % 2) + bits * (4 * h + b % 4));
   }
   const __m512i mask = _mm512_set1_epi8((1 << bits) - 1);
-  __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                    _mm512_setzero_si512()};
+  constexpr int C = kChains<R>;
+  __m512i acc[R][C];
+  zero_chains(acc);
   [&]<int... k>(std::integer_sequence<int, k...>) {
     (
         [&] {
@@ -227,13 +272,17 @@ __m512i sub_group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
           for (int h = 0; h < H; ++h) {
             const __m512i bytes = _mm512_and_si512(
                 _mm512_multishift_epi64_epi8(_mm512_load_si512(offsets[h]), codes), mask);
-            acc[(H * k + h) % 4] = dot_accumulate(acc[(H * k + h) % 4], bytes, xs[H * k + h]);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; ++r) {
+              __m512i& chain = acc[r][(H * k + h) % C];
+              chain = dot_accumulate(chain, bytes, x.at(r, first + H * k + h));
+            }
           }
         }(),
         ...);
   }
   (std::make_integer_sequence<int, SG::kPieces>{});
-  return sum_chains(acc);
+  sum_chains(acc, out);
 }
 
 // One vector from S (a power of two, <= 16) whose lanes come in runs of S: lane l holds
@@ -274,36 +323,41 @@ constexpr int lane_of_run(int g) {
   return g % (16 / S) * S + g / (16 / S);
 }
 
-// 3, 5 or 6 bits: group g of the `count` at w in lane lane_of_run<S>(g), the sum of its
-// S sub-groups.
-template <int bits, int gs>
-__m512i sub_groups_group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
+// 3, 5 or 6 bits: group g of the `count` at w in lane lane_of_run<S>(g) of out[r], the
+// sum of its S sub-groups.
+template <int bits, int gs, int R>
+void sub_groups_group_dots(const std::uint8_t* w, const RowOperands& x, int count,
+                           __m512i (&out)[R]) {
   using SG = SubGroups<bits>;
   constexpr int S = SG::per_group(gs);
-  __m512i sub[S];
+  __m512i sub[R][S];
 #pragma GCC unroll 8
   for (int s = 0; s < S; ++s) {
-    sub[s] =
-        sub_group_dots<bits>(w + 64 * SG::kWords * s, xs + SG::kVectors * s, S * count - 16 * s);
+    __m512i dots[R];
+    sub_group_dots<bits, R>(w + 64 * SG::kWords * s, x, SG::kVectors * s, S * count - 16 * s, dots);
+    for (int r = 0; r < R; ++r) sub[r][s] = dots[r];
   }
-  return sum_runs<S>(sub);
+  for (int r = 0; r < R; ++r) out[r] = sum_runs<S>(sub[r]);
 }
 
-// The dot product of x with group g of the `count` (<= 16) at w in lane
-// lane_of_run<SubGroups<bits>::per_group(gs)>(g).
-template <int bits, int gs>
-__m512i group_dots(const std::uint8_t* w, const __m512i* xs, int count) {
-  if constexpr (SubGroups<bits>::kUsed) return sub_groups_group_dots<bits, gs>(w, xs, count);
-  return plane_dots<bits, gs>(w, xs, count);
+// The dot product of row r of x with group g of the `count` (<= 16) at w in lane
+// lane_of_run<SubGroups<bits>::per_group(gs)>(g) of out[r].
+template <int bits, int gs, int R>
+void group_dots(const std::uint8_t* w, const RowOperands& x, int count, __m512i (&out)[R]) {
+  if constexpr (SubGroups<bits>::kUsed) {
+    sub_groups_group_dots<bits, gs, R>(w, x, count, out);
+  } else {
+    plane_dots<bits, gs, R>(w, x, count, out);
+  }
 }
 
-// The 16 columns from n0 on (those past N are left alone) of y; dots is room for 16 rows
-// of group dot products. Each block of a row prefetches its codes kPrefetchBytes or more
-// (whole rows) on, spread over the row rather than a row at once (measured: 4 bits 1.1x
-// cold at 1 thread, 1.15x at 2), and each row its own scales and biases, which the slab
-// reads after its 16 rows of codes.
-template <class Simd, int bits, int gs>
-void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i* xs,
+// The 16 columns from n0 on (those past N are left alone) of R rows of y; dots is room
+// for R x 16 rows of group dot products. Each block of a row prefetches its codes
+// kPrefetchBytes or more (whole rows) on, spread over the row rather than a row at once
+// (measured: 4 bits 1.1x cold at 1 thread, 1.15x at 2), and each row its own scales and
+// biases, which the slab reads after its 16 rows of codes.
+template <class Simd, int bits, int gs, int R>
+void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const RowOperands& xs,
                       const generic::RowParams<Simd>& params, std::int64_t n0, __m512i* dots,
                       float* y) {
   const std::int64_t groups = a.K / gs;
@@ -312,39 +366,46 @@ void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const __m512i
   const std::int64_t ahead = (generic::kPrefetchBytes + row_bytes - 1) / row_bytes;
   const int live = static_cast<int>(std::min<std::int64_t>(16, a.N - n0));
   const auto* w = reinterpret_cast<const std::uint8_t*>(a.wq) + n0 * row_bytes;
-  for (int r = 0; r < live; ++r) {
-    params.prefetch(n0 + r);
+  for (int n = 0; n < live; ++n) {
+    params.prefetch(n0 + n);
     for (std::int64_t block = 0; block < blocks; ++block) {
       const int count = static_cast<int>(std::min<std::int64_t>(16, groups - 16 * block));
-      const std::uint8_t* codes = w + r * row_bytes + packed_bytes<bits>(gs, 16 * block);
+      const std::uint8_t* codes = w + n * row_bytes + packed_bytes<bits>(gs, 16 * block);
       generic::prefetch_lines<Simd>(codes + ahead * row_bytes, packed_bytes<bits>(gs, count));
-      dots[r * blocks + block] = group_dots<bits, gs>(codes, xs + block * gs / 4, count);
+      __m512i out[R];
+      group_dots<bits, gs, R>(codes, {xs.xs + block * gs / 4, xs.stride}, count, out);
+      for (int r = 0; r < R; ++r) dots[(r * 16 + n) * blocks + block] = out[r];
     }
   }
-  __m512 out = _mm512_setzero_ps();
+  __m512 out[R];
+  for (__m512& o : out) o = _mm512_setzero_ps();
   for (std::int64_t block = 0; block < blocks; ++block) {
     const std::int64_t g0 = 16 * block;
     const int count = static_cast<int>(std::min<std::int64_t>(16, groups - g0));
-    __m512i m[16], s[16], b[16];
-    for (int r = 0; r < 16; ++r)
-      m[r] = r < live ? dots[r * blocks + block] : _mm512_setzero_si512();
-    x86::transpose16(m);
+    __m512i s[16], b[16];
     params_by_group(a.scales, a.scale_dtype, n0, live, groups, g0, count, s);
     params_by_group(a.biases, a.scale_dtype, n0, live, groups, g0, count, b);
-    for (int j = 0; j < count; ++j) {
-      out = add_group(out, m[lane_of_run<SubGroups<bits>::per_group(gs)>(j)],
-                      _mm512_castsi512_ps(s[j]), _mm512_castsi512_ps(b[j]), x.scales[g0 + j],
-                      x.sums[g0 + j]);
+    for (int r = 0; r < R; ++r) {
+      __m512i m[16];
+      for (int n = 0; n < 16; ++n)
+        m[n] = n < live ? dots[(r * 16 + n) * blocks + block] : _mm512_setzero_si512();
+      x86::transpose16(m);
+      for (int j = 0; j < count; ++j) {
+        out[r] = add_group(out[r], m[lane_of_run<SubGroups<bits>::per_group(gs)>(j)],
+                           _mm512_castsi512_ps(s[j]), _mm512_castsi512_ps(b[j]),
+                           x.scales[r * groups + g0 + j], x.sums[r * groups + g0 + j]);
+      }
     }
   }
-  _mm512_mask_storeu_ps(y + n0, static_cast<__mmask16>((1u << live) - 1u), out);
+  for (int r = 0; r < R; ++r)
+    _mm512_mask_storeu_ps(y + r * a.N + n0, static_cast<__mmask16>((1u << live) - 1u), out[r]);
 }
 
-// y (1, N) float32 = x @ W.T for one row of x; group_lanes_apply(a) must hold.
-template <class Simd, int bits>
+// y (R, N) float32 = x @ W.T for R = M rows of x; group_lanes_apply(a) must hold.
+template <class Simd, int bits, int R>
 void int8_gemv_groups(const MatmulArgs& a, float* y) {
-  const QuantizedRows x = quantize_rows<8>(a, 1);  // natural order: 8 bits do not permute
-  const __m512i* xs = spread_groups<bits>(a, x);
+  const QuantizedRows x = quantize_rows<8>(a, 1);  // a tile per row, in natural order
+  const RowOperands xs{spread_groups<bits>(a, x), operand_vectors(a)};
   const std::int64_t groups = a.K / a.spec.group_size;
   const std::int64_t blocks = (groups + 15) / 16;
   const std::int64_t slabs = (a.N + 15) / 16;
@@ -353,9 +414,9 @@ void int8_gemv_groups(const MatmulArgs& a, float* y) {
     core::parallel_for(
         slabs, generic::streaming_grain<Simd>(slabs, 1), [&](std::int64_t begin, std::int64_t end) {
           auto* dots = reinterpret_cast<__m512i*>(
-              scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(16 * blocks * 16)));
+              scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(R * 16 * blocks * 16)));
           for (std::int64_t slab = begin; slab < end; ++slab) {
-            group_lanes_slab<Simd, bits, gs>(a, x, xs, params, 16 * slab, dots, y);
+            group_lanes_slab<Simd, bits, gs, R>(a, x, xs, params, 16 * slab, dots, y);
           }
         });
   };
