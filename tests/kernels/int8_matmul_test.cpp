@@ -215,8 +215,8 @@ TEST_F(Int8Matmul, BitIdenticalForAnyThreadAndRowCount) {
       const Tensor y1 = matmul(in, c, MatmulPrecision::int8, 1);
       EXPECT_TRUE(y1.bit_equal(matmul(in, c, MatmulPrecision::int8, 2))) << c.name();
       EXPECT_TRUE(y1.bit_equal(matmul(in, c, MatmulPrecision::int8, 3))) << c.name();
-      // Rows alone and in twos to fives (the few-rows kernels) give the same bits as in the
-      // batch.
+      // Rows alone and in twos to eights (the few-rows kernels) give the same bits as in
+      // the batch.
       const std::vector<float> batch = y1.to_floats();
       const std::vector<float> xs = in.x.to_floats();
       for (auto [first, rows] : {std::pair<std::int64_t, std::int64_t>{0, 1},
@@ -225,7 +225,9 @@ TEST_F(Int8Matmul, BitIdenticalForAnyThreadAndRowCount) {
                                  {7, 2},
                                  {30, 3},
                                  {0, 4},
-                                 {28, 5}}) {
+                                 {28, 5},
+                                 {9, 6},
+                                 {25, 8}}) {
         Inputs part{Tensor::from_floats({rows, c.K}, c.x_dtype,
                                         std::vector<float>(xs.begin() + first * c.K,
                                                            xs.begin() + (first + rows) * c.K)),

@@ -50,15 +50,20 @@ struct SubGroups {
   static constexpr int per_group(int gs) { return kUsed ? gs / kCodes : 1; }
 };
 
-// Rows of x up to which the kernel serves: each unpacked vector of codes meets every row.
-// Measured (4096 x 14336 cold, 2, 4 and 6 bits, against the kernels of int8_gemv.h and
-// int8_gemm.h): M = 2-5 1.2-2.0x; from 6 rows the dot products of a block no longer fit
-// in registers (M = 6 0.8-1.2x, M = 8 0.8-1.0x).
+// Rows of x that meet each unpacked vector of codes: from 6 rows the dot products of a
+// block no longer fit in registers (M = 6 0.8-1.2x, M = 8 0.8-1.0x of the L1 panel kernel
+// of int8_gemm.h, 4096 x 14336 cold, 2, 4 and 6 bits).
 constexpr int kGroupLanesRows = 5;
+// Up to 8 rows of x take the codes of each block twice from L1, for the first 5 rows and
+// the rest: 1.1-1.6x the panel kernel at M = 6 and 8, but 6 bits (16 codes per 3 words,
+// twice the unpacking per code of 3 bits) 0.92-1.06x, so 6 bits stop at 5 rows.
+template <int bits>
+inline constexpr int kGroupLanesMaxRows = bits == 6 ? kGroupLanesRows : 8;
 
-inline bool group_lanes_apply(const MatmulArgs& a) {
+template <int bits>
+bool group_lanes_apply(const MatmulArgs& a) {
   const int gs = a.spec.group_size;
-  return a.M <= kGroupLanesRows && (gs == 32 || gs == 64 || gs == 128);
+  return a.M <= kGroupLanesMaxRows<bits> && (gs == 32 || gs == 64 || gs == 128);
 }
 
 // Bytes of packed codes per `count` groups.
@@ -372,9 +377,17 @@ void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const RowOper
       const int count = static_cast<int>(std::min<std::int64_t>(16, groups - 16 * block));
       const std::uint8_t* codes = w + n * row_bytes + packed_bytes<bits>(gs, 16 * block);
       generic::prefetch_lines<Simd>(codes + ahead * row_bytes, packed_bytes<bits>(gs, count));
-      __m512i out[R];
-      group_dots<bits, gs, R>(codes, {xs.xs + block * gs / 4, xs.stride}, count, out);
-      for (int r = 0; r < R; ++r) dots[(r * 16 + n) * blocks + block] = out[r];
+      // Rows [first, first + rows) of x against the block.
+      const auto rows_of_x = [&]<int first, int rows>() {
+        __m512i out[rows];
+        group_dots<bits, gs, rows>(codes, {xs.xs + first * xs.stride + block * gs / 4, xs.stride},
+                                   count, out);
+        for (int r = 0; r < rows; ++r) dots[((first + r) * 16 + n) * blocks + block] = out[r];
+      };
+      rows_of_x.template operator()<0, std::min(R, kGroupLanesRows)>();
+      if constexpr (R > kGroupLanesRows) {
+        rows_of_x.template operator()<kGroupLanesRows, R - kGroupLanesRows>();
+      }
     }
   }
   __m512 out[R];

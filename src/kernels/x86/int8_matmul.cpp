@@ -23,11 +23,11 @@ namespace {
 // instantiated here are this unit's own.
 struct Simd : avx512::Simd {};
 
-// Up to 5 rows of 1- to 6-bit codes: groups side by side (int8_gemv_groups.h). Up to 4
-// rows of 8-bit codes (groups of 64 or more): the panel-free kernel of int8_gemv.h. Up to
-// 8: every weight byte unpacked once into a small L1 panel for all rows. More: wider
-// panels, reused by every tile of 6 rows, or of 16 rows for AMX tiles where the CPU has
-// AMX-INT8.
+// Up to 8 rows of 1- to 5-bit codes, 5 of 6-bit: groups side by side
+// (int8_gemv_groups.h). Up to 4 rows of 8-bit codes (groups of 64 or more): the panel-free
+// kernel of int8_gemv.h. Up to 8: every weight byte unpacked once into a small L1 panel
+// for all rows. More: wider panels, reused by every tile of 6 rows, or of 16 rows for AMX
+// tiles where the CPU has AMX-INT8.
 constexpr std::int64_t kFewRows = 8;
 using ManyRows = Int8Shape<6, 4, 512>;
 using AmxRows = Int8Shape<16, 4, 512>;
@@ -50,8 +50,8 @@ void run_amx(const MatmulArgs& a, float* y) {
 
 template <int bits, int rows>
 void run_few(const MatmulArgs& a, float* y) {
-  if constexpr (rows <= kGroupLanesRows && kGroupLanes<bits>) {
-    if (group_lanes_apply(a)) return int8_gemv_groups<Simd, bits, rows>(a, y);
+  if constexpr (kGroupLanes<bits> && rows <= kGroupLanesMaxRows<bits>) {
+    if (group_lanes_apply<bits>(a)) return int8_gemv_groups<Simd, bits, rows>(a, y);
   }
   if constexpr (rows <= kGemvMaxRows && !kGroupLanes<bits>) {
     if (gemv_applies(a)) return int8_gemv<bits, rows>(a, quantize_rows<bits>(a, rows), y, a.N);
