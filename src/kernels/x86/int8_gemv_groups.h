@@ -1,22 +1,22 @@
-// The int8-activation matmul for one row of x (decoding) and 1- to 6-bit codes, with the
-// weight groups side by side: lane j of each vector belongs to group j of a block of 16
-// consecutive groups of one row of W. 1, 2 and 4 bits: the block's packed bytes (D = gs *
-// bits / 32 words per group) are transposed so that vector t holds word t of every group,
-// and each bit plane of a word (the codes at bits * p of its 4 bytes) is one vpdpbusd
-// against x arranged the same way once per call, so each lane sums its own group. 3, 5
-// and 6 bits, whose codes straddle bytes: each lane takes a sub-group of 3 or 5 words, cut
-// into pieces of whole codes whose codes vpmultishiftqb picks into bytes; the lanes of a
-// group's sub-groups are then summed. Per 64 codes that is about 2 (1 bit) to 7 (5 bits)
-// vector operations where the exact kernels need 8-14 and the 16-row kernel of
-// int8_gemv.h 7 or more. Each row of W is read front to back, 16 rows one after another.
-// Per 16 rows the vectors of group dot products are transposed to [group][row] and added
-// by add_group, so the results are the other int8 kernels' bits. Included only by
+// The int8-activation matmul for up to 8 rows of x (decoding, a few tokens) and 1- to
+// 6-bit codes, with the weight groups side by side: lane j of each vector belongs to group j of a
+// block of 16 consecutive groups of one row of W. 1, 2 and 4 bits: the block's packed bytes (D = gs
+// * bits / 32 words per group) are transposed so that vector t holds word t of every group, and
+// each bit plane of a word (the codes at bits * p of its 4 bytes) is one vpdpbusd against x
+// arranged the same way once per call, so each lane sums its own group. 3, 5 and 6 bits, whose
+// codes straddle bytes: each lane takes a sub-group of 3 or 5 words, cut into pieces of whole codes
+// whose codes vpmultishiftqb picks into bytes; the lanes of a group's sub-groups are then summed.
+// Per 64 codes that is about 2 (1 bit) to 7 (5 bits) vector operations where the exact kernels need
+// 8-14 and the 16-row kernel of int8_gemv.h 7 or more. Each row of W is read front to back, 16 rows
+// one after another. Per 16 rows the vectors of group dot products are transposed to [group][row]
+// and added by add_group, so the results are the other int8 kernels' bits. Included only by
 // int8_matmul.cpp.
 #pragma once
 
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <utility>
@@ -60,10 +60,10 @@ constexpr int kGroupLanesRows = 5;
 template <int bits>
 inline constexpr int kGroupLanesMaxRows = bits == 6 ? kGroupLanesRows : 8;
 
-template <int bits>
-bool group_lanes_apply(const MatmulArgs& a) {
+// For a.M <= kGroupLanesMaxRows<bits> rows of x (the caller's compile-time row count).
+inline bool group_lanes_apply(const MatmulArgs& a) {
   const int gs = a.spec.group_size;
-  return a.M <= kGroupLanesMaxRows<bits> && (gs == 32 || gs == 64 || gs == 128);
+  return gs == 32 || gs == 64 || gs == 128;
 }
 
 // Bytes of packed codes per `count` groups.
@@ -161,16 +161,14 @@ const __m512i* spread_groups(const MatmulArgs& a, const QuantizedRows& x) {
   const std::int64_t vectors = operand_vectors(a);
   auto* out = reinterpret_cast<std::int8_t*>(
       scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(a.M * vectors * 16)));
-  for (std::int64_t r = 0; r < a.M; ++r) {
-    const auto* xq = reinterpret_cast<const std::int8_t*>(x.words + r * a.K / 4);
-    for (std::int64_t v = 0; v < vectors; ++v) {
-      std::int8_t* vector = out + (r * vectors + v) * 64;
-      for (int j = 0; j < 16; ++j) {
-        for (int i = 0; i < 4; ++i) {
-          const std::int64_t code =
-              operand_code<bits>(gs, groups, v / (gs / 4), static_cast<int>(v % (gs / 4)), j, i);
-          vector[4 * j + i] = code < 0 ? 0 : xq[code];
-        }
+  const auto* xq = reinterpret_cast<const std::int8_t*>(x.words);  // row r from r K on
+  for (std::int64_t v = 0; v < vectors; ++v) {
+    for (int j = 0; j < 16; ++j) {
+      for (int i = 0; i < 4; ++i) {
+        const std::int64_t code =
+            operand_code<bits>(gs, groups, v / (gs / 4), static_cast<int>(v % (gs / 4)), j, i);
+        for (std::int64_t r = 0; r < a.M; ++r)
+          out[(r * vectors + v) * 64 + 4 * j + i] = code < 0 ? 0 : xq[r * a.K + code];
       }
     }
   }
@@ -248,6 +246,18 @@ __m512i piece(const __m512i* v) {
   return _mm512_shrdi_epi32(v[word], v[word + 1], shift);
 }
 
+// vpmultishiftqb's bit offsets that bring codes 4 h.. 4 h + 3 of a piece, in each 32-bit half
+// of a 64-bit lane, to the bytes of that half.
+template <int bits>
+alignas(64) inline constexpr auto kPickOffsets = [] {
+  std::array<std::array<std::uint8_t, 64>, SubGroups<bits>::kPieceCodes / 4> offsets{};
+  for (std::size_t h = 0; h < offsets.size(); ++h) {
+    for (int b = 0; b < 64; ++b)
+      offsets[h][b] = static_cast<std::uint8_t>(32 * (b / 4 % 2) + bits * (4 * h + b % 4));
+  }
+  return offsets;
+}();
+
 // 3, 5 or 6 bits, lane j of out[r]: the dot product of row r of x with sub-group j of the
 // `count` (<= 16, may be <= 0) at w; x from operand vector `first` on. vpmultishiftqb
 // takes 4 codes of a piece from each 32-bit half of a 64-bit lane into bytes.
@@ -260,11 +270,6 @@ void sub_group_dots(const std::uint8_t* w, const RowOperands& x, int first, int 
   for (int t = 0; t < SG::kWords; ++t)
     v[t] = load_bytes(w + 64 * t, 4 * SG::kWords * count - 64 * t);
   words_by_group<SG::kWords>(v);
-  alignas(64) std::uint8_t offsets[H][64];
-  for (int h = 0; h < H; ++h) {
-    for (int b = 0; b < 64; ++b)
-      offsets[h][b] = static_cast<std::uint8_t>(32 * (b / 4 % 2) + bits * (4 * h + b % 4));
-  }
   const __m512i mask = _mm512_set1_epi8((1 << bits) - 1);
   constexpr int C = kChains<R>;
   __m512i acc[R][C];
@@ -275,8 +280,10 @@ void sub_group_dots(const std::uint8_t* w, const RowOperands& x, int first, int 
           const __m512i codes = piece<bits, k>(v);
 #pragma GCC unroll 2
           for (int h = 0; h < H; ++h) {
-            const __m512i bytes = _mm512_and_si512(
-                _mm512_multishift_epi64_epi8(_mm512_load_si512(offsets[h]), codes), mask);
+            const __m512i bytes =
+                _mm512_and_si512(_mm512_multishift_epi64_epi8(
+                                     _mm512_load_si512(kPickOffsets<bits>[h].data()), codes),
+                                 mask);
 #pragma GCC unroll 4
             for (int r = 0; r < R; ++r) {
               __m512i& chain = acc[r][(H * k + h) % C];

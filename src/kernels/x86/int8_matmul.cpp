@@ -51,7 +51,7 @@ void run_amx(const MatmulArgs& a, float* y) {
 template <int bits, int rows>
 void run_few(const MatmulArgs& a, float* y) {
   if constexpr (kGroupLanes<bits> && rows <= kGroupLanesMaxRows<bits>) {
-    if (group_lanes_apply<bits>(a)) return int8_gemv_groups<Simd, bits, rows>(a, y);
+    if (group_lanes_apply(a)) return int8_gemv_groups<Simd, bits, rows>(a, y);
   }
   if constexpr (rows <= kGemvMaxRows && !kGroupLanes<bits>) {
     if (gemv_applies(a)) return int8_gemv<bits, rows>(a, quantize_rows<bits>(a, rows), y, a.N);
