@@ -1,7 +1,8 @@
 // x quantized to int8 per row and weight group, for the int8-activation matmul:
 //   d[r, g]  = max |x[r, g]| / 127                        (float32 division)
 //   xq[r, k] = round_half_even(x[r, k] / d[r, g]) in [-127, 127]   (0 where d is 0)
-//   sum[r, g] = d[r, g] * (the exact integer sum of xq[r, g]), for the bias term
+//   sum[r, g] = d[r, g] * total[r, g], total the exact integer sum of xq[r, g], for the
+//               bias term (and total alone for the FP4 codes' offset, int8_fp4.h)
 // so that the matmul computes xq * d times the dequantized W (the sum of the unquantized x
 // would leave x's rounding errors multiplied by the codes alone, s * q = w - b, which
 // lack the bias's cancellation: two to three times the error on normal weights).
@@ -13,6 +14,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -27,9 +29,10 @@ namespace qlinear::kernels::avx512_bf16 {
 namespace {
 
 struct QuantizedRows {
-  const std::int32_t* words;  // [tile][K/4][tile_rows], 4 codes each
-  const float* scales;        // d: [tile][groups][tile_rows]
-  const float* sums;          // [tile][groups][tile_rows]
+  const std::int32_t* words;   // [tile][K/4][tile_rows], 4 codes each
+  const float* scales;         // d: [tile][groups][tile_rows]
+  const float* sums;           // [tile][groups][tile_rows]
+  const std::int32_t* totals;  // [tile][groups][tile_rows]
 };
 
 // Lane indices that gather one 32-code block (two vectors a, b) into code_at order:
@@ -41,10 +44,11 @@ __m512i order_indices(int half) {
   return _mm512_load_si512(idx);
 }
 
-// One row's group of `gs` values (16 per vector) -> codes stored as words, its d and sum.
+// One row's group of `gs` values (16 per vector; 16 only in natural order) -> codes stored
+// as words, its d, sum and total.
 template <int bits>
 void quantize_group(const __m512* x, int gs, std::int32_t* words, int tile_rows, float* scale,
-                    float* sum) {
+                    float* sum, std::int32_t* total_out) {
   const int vectors = gs / 16;
   __m512 max_abs = _mm512_setzero_ps();
   for (int v = 0; v < vectors; ++v) max_abs = _mm512_max_ps(max_abs, _mm512_abs_ps(x[v]));
@@ -52,12 +56,13 @@ void quantize_group(const __m512* x, int gs, std::int32_t* words, int tile_rows,
   __m512i total = _mm512_setzero_si512();
   const __m512 limit = _mm512_set1_ps(127.0f);
   for (int v = 0; v < vectors; v += 2) {
-    __m512 pair[2] = {x[v], x[v + 1]};
+    const int count = std::min(2, vectors - v);
+    __m512 pair[2] = {x[v], count == 2 ? x[v + 1] : x[v]};
     if constexpr (kPlaneOrder<bits>) {
       pair[0] = _mm512_permutex2var_ps(x[v], order_indices<bits>(0), x[v + 1]);
       pair[1] = _mm512_permutex2var_ps(x[v], order_indices<bits>(1), x[v + 1]);
     }
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < count; ++h) {
       __m512i q = _mm512_setzero_si512();
       if (d != 0.0f) {
         const __m512 r = _mm512_roundscale_ps(_mm512_div_ps(pair[h], _mm512_set1_ps(d)),
@@ -71,7 +76,8 @@ void quantize_group(const __m512* x, int gs, std::int32_t* words, int tile_rows,
     }
   }
   *scale = d;
-  *sum = d * static_cast<float>(_mm512_reduce_add_epi32(total));  // |sum of xq| < 2^24: exact
+  *total_out = _mm512_reduce_add_epi32(total);
+  *sum = d * static_cast<float>(*total_out);  // |sum of xq| < 2^24: exact
 }
 
 template <int bits>
@@ -83,10 +89,11 @@ QuantizedRows quantize_rows(const MatmulArgs& a, int tile_rows) {
   const std::int64_t words_per_tile = K / 4 * tile_rows;
   const std::int64_t params_per_tile = groups * tile_rows;
   float* base = scratch_floats(
-      ScratchSlot::input, static_cast<std::size_t>(tiles * (words_per_tile + 2 * params_per_tile)));
+      ScratchSlot::input, static_cast<std::size_t>(tiles * (words_per_tile + 3 * params_per_tile)));
   auto* words = reinterpret_cast<std::int32_t*>(base);
   float* scales = base + tiles * words_per_tile;
   float* sums = scales + tiles * params_per_tile;
+  auto* totals = reinterpret_cast<std::int32_t*>(sums + tiles * params_per_tile);
   with_float_type(a.x_dtype, [&](auto type) {
     using T = decltype(type);
     core::parallel_for(tiles, 1, [&](std::int64_t t0, std::int64_t t1) {
@@ -97,11 +104,13 @@ QuantizedRows quantize_rows(const MatmulArgs& a, int tile_rows) {
           std::int32_t* row_words = words + t * words_per_tile + r;
           float* row_scales = scales + t * params_per_tile + r;
           float* row_sums = sums + t * params_per_tile + r;
+          std::int32_t* row_totals = totals + t * params_per_tile + r;
           if (m >= a.M) {
             for (std::int64_t w = 0; w < K / 4; ++w) row_words[w * tile_rows] = 0;
             for (std::int64_t g = 0; g < groups; ++g) {
               row_scales[g * tile_rows] = 0.0f;
               row_sums[g * tile_rows] = 0.0f;
+              row_totals[g * tile_rows] = 0;
             }
             continue;
           }
@@ -109,13 +118,14 @@ QuantizedRows quantize_rows(const MatmulArgs& a, int tile_rows) {
           for (std::int64_t g = 0; g < groups; ++g) {
             for (int v = 0; v < gs / 16; ++v) x[v] = avx512::Simd::load(row + g * gs + v * 16);
             quantize_group<bits>(x, gs, row_words + g * gs / 4 * tile_rows, tile_rows,
-                                 row_scales + g * tile_rows, row_sums + g * tile_rows);
+                                 row_scales + g * tile_rows, row_sums + g * tile_rows,
+                                 row_totals + g * tile_rows);
           }
         }
       }
     });
   });
-  return {words, scales, sums};
+  return {words, scales, sums, totals};
 }
 
 }  // namespace

@@ -129,6 +129,14 @@ __m512i plane(__m512i v) {
   return _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64(static_cast<long long>(matrix)), 0);
 }
 
+// Affine codes: each plane's bytes are the codes.
+struct AffineCodes {
+  template <int bits, int p>
+  __m512i plane(__m512i v) const {
+    return avx512_bf16::plane<bits, p>(v);
+  }
+};
+
 // The x code that meets byte i of lane j of operand vector v (of gs / 4 per block of 16
 // groups), or -1 past the last group. 1, 2 and 4 bits: vector t P + p is plane p of word
 // t of each group (P = 8 / bits codes per byte). 3, 5 and 6 bits: vector V s + c is codes
@@ -205,8 +213,9 @@ void sum_chains(const __m512i (&acc)[R][kChains<R>], __m512i (&out)[R]) {
 // 1, 2 or 4 bits, lane j of out[r]: the integer dot product of row r of x with group j of
 // the `count` (<= 16) groups whose packed codes start at w; x holds the block's gs / 4
 // operand vectors of each row.
-template <int bits, int gs, int R>
-void plane_dots(const std::uint8_t* w, const RowOperands& x, int count, __m512i (&out)[R]) {
+template <int bits, int gs, int R, class Codes>
+void plane_dots(const Codes& codes, const std::uint8_t* w, const RowOperands& x, int count,
+                __m512i (&out)[R]) {
   constexpr int D = gs * bits / 32;
   constexpr int P = 8 / bits;
   __m512i v[D];
@@ -222,11 +231,11 @@ void plane_dots(const std::uint8_t* w, const RowOperands& x, int count, __m512i 
     for (int t = 0; t < D; ++t) {
       (
           [&] {
-            const __m512i codes = plane<bits, p>(v[t]);
+            const __m512i bytes = codes.template plane<bits, p>(v[t]);
 #pragma GCC unroll 4
             for (int r = 0; r < R; ++r) {
               __m512i& chain = acc[r][(t * P + p) % C];
-              chain = dot_accumulate(chain, codes, x.at(r, t * P + p));
+              chain = dot_accumulate(chain, bytes, x.at(r, t * P + p));
             }
           }(),
           ...);
@@ -353,13 +362,15 @@ void sub_groups_group_dots(const std::uint8_t* w, const RowOperands& x, int coun
 }
 
 // The dot product of row r of x with group g of the `count` (<= 16) at w in lane
-// lane_of_run<SubGroups<bits>::per_group(gs)>(g) of out[r].
-template <int bits, int gs, int R>
-void group_dots(const std::uint8_t* w, const RowOperands& x, int count, __m512i (&out)[R]) {
+// lane_of_run<SubGroups<bits>::per_group(gs)>(g) of out[r]; 1, 2 and 4 bits take each
+// plane's bytes through `codes` (AffineCodes, or int8_fp4.h's Fp4Codes).
+template <int bits, int gs, int R, class Codes>
+void group_dots(const Codes& codes, const std::uint8_t* w, const RowOperands& x, int count,
+                __m512i (&out)[R]) {
   if constexpr (SubGroups<bits>::kUsed) {
     sub_groups_group_dots<bits, gs, R>(w, x, count, out);
   } else {
-    plane_dots<bits, gs, R>(w, x, count, out);
+    plane_dots<bits, gs, R>(codes, w, x, count, out);
   }
 }
 
@@ -382,13 +393,14 @@ void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const RowOper
     params.prefetch(n0 + n);
     for (std::int64_t block = 0; block < blocks; ++block) {
       const int count = static_cast<int>(std::min<std::int64_t>(16, groups - 16 * block));
-      const std::uint8_t* codes = w + n * row_bytes + packed_bytes<bits>(gs, 16 * block);
-      generic::prefetch_lines<Simd>(codes + ahead * row_bytes, packed_bytes<bits>(gs, count));
+      const std::uint8_t* packed = w + n * row_bytes + packed_bytes<bits>(gs, 16 * block);
+      generic::prefetch_lines<Simd>(packed + ahead * row_bytes, packed_bytes<bits>(gs, count));
       // Rows [first, first + rows) of x against the block.
       const auto rows_of_x = [&]<int first, int rows>() {
         __m512i out[rows];
-        group_dots<bits, gs, rows>(codes, {xs.xs + first * xs.stride + block * gs / 4, xs.stride},
-                                   count, out);
+        group_dots<bits, gs, rows>(AffineCodes{}, packed,
+                                   {xs.xs + first * xs.stride + block * gs / 4, xs.stride}, count,
+                                   out);
         for (int r = 0; r < rows; ++r) dots[((first + r) * 16 + n) * blocks + block] = out[r];
       };
       rows_of_x.template operator()<0, std::min(R, kGroupLanesRows)>();

@@ -1,7 +1,9 @@
 // MatmulPrecision::int8 with AVX512-VNNI: x quantized to int8 per row and weight group
 // (int8_activations.h), exact integer dot products with the unsigned affine codes
 // (vpdpbusd, or AMX tiles for many rows: int8_amx_kernel.h), one fixed float32 chain per
-// output element (int8_gemm.h). Handles affine W with transpose (groups along K).
+// output element (int8_gemm.h). Handles affine W with transpose (groups along K), and
+// mxfp4 / nvfp4 W for 2 to 64 rows of x, whose E2M1 values doubled are small integers
+// (int8_fp4.h); mxfp8's E4M3 values are not, and stay exact.
 // Untransposed W is declined: its scales change with every k of a dot product, so no
 // per-group integer sum can be factored out.
 // GCC 12 reports the _mm512_undefined_* inside its own shuffle intrinsics as uninitialized.
@@ -11,6 +13,7 @@
 #include "kernels/x86/avx512_bf16.h"
 #include "kernels/x86/int8_amx_kernel.h"
 #include "kernels/x86/int8_amx_rows.h"
+#include "kernels/x86/int8_fp4.h"
 #include "kernels/x86/int8_gemm.h"
 #include "kernels/x86/int8_gemv.h"
 #include "kernels/x86/int8_gemv_groups.h"
@@ -73,11 +76,16 @@ void run_by_rows(const MatmulArgs& a, float* y) {
 }  // namespace
 
 bool int8_matmul(const MatmulArgs& a) {
-  if (a.spec.mode != QuantMode::affine || !a.transpose) return false;
+  const bool affine = a.spec.mode == QuantMode::affine;
+  if (!a.transpose || !(affine || Fp4Codes::applies(a))) return false;
   const bool direct = a.out_dtype == Dtype::float32;
   float* y = direct ? static_cast<float*>(a.out)
                     : scratch_floats(ScratchSlot::output, static_cast<std::size_t>(a.M * a.N));
-  generic::with_bits(a.spec.bits, [&](auto b) { run_by_rows<decltype(b)::value>(a, y); });
+  if (affine) {
+    generic::with_bits(a.spec.bits, [&](auto b) { run_by_rows<decltype(b)::value>(a, y); });
+  } else {
+    int8_fp4_matmul<Simd>(a, y);
+  }
   if (!direct) {
     for (std::int64_t m = 0; m < a.M; ++m) {
       generic::narrow<Simd>(y + m * a.N, static_cast<char*>(a.out) + m * a.N * size_of(a.out_dtype),
