@@ -75,3 +75,15 @@ def test_int8_precision_stays_close_to_exact(restore_runtime, rng):
     qlinear.set_matmul_precision("int8")
     rounded = qlinear.quantized_matmul(x, *packed)
     assert np.max(np.abs(rounded - exact)) <= 0.02 * np.max(np.abs(exact))
+
+
+@pytest.mark.parametrize("mode", ["mxfp4", "nvfp4"])
+def test_int8_precision_on_fp4_weights_stays_close_to_exact(restore_runtime, rng, mode):
+    # mxfp4 / nvfp4 take the int8 kernel from 2 rows where the CPU has it (nvfp4 up to 64).
+    w = rng.standard_normal((64, 512)).astype(np.float32)
+    x = rng.standard_normal((20, 512)).astype(np.float32)
+    packed = qlinear.quantize(w, mode=mode)
+    exact = qlinear.quantized_matmul(x, *packed, mode=mode)
+    qlinear.set_matmul_precision("int8")
+    rounded = qlinear.quantized_matmul(x, *packed, mode=mode)
+    assert np.max(np.abs(rounded - exact)) <= 0.02 * np.max(np.abs(exact))

@@ -250,14 +250,14 @@ TEST_F(Int8Matmul, MatchesDefinitionEveryRowCountAndDtype) {
   }
 }
 
-// K = 320 leaves a block of 16 groups part-filled; M = 9, 17 and 64 run in chunks of 8
-// rows (the last of 1).
+// K = 320 leaves a block of 16 groups part-filled; M = 9, 17, 64 and 100 run in chunks of
+// 8 rows (the last of 1 to 4).
 TEST_F(Int8Matmul, Fp4MatchesDefinition) {
   for (const char* mode : kFp4Modes) {
     for (std::int64_t K : {64, 320, 4096}) {
       for (std::int64_t M : {2, 3, 8, 9, 17}) expect_matches_model(fp4_case(mode, M, K, 100));
     }
-    expect_matches_model(fp4_case(mode, 64, 256, 40));
+    expect_matches_model(fp4_case(mode, mode == std::string("mxfp4") ? 100 : 64, 256, 40));
     for (Dtype x_dtype : {Dtype::float16, Dtype::bfloat16})
       expect_matches_model(fp4_case(mode, 5, 512, 40, x_dtype));
   }
@@ -285,22 +285,19 @@ TEST_F(Int8Matmul, WithinQuantizationErrorOfExactPath) {
   for (const char* mode : kFp4Modes) expect_within_quantization_error(fp4_case(mode, 33, 512, 100));
 }
 
-// FP4 W takes the int8 kernel for 2 to 64 rows of x only: one row and more than 64 get the
-// exact path's bits (it is as fast or faster there).
-TEST_F(Int8Matmul, Fp4OneRowAndManyRowsStayExact) {
+// FP4 W takes the int8 kernel from 2 rows of x (nvfp4: up to 64): one row, and nvfp4 past
+// 64, get the exact path's bits (it is as fast or faster there).
+TEST_F(Int8Matmul, Fp4RowCountsThatStayExact) {
   for (const char* mode : kFp4Modes) {
-    for (std::int64_t M : {1, 65}) {
+    for (std::int64_t M : {1, 2, 65}) {
       const Case c = fp4_case(mode, M, 256, 40);
       const Inputs in = make_inputs(c, 13u);
-      EXPECT_TRUE(matmul(in, c, MatmulPrecision::int8, 2)
-                      .bit_equal(matmul(in, c, MatmulPrecision::exact, 2)))
+      const bool exact = M == 1 || (M == 65 && c.mode == "nvfp4");
+      EXPECT_EQ(matmul(in, c, MatmulPrecision::int8, 2)
+                    .bit_equal(matmul(in, c, MatmulPrecision::exact, 2)),
+                exact)
           << c.name();
     }
-    const Case two = fp4_case(mode, 2, 256, 40);
-    const Inputs in = make_inputs(two, 13u);
-    EXPECT_FALSE(matmul(in, two, MatmulPrecision::int8, 2)
-                     .bit_equal(matmul(in, two, MatmulPrecision::exact, 2)))
-        << two.name();
   }
 }
 
@@ -439,6 +436,51 @@ TEST_F(Int8Matmul, ZeroRowsAndOneHugeValue) {
     ASSERT_TRUE(std::isfinite(got[i])) << i;
     ASSERT_LE(std::fabs(got[i] - m.y[i]), m.bound[i]) << i;
   }
+}
+
+// MoE experts in mxfp4 (gpt-oss's) under int8: gather_qmm gives each pair the bits that
+// quantized_matmul gives the rows routed to its expert (3 each: the int8 kernel).
+TEST_F(Int8Matmul, Fp4GatherQmmTakesTheSameKernelPerExpert) {
+  constexpr std::int64_t kTokens = 6, kExperts = 3, K = 256, N = 40;
+  const Tensor w = random_normal({kExperts, N, K}, Dtype::float32, 21u);
+  const Quantized q = with_isa("scalar", 1, [&] { return quantize(w, 32, 4, "mxfp4"); });
+  const Tensor x = random_normal({kTokens, 1, K}, Dtype::float32, 22u);
+  const std::uint32_t experts[kTokens] = {0, 0, 2, 0, 2, 2};
+  const Tensor rhs = Tensor::from_values<std::uint32_t>({kTokens}, Dtype::uint32, experts);
+  set_matmul_precision(MatmulPrecision::int8);
+  const std::vector<float> got =
+      with_isa(kIsa, 2, [&] {
+        return gather_qmm(x, q.wq, q.scales, std::nullopt, std::nullopt, rhs, true, 32, 4, "mxfp4");
+      }).to_floats();
+  const std::vector<float> xs = x.to_floats();
+  for (std::uint32_t e : {0u, 2u}) {
+    std::vector<float> rows;
+    std::vector<std::int64_t> tokens;
+    for (std::int64_t t = 0; t < kTokens; ++t) {
+      if (experts[t] != e) continue;
+      tokens.push_back(t);
+      rows.insert(rows.end(), xs.begin() + t * K, xs.begin() + (t + 1) * K);
+    }
+    const std::int64_t packed = q.wq.shape().back(), groups = q.scales.shape().back();
+    const Tensor expert_w = Tensor::copy_of(
+        {N, packed}, q.wq.dtype(),
+        static_cast<const char*>(q.wq.data()) + e * N * packed * size_of(q.wq.dtype()));
+    const Tensor expert_s =
+        Tensor::copy_of({N, groups}, Dtype::uint8,
+                        static_cast<const std::uint8_t*>(q.scales.data()) + e * N * groups);
+    const std::vector<float> want =
+        with_isa(kIsa, 1, [&] {
+          return quantized_matmul(Tensor::from_floats({static_cast<std::int64_t>(tokens.size()), K},
+                                                      Dtype::float32, rows),
+                                  expert_w, expert_s, std::nullopt, true, 32, 4, "mxfp4");
+        }).to_floats();
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      EXPECT_TRUE(
+          std::equal(want.begin() + i * N, want.begin() + (i + 1) * N, got.begin() + tokens[i] * N))
+          << "expert " << e << " token " << tokens[i];
+    }
+  }
+  set_matmul_precision(MatmulPrecision::exact);
 }
 
 // mxfp4's scale byte 255 (+infinity, as MLX decodes it) makes its column NaN in every row,

@@ -39,14 +39,16 @@ struct Fp4Codes {
 
   // Rows of x the kernel is faster for than the exact path. One row is streamed by the
   // exact kernels at the memory's rate, and this kernel is 0.85-0.9x of them there (cold
-  // 4096 x 14336, 1 and 2 threads: 2 rows 1.2x, 4 2.2-2.5x, 8 2.2-2.6x). Past 64 rows the
-  // exact panels are as fast (warm 4096 x 4096, 1 thread: 16 rows 2.0x, 32 1.4x, 64
-  // 1.25x, 128 1.0x); an int8 panel kernel for FP4 is not built.
-  static constexpr std::int64_t kMinRows = 2, kMaxRows = 64;
+  // 4096 x 14336, 1 and 2 threads: 2 rows 1.2-1.5x, 4 2.1-2.2x, 8 1.8-2.7x). Warm 4096 x
+  // 4096 at 1 thread, mxfp4 stays ahead of the exact panels (64 rows 1.6x, 128 1.25x, 512
+  // 1.09x), nvfp4, with twice the groups, falls behind past 64 (128 0.91x, 512 0.77x); an
+  // int8 panel or AMX kernel for FP4 is not built.
+  static constexpr std::int64_t kMinRows = 2, kNvfp4MaxRows = 64;
 
   static bool applies(const MatmulArgs& a) {
-    const bool fp4 = a.spec.mode == QuantMode::mxfp4 || a.spec.mode == QuantMode::nvfp4;
-    return fp4 && a.M >= kMinRows && a.M <= kMaxRows;
+    if (a.M < kMinRows) return false;
+    return a.spec.mode == QuantMode::mxfp4 ||
+           (a.spec.mode == QuantMode::nvfp4 && a.M <= kNvfp4MaxRows);
   }
 
   __m512i doubled;              // vpermb's table: byte i -> 2 v(i & 15) + kOffset

@@ -2,8 +2,8 @@
 // (int8_activations.h), exact integer dot products with the unsigned affine codes
 // (vpdpbusd, or AMX tiles for many rows: int8_amx_kernel.h), one fixed float32 chain per
 // output element (int8_gemm.h). Handles affine W with transpose (groups along K), and
-// mxfp4 / nvfp4 W for 2 to 64 rows of x, whose E2M1 values doubled are small integers
-// (int8_fp4.h); mxfp8's E4M3 values are not, and stay exact.
+// mxfp4 W from 2 rows of x and nvfp4 W for 2 to 64, whose E2M1 values doubled are small
+// integers (int8_fp4.h); mxfp8's E4M3 values are not, and stay exact.
 // Untransposed W is declined: its scales change with every k of a dot product, so no
 // per-group integer sum can be factored out.
 // GCC 12 reports the _mm512_undefined_* inside its own shuffle intrinsics as uninitialized.
