@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -159,14 +160,22 @@ Model model(const Inputs& in, const Case& c, Dtype out_dtype) {
   return m;
 }
 
-// mxfp4 and nvfp4: with w_hat = v s (dequantized to float32, where v s is exact),
-//   y[r, n] = sum_g d (xq[r, g] . w_hat[n, g]) = sum_g s d / 2 (xq . 2 v)
-// float32 adds the rounding of s d / 2 and of one multiply-add per group.
+// mxfp4 and nvfp4 as the kernels compute them: the code 2 v + 12 with scale s / 2 and bias
+// -6 s (w_hat = v s, dequantized to float32, where v s is exact), per group
+//   y[r, n] += s / 2 d idot + (-6 s) d sum(xq),   idot = xq . (2 v + 12);
+// s comes from dequantizing codes of 1.0 with the same scales. The bound is the affine
+// model's for that chain.
 Model fp4_model(const Inputs& in, const Case& c, Dtype out_dtype) {
   const std::vector<float> x = in.x.to_floats();
-  const std::vector<float> w =
-      dequantize(in.q.wq, in.q.scales, std::nullopt, c.gs, c.bits, c.mode, Dtype::float32)
-          .to_floats();
+  const auto dequantized = [&](const Tensor& wq) {
+    return dequantize(wq, in.q.scales, std::nullopt, c.gs, c.bits, c.mode, Dtype::float32)
+        .to_floats();
+  };
+  const std::vector<float> w = dequantized(in.q.wq);
+  constexpr std::uint8_t kOnes = 0x22;  // two E2M1 codes of 1.0
+  const std::vector<std::uint8_t> ones(in.q.wq.size() * size_of(in.q.wq.dtype()), kOnes);
+  const std::vector<float> s =
+      dequantized(Tensor::copy_of(in.q.wq.shape(), in.q.wq.dtype(), ones.data()));
   const std::int64_t G = c.K / c.gs;
   const double u = 0x1p-24, u_out = out_dtype == Dtype::float32 ? 0.0 : unit_roundoff(out_dtype);
   Model m{std::vector<double>(c.M * c.N), std::vector<double>(c.M * c.N),
@@ -174,19 +183,23 @@ Model fp4_model(const Inputs& in, const Case& c, Dtype out_dtype) {
   for (std::int64_t r = 0; r < c.M; ++r) {
     const RowCodes q = quantize_row(x, r, c);
     for (std::int64_t n = 0; n < c.N; ++n) {
-      double y = 0.0, terms = 0.0, q_error = 0.0;
+      double y = 0.0, terms = 0.0, sums_error = 0.0, q_error = 0.0;
       for (std::int64_t g = 0; g < G; ++g) {
-        double dot = 0.0;
+        const double sg = s[n * c.K + g * c.gs];
+        double idot = 0.0;
         for (int j = 0; j < c.gs; ++j) {
           const std::int64_t k = g * c.gs + j;
-          dot += static_cast<double>(q.xq[k]) * w[n * c.K + k];
+          idot += static_cast<double>(q.xq[k]) * (2.0 * w[n * c.K + k] / sg + 12.0);
           q_error += q.rounding[k] * std::fabs(w[n * c.K + k]);
         }
-        y += q.d[g] * dot;
-        terms += std::fabs(q.d[g] * dot);
+        const double scaled = sg / 2 * q.d[g] * idot, bias = -6.0 * sg * q.sum[g];
+        y += scaled + bias;
+        terms += std::fabs(scaled) + std::fabs(bias);
+        sums_error += std::fabs(bias) * u;
       }
       m.y[r * c.N + n] = y;
-      m.bound[r * c.N + n] = 1.01 * (G + 1) * 2 * u * terms + 2 * u_out * std::fabs(y);
+      m.bound[r * c.N + n] =
+          1.01 * ((2 * G + 1) * u * terms + sums_error) + 2 * u_out * std::fabs(y);
       m.quantization_error[r * c.N + n] = q_error;
     }
   }
@@ -205,7 +218,16 @@ Case fp4_case(std::string mode, std::int64_t M, std::int64_t K, std::int64_t N,
 }
 
 constexpr const char* kFp4Modes[] = {"mxfp4", "nvfp4"};
-constexpr std::int64_t kFp4MinRows = 2;  // one row takes the exact path
+// The rows of x the int8 kernels take FP4 W for (one row, and nvfp4 past 64, go to the
+// exact path), and the most that take the lane kernel (int8_fp4.h; mxfp4 then the panels,
+// whose float chain rounds differently).
+constexpr std::int64_t kFp4MinRows = 2;
+std::int64_t fp4_max_rows(const std::string& mode) {
+  return mode == "nvfp4" ? 64 : std::numeric_limits<std::int64_t>::max();
+}
+std::int64_t fp4_lane_rows(const std::string& mode) {
+  return mode == "nvfp4" ? 64 : 8;
+}
 
 void expect_matches_model(const Case& c) {
   const Inputs in =
@@ -250,14 +272,15 @@ TEST_F(Int8Matmul, MatchesDefinitionEveryRowCountAndDtype) {
   }
 }
 
-// K = 320 leaves a block of 16 groups part-filled; M = 9, 17, 64 and 100 run in chunks of
-// 8 rows (the last of 1 to 4).
+// K = 320 leaves a block of 16 groups part-filled; mxfp4 from 9 rows on takes the panels
+// (AMX tiles where K allows).
 TEST_F(Int8Matmul, Fp4MatchesDefinition) {
   for (const char* mode : kFp4Modes) {
     for (std::int64_t K : {64, 320, 4096}) {
-      for (std::int64_t M : {2, 3, 8, 9, 17}) expect_matches_model(fp4_case(mode, M, K, 100));
+      for (std::int64_t M : {2, 3, 8, 9, 17, 100}) {
+        if (M <= fp4_max_rows(mode)) expect_matches_model(fp4_case(mode, M, K, 100));
+      }
     }
-    expect_matches_model(fp4_case(mode, mode == std::string("mxfp4") ? 100 : 64, 256, 40));
     for (Dtype x_dtype : {Dtype::float16, Dtype::bfloat16})
       expect_matches_model(fp4_case(mode, 5, 512, 40, x_dtype));
   }
@@ -282,17 +305,19 @@ TEST_F(Int8Matmul, WithinQuantizationErrorOfExactPath) {
       for (int gs : kGroupSizes) expect_within_quantization_error({M, 512, 100, bits, gs});
     }
   }
-  for (const char* mode : kFp4Modes) expect_within_quantization_error(fp4_case(mode, 33, 512, 100));
+  for (const char* mode : kFp4Modes) {
+    expect_within_quantization_error(
+        fp4_case(mode, std::min<std::int64_t>(33, fp4_max_rows(mode)), 512, 100));
+  }
 }
 
-// FP4 W takes the int8 kernel from 2 rows of x (nvfp4: up to 64): one row, and nvfp4 past
-// 64, get the exact path's bits (it is as fast or faster there).
+// Row counts outside fp4_max_rows get the exact path's bits.
 TEST_F(Int8Matmul, Fp4RowCountsThatStayExact) {
   for (const char* mode : kFp4Modes) {
-    for (std::int64_t M : {1, 2, 65}) {
+    for (std::int64_t M : {1, 2, 8, 9, 65}) {
       const Case c = fp4_case(mode, M, 256, 40);
       const Inputs in = make_inputs(c, 13u);
-      const bool exact = M == 1 || (M == 65 && c.mode == "nvfp4");
+      const bool exact = M < kFp4MinRows || M > fp4_max_rows(mode);
       EXPECT_EQ(matmul(in, c, MatmulPrecision::int8, 2)
                     .bit_equal(matmul(in, c, MatmulPrecision::exact, 2)),
                 exact)
@@ -301,8 +326,10 @@ TEST_F(Int8Matmul, Fp4RowCountsThatStayExact) {
   }
 }
 
-// `min_rows`: the fewest rows the kernel under test takes (FP4: 2).
-void expect_bit_identical_for_any_thread_and_row_count(const Case& c, std::int64_t min_rows = 1) {
+// Rows alone or in twos to eights are compared where they take the batch's kernel: from
+// `min_rows` (FP4: 2) to `max_rows`.
+void expect_bit_identical_for_any_thread_and_row_count(const Case& c, std::int64_t min_rows = 1,
+                                                       std::int64_t max_rows = 8) {
   const Inputs in = make_inputs(c, 5u + c.bits + c.gs);
   const Tensor y1 = matmul(in, c, MatmulPrecision::int8, 1);
   EXPECT_TRUE(y1.bit_equal(matmul(in, c, MatmulPrecision::int8, 2))) << c.name();
@@ -320,7 +347,7 @@ void expect_bit_identical_for_any_thread_and_row_count(const Case& c, std::int64
                              {28, 5},
                              {9, 6},
                              {25, 8}}) {
-    if (rows < min_rows) continue;
+    if (rows < min_rows || rows > max_rows || first + rows > c.M) continue;
     Inputs part{Tensor::from_floats({rows, c.K}, c.x_dtype,
                                     std::vector<float>(xs.begin() + first * c.K,
                                                        xs.begin() + (first + rows) * c.K)),
@@ -342,10 +369,27 @@ TEST_F(Int8Matmul, BitIdenticalForAnyThreadAndRowCount) {
           {33, 1024 + 3 * gs, 100, bits, gs, Dtype::bfloat16, Dtype::float16});
     }
   }
+  // FP4: the lane kernel's rows against its own batch (nvfp4 33 rows, mxfp4 8); mxfp4's 33
+  // rows (the panels) for thread counts only.
   for (const char* mode : kFp4Modes) {
+    const std::int64_t lane_rows = std::min<std::int64_t>(33, fp4_lane_rows(mode));
     expect_bit_identical_for_any_thread_and_row_count(
-        fp4_case(mode, 33, 1024 + 3 * 32, 100, Dtype::bfloat16), kFp4MinRows);
+        fp4_case(mode, lane_rows, 1024 + 3 * 32, 100, Dtype::bfloat16), kFp4MinRows);
   }
+  expect_bit_identical_for_any_thread_and_row_count(
+      fp4_case("mxfp4", 33, 1024 + 3 * 32, 100, Dtype::bfloat16), kFp4MinRows, 0);
+  // ... which differ in rounding from the lane kernel's: 9 rows are not the 8-row bits.
+  const Case nine = fp4_case("mxfp4", 9, 1024, 100);
+  const Inputs in = make_inputs(nine, 17u);
+  const std::vector<float> xs = in.x.to_floats();
+  Case eight = nine;
+  eight.M = 8;
+  const Inputs first{Tensor::from_floats({8, nine.K}, nine.x_dtype,
+                                         std::vector<float>(xs.begin(), xs.begin() + 8 * nine.K)),
+                     in.q};
+  const std::vector<float> panels = matmul(in, nine, MatmulPrecision::int8, 2).to_floats();
+  const std::vector<float> lanes = matmul(first, eight, MatmulPrecision::int8, 2).to_floats();
+  EXPECT_FALSE(std::equal(lanes.begin(), lanes.end(), panels.begin()));
 }
 
 #if defined(__x86_64__)
@@ -383,6 +427,13 @@ TEST_F(Int8MatmulAmx, BitIdenticalToVnniEveryFormat) {
         }
       }
     }
+  }
+}
+
+TEST_F(Int8MatmulAmx, BitIdenticalToVnniMxfp4) {
+  for (std::int64_t M : {9, 33, 100}) {
+    for (Dtype x_dtype : kFloatTypes)
+      expect_amx_equals_vnni(fp4_case("mxfp4", M, 320 + 64, 200, x_dtype));
   }
 }
 
@@ -486,34 +537,36 @@ TEST_F(Int8Matmul, Fp4GatherQmmTakesTheSameKernelPerExpert) {
 // mxfp4's scale byte 255 (+infinity, as MLX decodes it) makes its column NaN in every row,
 // as on the exact path, and touches no other column; nvfp4's 0x7F (OCP's NaN pattern,
 // 480 in MLX) is a large finite scale. A zero row of x gives zeros elsewhere.
-TEST_F(Int8Matmul, Fp4SpecialScalesAndZeroRow) {
-  for (const char* mode : kFp4Modes) {
-    const Case c = fp4_case(mode, 3, 256, 40);
-    Inputs in = make_inputs(c, 11u);
-    std::vector<std::uint8_t> scales(in.q.scales.size());
-    std::memcpy(scales.data(), in.q.scales.data(), scales.size());
-    const std::int64_t column = 5, groups = c.K / c.gs;
-    scales[column * groups + 2] = c.mode == "mxfp4" ? 0xFF : 0x7F;
-    in.q.scales = Tensor::copy_of(in.q.scales.shape(), Dtype::uint8, scales.data());
-    std::vector<float> xs = in.x.to_floats();
-    std::fill(xs.begin(), xs.begin() + c.K, 0.0f);
-    in.x = Tensor::from_floats({c.M, c.K}, c.x_dtype, xs);
-    const std::vector<float> got = matmul(in, c, MatmulPrecision::int8, 2).to_floats();
-    const std::vector<float> exact = matmul(in, c, MatmulPrecision::exact, 2).to_floats();
-    const Model m = fp4_model(in, c, Dtype::float32);
-    for (std::int64_t r = 0; r < c.M; ++r) {
-      for (std::int64_t n = 0; n < c.N; ++n) {
-        const std::size_t i = r * c.N + n;
-        if (n == column && c.mode == "mxfp4") {
-          EXPECT_TRUE(std::isnan(got[i]) && std::isnan(exact[i])) << c.name() << " row " << r;
-        } else if (r == 0) {
-          EXPECT_EQ(got[i], 0.0f) << c.name() << " column " << n;
-        } else {
-          EXPECT_LE(std::fabs(got[i] - m.y[i]), m.bound[i]) << c.name() << " at " << i;
-        }
+void expect_special_scales_and_zero_row(const Case& c) {
+  Inputs in = make_inputs(c, 11u);
+  std::vector<std::uint8_t> scales(in.q.scales.size());
+  std::memcpy(scales.data(), in.q.scales.data(), scales.size());
+  const std::int64_t column = 5, groups = c.K / c.gs;
+  scales[column * groups + 2] = c.mode == "mxfp4" ? 0xFF : 0x7F;
+  in.q.scales = Tensor::copy_of(in.q.scales.shape(), Dtype::uint8, scales.data());
+  std::vector<float> xs = in.x.to_floats();
+  std::fill(xs.begin(), xs.begin() + c.K, 0.0f);
+  in.x = Tensor::from_floats({c.M, c.K}, c.x_dtype, xs);
+  const std::vector<float> got = matmul(in, c, MatmulPrecision::int8, 2).to_floats();
+  const std::vector<float> exact = matmul(in, c, MatmulPrecision::exact, 2).to_floats();
+  const Model m = fp4_model(in, c, Dtype::float32);
+  for (std::int64_t r = 0; r < c.M; ++r) {
+    for (std::int64_t n = 0; n < c.N; ++n) {
+      const std::size_t i = r * c.N + n;
+      if (n == column && c.mode == "mxfp4") {
+        EXPECT_TRUE(std::isnan(got[i]) && std::isnan(exact[i])) << c.name() << " row " << r;
+      } else if (r == 0) {
+        EXPECT_EQ(got[i], 0.0f) << c.name() << " column " << n;
+      } else {
+        EXPECT_LE(std::fabs(got[i] - m.y[i]), m.bound[i]) << c.name() << " at " << i;
       }
     }
   }
+}
+
+TEST_F(Int8Matmul, Fp4SpecialScalesAndZeroRow) {
+  for (const char* mode : kFp4Modes) expect_special_scales_and_zero_row(fp4_case(mode, 3, 256, 40));
+  expect_special_scales_and_zero_row(fp4_case("mxfp4", 20, 256, 40));  // the panels
 }
 
 // The figures of docs/kernels.md: normal x with a few outlier columns (20 sigma), normal
@@ -545,7 +598,10 @@ TEST_F(Int8Matmul, ErrorOnRealisticData) {
   for (int bits : {1, 2, 3, 4, 8}) {
     for (int gs : kGroupSizes) print_error_on_realistic_data({16, 4096, 256, bits, gs});
   }
-  for (const char* mode : kFp4Modes) print_error_on_realistic_data(fp4_case(mode, 16, 4096, 256));
+  for (const char* mode : kFp4Modes) {
+    print_error_on_realistic_data(
+        fp4_case(mode, std::min<std::int64_t>(16, fp4_max_rows(mode)), 4096, 256));
+  }
 }
 
 }  // namespace

@@ -1,90 +1,32 @@
-// FP4 (E2M1) weights, mxfp4's and nvfp4's, under MatmulPrecision::int8. Every E2M1 value
-// v is a multiple of 1/2 in [-6, 6], so 2 v + 12 is an unsigned byte in [0, 24] that
-// vpdpbusd takes as it takes affine codes, in the groups-in-lanes kernel of
-// int8_gemv_groups.h (lane j: group j of a block of 16). A group then adds to y
+// The int8-activation kernel for 2 to 8 rows of mxfp4 W, and 2 to 64 of nvfp4 W (whose
+// groups of 16 the panels do not take): the groups-in-lanes kernel of int8_gemv_groups.h
+// reading E2M1 values as the bytes 2 v + 12 (Fp4Codes, int8_weights.h). A group adds
 //   s d / 2 * (idot - 12 total)      (total: the exact integer sum of xq over the group)
-// where idot - 12 total is sum 2 v xq exactly: no bias term, so nothing overflows that
-// the exact path's s (x . v) would not. s is the scale byte's value as the exact path
-// reads it (reference::fp_tables: rounded to x's dtype), so no format code is compiled
-// here.
-// No other int8 kernel computes these modes, so the groups stay in their lanes to the end:
-// each block's 16 group sums are scaled in place and added into one vector per row of W
-// and of x, whose lanes are summed once per row. That takes the affine kernel's per-block
-// transposes out of the loop over W (mxfp4 4096 x 14336 cold at 1 thread: 1.05x). A row's
-// result is the same chain of operations whatever the thread count or the number of rows
-// of x.
-// Included only by int8_matmul.cpp.
+// where idot - 12 total is sum 2 v xq exactly, with no bias term. The groups stay in their
+// lanes to the end: each block's 16 group sums are scaled in place and added into one
+// vector per row of W and of x, whose lanes are summed once per row, without the affine
+// kernel's transposes per block (measured against that: cold 4096 x 14336, 1 thread, M = 8
+// 1.45x, M = 2 1.2x). A row's result is the same chain of operations whatever the thread
+// count or the number of rows of x this kernel takes; it differs in rounding from the
+// panels' chain (add_group), which mxfp4 takes from 9 rows. Included only by
+// int8_matmul.cpp.
 #pragma once
 
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <limits>
 
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
 #include "kernels/kernels.h"
-#include "kernels/reference/reference.h"
 #include "kernels/scratch.h"
 #include "kernels/x86/int8_activations.h"
 #include "kernels/x86/int8_gemv_groups.h"
+#include "kernels/x86/int8_weights.h"
 
 namespace qlinear::kernels::avx512_bf16 {
 namespace {
-
-struct Fp4Codes {
-  static constexpr int kOffset = 12;  // 2 * 6, the largest |v| doubled
-
-  // Rows of x the kernel is faster for than the exact path. One row is streamed by the
-  // exact kernels at the memory's rate, and this kernel is 0.85-0.9x of them there (cold
-  // 4096 x 14336, 1 and 2 threads: 2 rows 1.2-1.5x, 4 2.1-2.2x, 8 1.8-2.7x). Warm 4096 x
-  // 4096 at 1 thread, mxfp4 stays ahead of the exact panels (64 rows 1.6x, 128 1.25x, 512
-  // 1.09x), nvfp4, with twice the groups, falls behind past 64 (128 0.91x, 512 0.77x); an
-  // int8 panel or AMX kernel for FP4 is not built.
-  static constexpr std::int64_t kMinRows = 2, kNvfp4MaxRows = 64;
-
-  static bool applies(const MatmulArgs& a) {
-    if (a.M < kMinRows) return false;
-    return a.spec.mode == QuantMode::mxfp4 ||
-           (a.spec.mode == QuantMode::nvfp4 && a.M <= kNvfp4MaxRows);
-  }
-
-  __m512i doubled;              // vpermb's table: byte i -> 2 v(i & 15) + kOffset
-  alignas(64) float half[256];  // scale byte -> half the scale
-
-  explicit Fp4Codes(const MatmulArgs& a) {
-    reference::FpTables t;
-    reference::fp_tables(a.spec.mode, a.x_dtype, nullptr, t);
-    alignas(64) std::uint8_t table[64];
-    for (int i = 0; i < 64; ++i)
-      table[i] = static_cast<std::uint8_t>(2.0f * t.values[i % 16] + kOffset);
-    doubled = _mm512_load_si512(table);
-    // Halving is exact. An infinite scale (mxfp4's byte 255, as MLX decodes it) becomes NaN:
-    // its group's dequantized weights are infinite, and NaN where v = 0, so the exact path's
-    // dot products are NaN (or, without a zero code or x, an infinity of either sign).
-    for (int i = 0; i < 256; ++i) {
-      half[i] =
-          std::isinf(t.scales[i]) ? std::numeric_limits<float>::quiet_NaN() : 0.5f * t.scales[i];
-    }
-  }
-
-  // Plane p (the low or high nibbles) of packed bytes as 2 v + kOffset: vpermb reads an
-  // index's low 6 bits, and the table repeats every 16.
-  template <int bits, int p>
-  __m512i plane(__m512i v) const {
-    static_assert(bits == 4);
-    return _mm512_permutexvar_epi8(p == 0 ? v : _mm512_srli_epi16(v, 4), doubled);
-  }
-
-  // The half scales of `count` (<= 16) groups from scale byte p on, zero past them.
-  __m512 half_scales(const std::uint8_t* p, int count) const {
-    const auto mask = static_cast<__mmask16>((1u << count) - 1u);
-    const __m512i index = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, p));
-    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, index, half, 4);
-  }
-};
 
 // x's side of a block of 16 groups of one row, lane j for group j: d, and 12 total as an
 // integer (zero past the last group).
@@ -111,9 +53,12 @@ struct XLanes {
 // block of a row prefetches its codes kPrefetchBytes or more (whole rows) on, as in
 // group_lanes_slab, and each row the scales of the row 16 on (measured 1.05x cold at 1
 // thread against the row's own, which the row's first block then waits for).
+// Not inlined: GCC 12, inlining every row count into the dispatch, made the kernel 1.3x
+// slower (2 and 8 rows, warm 4096 x 4096).
 template <class Simd, int gs, int R>
-void fp4_slab(const MatmulArgs& a, const Fp4Codes& codes, const RowOperands& xs, const XLanes& xl,
-              const generic::RowParams<Simd>& params, std::int64_t m0, std::int64_t n0, float* y) {
+[[gnu::noinline]] void fp4_slab(const MatmulArgs& a, const Fp4Codes& codes, const RowOperands& xs,
+                                const XLanes& xl, const generic::RowParams<Simd>& params,
+                                std::int64_t m0, std::int64_t n0, float* y) {
   constexpr int bits = 4;
   const std::int64_t groups = a.K / gs;
   const std::int64_t blocks = (groups + 15) / 16;
@@ -165,8 +110,7 @@ void fp4_slab(const MatmulArgs& a, const Fp4Codes& codes, const RowOperands& xs,
 // y (M, N) float32 = x @ W.T for FP4 W (N, K), rows of x 8 at a time against each slab
 // of 16 rows of W (from L1 or L2 after the first).
 template <class Simd>
-void int8_fp4_matmul(const MatmulArgs& a, float* y) {
-  const Fp4Codes codes(a);
+void int8_fp4_lanes(const MatmulArgs& a, const Fp4Codes& codes, float* y) {
   const QuantizedRows x = quantize_rows<8>(a, 1);  // a tile per row, in natural order
   const RowOperands xs{spread_groups<4>(a, x), operand_vectors(a)};
   const XLanes xl = XLanes::make(a, x);

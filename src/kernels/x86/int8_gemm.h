@@ -1,10 +1,9 @@
-// The int8-activation matmul for transposed affine W (N, K): per task of Shape::kColumns
-// output columns, the codes of W are unpacked to bytes (in blocks of Shape::kDepth) and
-// transposed into a panel [k/4][column] of 32-bit words (4 codes of one column each),
-// the scales and biases into [group][column] floats; a register-blocked
-// micro-kernel then runs vpdpbusd (u8 codes x s8 activations, exact int32 sums; AMX
-// tiles instead in int8_amx_kernel.h) over every tile of rows and, per group, adds into
-// float32 accumulators, for every (r, n):
+// The int8-activation matmul for transposed W (N, K), affine or FP4 (int8_weights.h): per task of
+// Shape::kColumns output columns, the codes of W are unpacked to bytes (in blocks of Shape::kDepth)
+// and transposed into a panel [k/4][column] of 32-bit words (4 codes of one column each), the
+// scales and biases into [group][column] floats; a register-blocked micro-kernel then runs vpdpbusd
+// (u8 codes x s8 activations, exact int32 sums; AMX tiles instead in int8_amx_kernel.h) over every
+// tile of rows and, per group, adds into float32 accumulators, for every (r, n):
 //   c = fma(float(idot[r, n, g]), s[n, g] * d[r, g], c);  c = fma(b[n, g], sum[r, g], c)
 // for g = 0, 1, ... in order from c = 0. That chain depends on nothing but (r, n), so the
 // result is the same for any thread count, row tiling or column blocking.
@@ -22,6 +21,7 @@
 #include "kernels/x86/int8_activations.h"
 #include "kernels/x86/int8_codes.h"
 #include "kernels/x86/int8_simd.h"
+#include "kernels/x86/int8_weights.h"
 
 namespace qlinear::kernels::avx512_bf16 {
 namespace {
@@ -44,11 +44,11 @@ struct Panel {
   float* biases;
 };
 
-// Columns [n0, n0 + kColumns) and codes [k0, k0 + depth) of W into the panel; columns
-// past N are zero.
-template <int bits, class Shape>
-void pack_panel(const MatmulArgs& a, std::int64_t n0, std::int64_t k0, std::int64_t depth,
-                const Panel<Shape>& panel) {
+// Columns [n0, n0 + kColumns) and codes [k0, k0 + depth) of W into the panel, as `codes`
+// reads them (int8_weights.h); columns past N are zero.
+template <int bits, class Shape, class Codes>
+void pack_panel(const MatmulArgs& a, const Codes& codes, std::int64_t n0, std::int64_t k0,
+                std::int64_t depth, const Panel<Shape>& panel) {
   constexpr int NC = Shape::kColumns;
   const std::int64_t row_bytes = a.K * bits / 8;
   const int gs = a.spec.group_size;
@@ -59,24 +59,23 @@ void pack_panel(const MatmulArgs& a, std::int64_t n0, std::int64_t k0, std::int6
     const std::int64_t first = n0 + 16 * v;
     const int live = static_cast<int>(std::clamp<std::int64_t>(a.N - first, 0, 16));
     for (std::int64_t c = 0; c < depth; c += 64) {
-      const int codes = static_cast<int>(std::min<std::int64_t>(64, depth - c));
+      const int count = static_cast<int>(std::min<std::int64_t>(64, depth - c));
       for (int i = 0; i < 16; ++i) {
-        m[i] = i < live
-                   ? unpack_codes<bits>(w + (first + i) * row_bytes + (k0 + c) * bits / 8, codes)
-                   : _mm512_setzero_si512();
+        m[i] = i < live ? codes.template unpack<bits>(
+                              w + (first + i) * row_bytes + (k0 + c) * bits / 8, count)
+                        : _mm512_setzero_si512();
       }
       x86::transpose16(m);
-      for (int j = 0; j < codes / 4; ++j) {
+      for (int j = 0; j < count / 4; ++j) {
         _mm512_storeu_si512(panel.words + (c / 4 + j) * NC + 16 * v, m[j]);
       }
     }
     const int block_groups = static_cast<int>(depth / gs);
-    for (auto [params, out] :
-         {std::pair{a.scales, panel.scales}, std::pair{a.biases, panel.biases}}) {
-      params_by_group(params, a.scale_dtype, first, live, groups, k0 / gs, block_groups, m);
-      for (int j = 0; j < block_groups; ++j) {
-        _mm512_storeu_ps(out + j * NC + 16 * v, _mm512_castsi512_ps(m[j]));
-      }
+    __m512i b[16];
+    codes.params(first, live, groups, k0 / gs, block_groups, m, b);
+    for (int j = 0; j < block_groups; ++j) {
+      _mm512_storeu_ps(panel.scales + j * NC + 16 * v, _mm512_castsi512_ps(m[j]));
+      _mm512_storeu_ps(panel.biases + j * NC + 16 * v, _mm512_castsi512_ps(b[j]));
     }
   }
 }
@@ -135,8 +134,9 @@ struct VnniKernel {
 
 // y (M, ldy) float32 = x @ W.T, x as quantized by quantize_rows with Shape::kRows rows
 // per tile (in the layout Kernel reads).
-template <int bits, class Shape, class Kernel = VnniKernel>
-void int8_gemm(const MatmulArgs& a, const QuantizedRows& x, float* y, std::int64_t ldy) {
+template <int bits, class Shape, class Kernel = VnniKernel, class Codes>
+void int8_gemm(const MatmulArgs& a, const Codes& codes, const QuantizedRows& x, float* y,
+               std::int64_t ldy) {
   constexpr int MR = Shape::kRows;
   constexpr int NC = Shape::kColumns;
   constexpr int KC = Shape::kDepth;
@@ -163,7 +163,7 @@ void int8_gemm(const MatmulArgs& a, const QuantizedRows& x, float* y, std::int64
         for (std::int64_t k = 0; k < depth; k += KC) {
           const Panel<Shape> block{panel.words + k / 4 * NC, panel.scales + k / gs * NC,
                                    panel.biases + k / gs * NC};
-          pack_panel<bits>(a, n0, k0 + k, std::min<std::int64_t>(KC, depth - k), block);
+          pack_panel<bits>(a, codes, n0, k0 + k, std::min<std::int64_t>(KC, depth - k), block);
         }
         const std::int64_t g0 = k0 / gs;
         for (std::int64_t t = 0; t < tiles; ++t) {

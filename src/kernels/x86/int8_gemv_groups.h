@@ -27,6 +27,7 @@
 #include "kernels/scratch.h"
 #include "kernels/x86/int8_activations.h"
 #include "kernels/x86/int8_simd.h"
+#include "kernels/x86/int8_weights.h"
 
 namespace qlinear::kernels::avx512_bf16 {
 namespace {
@@ -60,10 +61,11 @@ constexpr int kGroupLanesRows = 5;
 template <int bits>
 inline constexpr int kGroupLanesMaxRows = bits == 6 ? kGroupLanesRows : 8;
 
-// For a.M <= kGroupLanesMaxRows<bits> rows of x (the caller's compile-time row count).
+// For a.M <= kGroupLanesMaxRows<bits> rows of x (the caller's compile-time row count):
+// the affine group sizes, and nvfp4's 16.
 inline bool group_lanes_apply(const MatmulArgs& a) {
   const int gs = a.spec.group_size;
-  return gs == 32 || gs == 64 || gs == 128;
+  return gs == 32 || gs == 64 || gs == 128 || (gs == 16 && a.spec.mode == QuantMode::nvfp4);
 }
 
 // Bytes of packed codes per `count` groups.
@@ -118,24 +120,6 @@ template <int D>
     }
   }
 }
-
-// Plane p of packed codes, the code at bit bits * p of each byte as that byte: one GF(2)
-// affine transform of each byte, whose matrix (row 7 - i for result bit i) moves those
-// bits to the bottom and clears the others.
-template <int bits, int p>
-__m512i plane(__m512i v) {
-  std::uint64_t matrix = 0;
-  for (int i = 0; i < bits; ++i) matrix |= std::uint64_t{1} << (bits * p + i) << (8 * (7 - i));
-  return _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64(static_cast<long long>(matrix)), 0);
-}
-
-// Affine codes: each plane's bytes are the codes.
-struct AffineCodes {
-  template <int bits, int p>
-  __m512i plane(__m512i v) const {
-    return avx512_bf16::plane<bits, p>(v);
-  }
-};
 
 // The x code that meets byte i of lane j of operand vector v (of gs / 4 per block of 16
 // groups), or -1 past the last group. 1, 2 and 4 bits: vector t P + p is plane p of word
@@ -231,7 +215,7 @@ void plane_dots(const Codes& codes, const std::uint8_t* w, const RowOperands& x,
     for (int t = 0; t < D; ++t) {
       (
           [&] {
-            const __m512i bytes = codes.template plane<bits, p>(v[t]);
+            const __m512i bytes = codes.template plane_of<bits, p>(v[t]);
 #pragma GCC unroll 4
             for (int r = 0; r < R; ++r) {
               __m512i& chain = acc[r][(t * P + p) % C];
@@ -363,7 +347,7 @@ void sub_groups_group_dots(const std::uint8_t* w, const RowOperands& x, int coun
 
 // The dot product of row r of x with group g of the `count` (<= 16) at w in lane
 // lane_of_run<SubGroups<bits>::per_group(gs)>(g) of out[r]; 1, 2 and 4 bits take each
-// plane's bytes through `codes` (AffineCodes, or int8_fp4.h's Fp4Codes).
+// plane's bytes from `codes` (int8_weights.h).
 template <int bits, int gs, int R, class Codes>
 void group_dots(const Codes& codes, const std::uint8_t* w, const RowOperands& x, int count,
                 __m512i (&out)[R]) {
@@ -379,10 +363,10 @@ void group_dots(const Codes& codes, const std::uint8_t* w, const RowOperands& x,
 // kPrefetchBytes or more (whole rows) on, spread over the row rather than a row at once
 // (measured: 4 bits 1.1x cold at 1 thread, 1.15x at 2), and each row its own scales and
 // biases, which the slab reads after its 16 rows of codes.
-template <class Simd, int bits, int gs, int R>
-void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const RowOperands& xs,
-                      const generic::RowParams<Simd>& params, std::int64_t n0, __m512i* dots,
-                      float* y) {
+template <class Simd, int bits, int gs, int R, class Codes>
+void group_lanes_slab(const MatmulArgs& a, const Codes& codes, const QuantizedRows& x,
+                      const RowOperands& xs, const generic::RowParams<Simd>& params,
+                      std::int64_t n0, __m512i* dots, float* y) {
   const std::int64_t groups = a.K / gs;
   const std::int64_t blocks = (groups + 15) / 16;
   const std::int64_t row_bytes = a.K * bits / 8;
@@ -398,9 +382,8 @@ void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const RowOper
       // Rows [first, first + rows) of x against the block.
       const auto rows_of_x = [&]<int first, int rows>() {
         __m512i out[rows];
-        group_dots<bits, gs, rows>(AffineCodes{}, packed,
-                                   {xs.xs + first * xs.stride + block * gs / 4, xs.stride}, count,
-                                   out);
+        group_dots<bits, gs, rows>(
+            codes, packed, {xs.xs + first * xs.stride + block * gs / 4, xs.stride}, count, out);
         for (int r = 0; r < rows; ++r) dots[((first + r) * 16 + n) * blocks + block] = out[r];
       };
       rows_of_x.template operator()<0, std::min(R, kGroupLanesRows)>();
@@ -415,8 +398,7 @@ void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const RowOper
     const std::int64_t g0 = 16 * block;
     const int count = static_cast<int>(std::min<std::int64_t>(16, groups - g0));
     __m512i s[16], b[16];
-    params_by_group(a.scales, a.scale_dtype, n0, live, groups, g0, count, s);
-    params_by_group(a.biases, a.scale_dtype, n0, live, groups, g0, count, b);
+    codes.params(n0, live, groups, g0, count, s, b);
     for (int r = 0; r < R; ++r) {
       __m512i m[16];
       for (int n = 0; n < 16; ++n)
@@ -434,8 +416,8 @@ void group_lanes_slab(const MatmulArgs& a, const QuantizedRows& x, const RowOper
 }
 
 // y (R, N) float32 = x @ W.T for R = M rows of x; group_lanes_apply(a) must hold.
-template <class Simd, int bits, int R>
-void int8_gemv_groups(const MatmulArgs& a, float* y) {
+template <class Simd, int bits, int R, class Codes>
+void int8_gemv_groups(const MatmulArgs& a, const Codes& codes, float* y) {
   const QuantizedRows x = quantize_rows<8>(a, 1);  // a tile per row, in natural order
   const RowOperands xs{spread_groups<bits>(a, x), operand_vectors(a)};
   const std::int64_t groups = a.K / a.spec.group_size;
@@ -448,11 +430,14 @@ void int8_gemv_groups(const MatmulArgs& a, float* y) {
           auto* dots = reinterpret_cast<__m512i*>(
               scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(R * 16 * blocks * 16)));
           for (std::int64_t slab = begin; slab < end; ++slab) {
-            group_lanes_slab<Simd, bits, gs, R>(a, x, xs, params, 16 * slab, dots, y);
+            group_lanes_slab<Simd, bits, gs, R>(a, codes, x, xs, params, 16 * slab, dots, y);
           }
         });
   };
   switch (a.spec.group_size) {
+    case 16:
+      if constexpr (bits == 4) return run.template operator()<16>();  // nvfp4's
+      return;
     case 32:
       return run.template operator()<32>();
     case 64:
