@@ -120,6 +120,24 @@ RowCodes quantize_row(const std::vector<float>& x, std::int64_t r, const Case& c
   return q;
 }
 
+// One output element's chain: per group a scaled dot product and a bias term, and the
+// bound float32 puts on their sum (2 G + 1 roundings of the terms' magnitudes, the
+// rounding of d * sum in the bias terms, and the output dtype's).
+struct Chain {
+  double y = 0.0, terms = 0.0, sums_error = 0.0;
+  void add(double scaled, double bias) {
+    y += scaled + bias;
+    terms += std::fabs(scaled) + std::fabs(bias);
+    sums_error += std::fabs(bias) * 0x1p-24;
+  }
+  void store(Model& m, std::size_t i, std::int64_t groups, double u_out, double q_error) const {
+    m.y[i] = y;
+    m.bound[i] =
+        1.01 * ((2 * groups + 1) * 0x1p-24 * terms + sums_error) + 2 * u_out * std::fabs(y);
+    m.quantization_error[i] = q_error;
+  }
+};
+
 Model model(const Inputs& in, const Case& c, Dtype out_dtype) {
   const std::vector<float> x = in.x.to_floats();
   const std::vector<float> s = in.q.scales.to_floats();
@@ -132,13 +150,14 @@ Model model(const Inputs& in, const Case& c, Dtype out_dtype) {
     const unsigned two = p[0] | (bit / 8 + 1 < row_bytes ? p[1] << 8 : 0);
     return static_cast<std::int64_t>((two >> (bit % 8)) & ((1u << c.bits) - 1));
   };
-  const double u = 0x1p-24, u_out = out_dtype == Dtype::float32 ? 0.0 : unit_roundoff(out_dtype);
+  const double u_out = out_dtype == Dtype::float32 ? 0.0 : unit_roundoff(out_dtype);
   Model m{std::vector<double>(c.M * c.N), std::vector<double>(c.M * c.N),
           std::vector<double>(c.M * c.N)};
   for (std::int64_t r = 0; r < c.M; ++r) {
     const auto [xq, d, sum, rounding] = quantize_row(x, r, c);
     for (std::int64_t n = 0; n < c.N; ++n) {
-      double y = 0.0, terms = 0.0, sums_error = 0.0, q_error = 0.0;
+      Chain chain;
+      double q_error = 0.0;
       for (std::int64_t g = 0; g < G; ++g) {
         const double sg = s[n * G + g], bg = b[n * G + g];
         std::int64_t idot = 0;
@@ -147,14 +166,9 @@ Model model(const Inputs& in, const Case& c, Dtype out_dtype) {
           idot += static_cast<std::int64_t>(xq[g * c.gs + j]) * q;
           q_error += rounding[g * c.gs + j] * std::fabs(sg * static_cast<double>(q) + bg);
         }
-        y += sg * d[g] * static_cast<double>(idot) + bg * sum[g];
-        terms += std::fabs(sg * d[g] * static_cast<double>(idot)) + std::fabs(bg * sum[g]);
-        sums_error += std::fabs(bg * sum[g]) * u;
+        chain.add(sg * d[g] * static_cast<double>(idot), bg * sum[g]);
       }
-      m.y[r * c.N + n] = y;
-      m.bound[r * c.N + n] =
-          1.01 * ((2 * G + 1) * u * terms + sums_error) + 2 * u_out * std::fabs(y);
-      m.quantization_error[r * c.N + n] = q_error;
+      chain.store(m, r * c.N + n, G, u_out, q_error);
     }
   }
   return m;
@@ -177,13 +191,14 @@ Model fp4_model(const Inputs& in, const Case& c, Dtype out_dtype) {
   const std::vector<float> s =
       dequantized(Tensor::copy_of(in.q.wq.shape(), in.q.wq.dtype(), ones.data()));
   const std::int64_t G = c.K / c.gs;
-  const double u = 0x1p-24, u_out = out_dtype == Dtype::float32 ? 0.0 : unit_roundoff(out_dtype);
+  const double u_out = out_dtype == Dtype::float32 ? 0.0 : unit_roundoff(out_dtype);
   Model m{std::vector<double>(c.M * c.N), std::vector<double>(c.M * c.N),
           std::vector<double>(c.M * c.N)};
   for (std::int64_t r = 0; r < c.M; ++r) {
     const RowCodes q = quantize_row(x, r, c);
     for (std::int64_t n = 0; n < c.N; ++n) {
-      double y = 0.0, terms = 0.0, sums_error = 0.0, q_error = 0.0;
+      Chain chain;
+      double q_error = 0.0;
       for (std::int64_t g = 0; g < G; ++g) {
         const double sg = s[n * c.K + g * c.gs];
         double idot = 0.0;
@@ -192,15 +207,9 @@ Model fp4_model(const Inputs& in, const Case& c, Dtype out_dtype) {
           idot += static_cast<double>(q.xq[k]) * (2.0 * w[n * c.K + k] / sg + 12.0);
           q_error += q.rounding[k] * std::fabs(w[n * c.K + k]);
         }
-        const double scaled = sg / 2 * q.d[g] * idot, bias = -6.0 * sg * q.sum[g];
-        y += scaled + bias;
-        terms += std::fabs(scaled) + std::fabs(bias);
-        sums_error += std::fabs(bias) * u;
+        chain.add(sg / 2 * q.d[g] * idot, -6.0 * sg * q.sum[g]);
       }
-      m.y[r * c.N + n] = y;
-      m.bound[r * c.N + n] =
-          1.01 * ((2 * G + 1) * u * terms + sums_error) + 2 * u_out * std::fabs(y);
-      m.quantization_error[r * c.N + n] = q_error;
+      chain.store(m, r * c.N + n, G, u_out, q_error);
     }
   }
   return m;
