@@ -53,8 +53,8 @@ struct XLanes {
 // block of a row prefetches its codes kPrefetchBytes or more (whole rows) on, as in
 // group_lanes_slab, and each row the scales of the row 16 on (measured 1.05x cold at 1
 // thread against the row's own, which the row's first block then waits for).
-// Not inlined: GCC 12, inlining every row count into the dispatch, made the kernel 1.3x
-// slower (2 and 8 rows, warm 4096 x 4096).
+// Out of line, as GCC 12 compiled it where its figures were measured (docs/kernels.md);
+// inlined into the dispatch of every row count it was not measured.
 template <class Simd, int gs, int R>
 [[gnu::noinline]] void fp4_slab(const MatmulArgs& a, const Fp4Codes& codes, const RowOperands& xs,
                                 const XLanes& xl, const generic::RowParams<Simd>& params,
