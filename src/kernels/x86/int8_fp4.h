@@ -80,18 +80,7 @@ template <class Simd, int gs, int R>
         generic::prefetch_lines<Simd>(packed + ahead * row_bytes, packed_bytes<bits>(gs, count));
       }
       __m512i dots[R];
-      // Rows [first, first + rows) of this chunk of x against the block.
-      const auto rows_of_x = [&]<int first, int rows>() {
-        __m512i out[rows];
-        group_dots<bits, gs, rows>(codes, packed,
-                                   {xs.xs + (m0 + first) * xs.stride + block * gs / 4, xs.stride},
-                                   count, out);
-        for (int r = 0; r < rows; ++r) dots[first + r] = out[r];
-      };
-      rows_of_x.template operator()<0, std::min(R, kGroupLanesRows)>();
-      if constexpr (R > kGroupLanesRows) {
-        rows_of_x.template operator()<kGroupLanesRows, R - kGroupLanesRows>();
-      }
+      block_dots<bits, gs, R>(codes, packed, xs, m0, block, count, dots);
       const __m512 s = codes.half_scales(scale_bytes + row * groups + 16 * block, count);
       for (int r = 0; r < R; ++r) {
         const std::int64_t at = (m0 + r) * blocks * 16 + block * 16;

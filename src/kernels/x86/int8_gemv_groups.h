@@ -61,11 +61,10 @@ constexpr int kGroupLanesRows = 5;
 template <int bits>
 inline constexpr int kGroupLanesMaxRows = bits == 6 ? kGroupLanesRows : 8;
 
-// For a.M <= kGroupLanesMaxRows<bits> rows of x (the caller's compile-time row count):
-// the affine group sizes, and nvfp4's 16.
+// For a.M <= kGroupLanesMaxRows<bits> rows of x (the caller's compile-time row count).
 inline bool group_lanes_apply(const MatmulArgs& a) {
   const int gs = a.spec.group_size;
-  return gs == 32 || gs == 64 || gs == 128 || (gs == 16 && a.spec.mode == QuantMode::nvfp4);
+  return gs == 32 || gs == 64 || gs == 128;
 }
 
 // Bytes of packed codes per `count` groups.
@@ -358,6 +357,23 @@ void group_dots(const Codes& codes, const std::uint8_t* w, const RowOperands& x,
   }
 }
 
+// Rows [m0, m0 + R) of x against one block of `count` groups at `packed`: kGroupLanesRows
+// rows per unpacking of the block, the rest from it again (in L1).
+template <int bits, int gs, int R, class Codes>
+void block_dots(const Codes& codes, const std::uint8_t* packed, const RowOperands& xs,
+                std::int64_t m0, std::int64_t block, int count, __m512i (&out)[R]) {
+  const auto rows_of_x = [&]<int first, int rows>() {
+    __m512i part[rows];
+    group_dots<bits, gs, rows>(
+        codes, packed, {xs.xs + (m0 + first) * xs.stride + block * gs / 4, xs.stride}, count, part);
+    for (int r = 0; r < rows; ++r) out[first + r] = part[r];
+  };
+  rows_of_x.template operator()<0, std::min(R, kGroupLanesRows)>();
+  if constexpr (R > kGroupLanesRows) {
+    rows_of_x.template operator()<kGroupLanesRows, R - kGroupLanesRows>();
+  }
+}
+
 // The 16 columns from n0 on (those past N are left alone) of R rows of y; dots is room
 // for R x 16 rows of group dot products. Each block of a row prefetches its codes
 // kPrefetchBytes or more (whole rows) on, spread over the row rather than a row at once
@@ -379,17 +395,9 @@ void group_lanes_slab(const MatmulArgs& a, const Codes& codes, const QuantizedRo
       const int count = static_cast<int>(std::min<std::int64_t>(16, groups - 16 * block));
       const std::uint8_t* packed = w + n * row_bytes + packed_bytes<bits>(gs, 16 * block);
       generic::prefetch_lines<Simd>(packed + ahead * row_bytes, packed_bytes<bits>(gs, count));
-      // Rows [first, first + rows) of x against the block.
-      const auto rows_of_x = [&]<int first, int rows>() {
-        __m512i out[rows];
-        group_dots<bits, gs, rows>(
-            codes, packed, {xs.xs + first * xs.stride + block * gs / 4, xs.stride}, count, out);
-        for (int r = 0; r < rows; ++r) dots[((first + r) * 16 + n) * blocks + block] = out[r];
-      };
-      rows_of_x.template operator()<0, std::min(R, kGroupLanesRows)>();
-      if constexpr (R > kGroupLanesRows) {
-        rows_of_x.template operator()<kGroupLanesRows, R - kGroupLanesRows>();
-      }
+      __m512i out[R];
+      block_dots<bits, gs, R>(codes, packed, xs, 0, block, count, out);
+      for (int r = 0; r < R; ++r) dots[(r * 16 + n) * blocks + block] = out[r];
     }
   }
   __m512 out[R];
@@ -435,9 +443,6 @@ void int8_gemv_groups(const MatmulArgs& a, const Codes& codes, float* y) {
         });
   };
   switch (a.spec.group_size) {
-    case 16:
-      if constexpr (bits == 4) return run.template operator()<16>();  // nvfp4's
-      return;
     case 32:
       return run.template operator()<32>();
     case 64:
