@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <limits>
 
 #include "qlinear/dtype.h"
 
@@ -17,6 +18,11 @@ inline double output_roundoff(Dtype dtype) {
     default:
       return 0.0;
   }
+}
+
+// The largest finite value of a float output dtype.
+inline double output_max(Dtype dtype) {
+  return dtype == Dtype::float16 ? 65504.0 : std::numeric_limits<float>::max();
 }
 
 }  // namespace qlinear::testing

@@ -253,6 +253,15 @@ struct Simd {
     return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
   }
 
+  // kLanes E8M0 scale bytes at p as float32 2^(e - 127), as formats::E8M0 decodes them:
+  // the byte moved into the exponent field (255 gives +inf); byte 0, 2^-127, is the
+  // subnormal 0x00400000, which the maximum with it supplies.
+  static F e8m0(const std::uint8_t* p) {
+    const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm512_castsi512_ps(
+        _mm512_max_epu32(_mm512_slli_epi32(e, 23), _mm512_set1_epi32(0x00400000)));
+  }
+
   // kLanes bytes at p, each a sign bit over a small float with E exponent (bias
   // 2^(E-1) - 1) and M mantissa bits, subnormals and no special values, as float32 (see
   // simd_avx2.h).

@@ -1,0 +1,155 @@
+// The one-row kernel for FP4 W (mxfp4, nvfp4) where Simd has 16 lanes and a lookup that
+// reads only the low 4 bits of each index (AVX-512's vpermps). A block of 128 codes is 16
+// words of 8 codes, one per lane; the j-th lookup reads the words shifted down by 4 j, so
+// lane l holds code 8 l + j (x is reordered to match once per call). Per 128 codes that is
+// 8 lookups, 7 shifts, 8 multiply-adds and one multiply-add by the block's scales (lane l
+// in group 8 l / gs), where fp_gemv_block's pairs of lookups spend a widening, two lookups,
+// a shift and three multiply-adds per 32 codes: 28 operations on the two vector ports
+// against 25, and the one-row FP4 kernels are bound by those ports (docs/kernels.md,
+// "One row of FP4 by words of nibbles"). Every row is one chain of operations whatever the
+// thread count.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <utility>
+
+#include "core/thread_pool.h"
+#include "kernels/generic/common.h"
+#include "kernels/kernels.h"
+#include "kernels/reference/reference.h"
+#include "kernels/scratch.h"
+#include "qlinear/quant_spec.h"
+
+namespace qlinear::kernels::generic {
+
+template <class Simd>
+concept NibbleLookup = Simd::kLanes == 16 &&
+                       requires(typename Simd::I i, const float* t, const std::uint8_t* p) {
+  Simd::lookup_low_nibble(i, t);
+  Simd::load_words(p);
+  Simd::e8m0(p);
+};
+
+inline constexpr int kCodesPerWord = 8;
+inline constexpr std::int64_t kNibbleBlock = 16 * kCodesPerWord;
+
+inline std::int64_t nibble_blocks_padded(std::int64_t K) {
+  return (K + kNibbleBlock - 1) / kNibbleBlock * kNibbleBlock;
+}
+
+// x in the order the kernel reads it: in each block of 128 codes, the x of code 8 l + j
+// at 16 j + l; zeros past K up to a whole block.
+inline void nibble_order(const float* x, std::int64_t K, float* out) {
+  for (std::int64_t b = 0; b < nibble_blocks_padded(K); b += kNibbleBlock) {
+    for (int j = 0; j < kCodesPerWord; ++j) {
+      for (int l = 0; l < 16; ++l) {
+        const std::int64_t k = b + kCodesPerWord * l + j;
+        out[b + 16 * j + l] = k < K ? x[k] : 0.0f;
+      }
+    }
+  }
+}
+
+// One row's group scales as reference::fp_tables has them for x's dtype: decoded from
+// their format (mxfp4's E8M0, nvfp4's E4M3) and rounded to x's dtype, which changes only
+// mxfp4's outside float16's range (every E4M3 value is a float16 and a bfloat16, every
+// power of two from 2^-127 a bfloat16). Groups rounded up to 16, the padding decoded from
+// zero bytes (finite, and only ever multiplied by zeros).
+template <class Simd>
+void decode_scales(QuantMode mode, Dtype x_dtype, const std::uint8_t* bytes, std::int64_t groups,
+                   float* out) {
+  const bool to_half = mode == QuantMode::mxfp4 && x_dtype == Dtype::float16;
+  for (std::int64_t g = 0; g < groups; g += 16) {
+    std::uint8_t tail[16] = {};
+    const std::uint8_t* p = bytes + g;
+    if (groups - g < 16) {
+      std::copy(p, bytes + groups, tail);
+      p = tail;
+    }
+    auto s = mode == QuantMode::mxfp4 ? Simd::e8m0(p) : Simd::template minifloat8<4, 3>(p);
+    if (to_half) {
+      alignas(64) float16_t rounded[16];
+      Simd::store(rounded, s);
+      s = Simd::load(rounded);
+    }
+    Simd::store(out + g, s);
+  }
+}
+
+// Rows n + w * step (w < W) of W (N, K), groups of gs, for one row of x in nibble order;
+// `scales` holds W rows of decoded scales.
+template <class Simd, int gs, int W>
+void fp4_nibble_rows(const MatmulArgs& a, const float* values, const float* x, float* scales,
+                     float* y, std::int64_t n, std::int64_t step, std::int64_t ahead) {
+  using F = typename Simd::F;
+  using I = typename Simd::I;
+  constexpr int kGroupShift = std::countr_zero(static_cast<unsigned>(gs / kCodesPerWord));
+  const std::int64_t row_bytes = a.K / 2, groups = a.K / gs, padded = (groups + 15) / 16 * 16;
+  const std::uint8_t* rows[W];
+  for (int w = 0; w < W; ++w) {
+    const std::int64_t row = n + w * step;
+    rows[w] = reinterpret_cast<const std::uint8_t*>(a.wq) + row * row_bytes;
+    const auto* bytes = static_cast<const std::uint8_t*>(a.scales) + row * groups;
+    prefetch_lines<Simd>(bytes + ahead * groups, groups);
+    decode_scales<Simd>(a.spec.mode, a.x_dtype, bytes, groups, scales + w * padded);
+  }
+  F acc[W];
+  for (F& v : acc) v = Simd::zero();
+  // acc + the block of codes at `codes` (codes k on) times x, times their scales.
+  auto block = [&](const float* row_scales, const std::uint8_t* codes, std::int64_t k, F acc) {
+    const I word = Simd::load_words(codes);
+    F dot = Simd::mul(Simd::lookup_low_nibble(word, values), Simd::load(x + k));
+    [&]<int... j>(std::integer_sequence<int, j...>) {
+      ((dot = Simd::fmadd(
+            Simd::lookup_low_nibble(Simd::template shift_right<4 * (j + 1)>(word), values),
+            Simd::load(x + k + 16 * (j + 1)), dot)),
+       ...);
+    }
+    (std::make_integer_sequence<int, kCodesPerWord - 1>{});
+    return Simd::fmadd(dot, Simd::lane_groups(row_scales, Dtype::float32, k / gs, kGroupShift),
+                       acc);
+  };
+  const std::int64_t whole = a.K / kNibbleBlock * kNibbleBlock;
+  for (std::int64_t k = 0; k < whole; k += kNibbleBlock) {
+    for (int w = 0; w < W; ++w) {
+      __builtin_prefetch(rows[w] + ahead * row_bytes + k / 2);  // never faults past the end
+      acc[w] = block(scales + w * padded, rows[w] + k / 2, k, acc[w]);
+    }
+  }
+  if (whole < a.K) {
+    // The last part-block: zero codes (value 0) against x's zero padding.
+    for (int w = 0; w < W; ++w) {
+      alignas(64) std::uint8_t tail[kNibbleBlock / 2] = {};
+      std::copy(rows[w] + whole / 2, rows[w] + row_bytes, tail);
+      acc[w] = block(scales + w * padded, tail, whole, acc[w]);
+    }
+  }
+  for (int w = 0; w < W; ++w) y[n + w * step] = Simd::reduce_add(acc[w]);
+}
+
+// One row of x against FP4 W (N, K), threaded over N like the few-rows kernels.
+template <class Simd>
+void fp4_one_row(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y) {
+  float* ordered =
+      scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(nibble_blocks_padded(a.K)));
+  nibble_order(x, a.K, ordered);
+  const auto run = [&]<int gs>() {
+    const std::int64_t padded = (a.K / gs + 15) / 16 * 16;
+    core::parallel_for(
+        a.N, streaming_grain<Simd>(a.N, 16), [&](std::int64_t begin, std::int64_t end) {
+          float* scales = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(4 * padded));
+          const RowRuns<Simd, 4> runs(begin, end, a.K / 2);
+          runs.each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
+            fp4_nibble_rows<Simd, gs, decltype(weight_rows)::value>(a, t.values, ordered, scales, y,
+                                                                    n, step, runs.ahead);
+          });
+        });
+  };
+  // The catalogue's FP4 group sizes: nvfp4's 16, mxfp4's 32.
+  if (a.spec.group_size == 16) return run.template operator()<16>();
+  run.template operator()<32>();
+}
+
+}  // namespace qlinear::kernels::generic
