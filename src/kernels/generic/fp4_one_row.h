@@ -3,11 +3,10 @@
 // words of 8 codes, one per lane; the j-th lookup reads the words shifted down by 4 j, so
 // lane l holds code 8 l + j (x is reordered to match once per call). Per 128 codes that is
 // 8 lookups, 7 shifts, 8 multiply-adds and one multiply-add by the block's scales (lane l
-// in group 8 l / gs), where fp_gemv_block's pairs of lookups spend a widening, two lookups,
-// a shift and three multiply-adds per 32 codes: 28 operations on the two vector ports
-// against 25, and the one-row FP4 kernels are bound by those ports (docs/kernels.md,
-// "One row of FP4 by words of nibbles"). Every row is one chain of operations whatever the
-// thread count.
+// in group 8 l / gs): 25 operations on the two vector ports that bind one row of FP4,
+// where fp_gemv_block's pairs of lookups spend 28 (per 32 codes a widening, two lookups, a
+// shift and three multiply-adds). docs/kernels.md, "One row of FP4 on AVX-512". Every row
+// is one chain of operations whatever the thread count.
 #pragma once
 
 #include <algorithm>
@@ -28,8 +27,8 @@ template <class Simd>
 concept NibbleLookup = Simd::kLanes == 16 &&
                        requires(typename Simd::I i, const float* t, const std::uint8_t* p) {
   Simd::lookup_low_nibble(i, t);
-  Simd::load_words(p);
-  Simd::e8m0(p);
+  Simd::load_words_first(p, 0);
+  Simd::e8m0(p, 0);
 };
 
 inline constexpr int kCodesPerWord = 8;
@@ -42,40 +41,37 @@ inline std::int64_t nibble_blocks_padded(std::int64_t K) {
 // x in the order the kernel reads it: in each block of 128 codes, the x of code 8 l + j
 // at 16 j + l; zeros past K up to a whole block.
 inline void nibble_order(const float* x, std::int64_t K, float* out) {
-  for (std::int64_t b = 0; b < nibble_blocks_padded(K); b += kNibbleBlock) {
+  const auto block = [&](std::int64_t b, auto value) {
     for (int j = 0; j < kCodesPerWord; ++j) {
-      for (int l = 0; l < 16; ++l) {
-        const std::int64_t k = b + kCodesPerWord * l + j;
-        out[b + 16 * j + l] = k < K ? x[k] : 0.0f;
-      }
+      for (int l = 0; l < 16; ++l) out[b + 16 * j + l] = value(b + kCodesPerWord * l + j);
     }
+  };
+  const std::int64_t whole = K / kNibbleBlock * kNibbleBlock;
+  for (std::int64_t b = 0; b < whole; b += kNibbleBlock) {
+    block(b, [&](std::int64_t k) { return x[k]; });
   }
+  if (whole < K) block(whole, [&](std::int64_t k) { return k < K ? x[k] : 0.0f; });
 }
 
 // One row's group scales as reference::fp_tables has them for x's dtype: decoded from
 // their format (mxfp4's E8M0, nvfp4's E4M3) and rounded to x's dtype, which changes only
 // mxfp4's outside float16's range (every E4M3 value is a float16 and a bfloat16, every
-// power of two from 2^-127 a bfloat16). Groups rounded up to 16, the padding decoded from
-// zero bytes (finite, and only ever multiplied by zeros).
+// power of two from 2^-127 a bfloat16). Groups [first, first + 16) (the last ones padded
+// as zero bytes: finite, and only ever multiplied by zeros), into out[first, first + 16);
+// masked loads, not copies, for the part-vectors: a copy's stores then read as one vector
+// stall the load.
 template <class Simd>
 void decode_scales(QuantMode mode, Dtype x_dtype, const std::uint8_t* bytes, std::int64_t groups,
-                   float* out) {
-  const bool to_half = mode == QuantMode::mxfp4 && x_dtype == Dtype::float16;
-  for (std::int64_t g = 0; g < groups; g += 16) {
-    std::uint8_t tail[16] = {};
-    const std::uint8_t* p = bytes + g;
-    if (groups - g < 16) {
-      std::copy(p, bytes + groups, tail);
-      p = tail;
-    }
-    auto s = mode == QuantMode::mxfp4 ? Simd::e8m0(p) : Simd::template minifloat8<4, 3>(p);
-    if (to_half) {
-      alignas(64) float16_t rounded[16];
-      Simd::store(rounded, s);
-      s = Simd::load(rounded);
-    }
-    Simd::store(out + g, s);
+                   std::int64_t first, float* out) {
+  const int count = static_cast<int>(std::min<std::int64_t>(16, groups - first));
+  auto s = mode == QuantMode::mxfp4 ? Simd::e8m0(bytes + first, count)
+                                    : Simd::template minifloat8<4, 3>(bytes + first, count);
+  if (mode == QuantMode::mxfp4 && x_dtype == Dtype::float16) {
+    alignas(64) float16_t rounded[16];
+    Simd::store(rounded, s);
+    s = Simd::load(rounded);
   }
+  Simd::store(out + first, s);
 }
 
 // Rows n + w * step (w < W) of W (N, K), groups of gs, for one row of x in nibble order;
@@ -87,43 +83,53 @@ void fp4_nibble_rows(const MatmulArgs& a, const float* values, const float* x, f
   using I = typename Simd::I;
   constexpr int kGroupShift = std::countr_zero(static_cast<unsigned>(gs / kCodesPerWord));
   const std::int64_t row_bytes = a.K / 2, groups = a.K / gs, padded = (groups + 15) / 16 * 16;
-  const std::uint8_t* rows[W];
+  const std::uint8_t *rows[W], *scale_bytes[W];
   for (int w = 0; w < W; ++w) {
     const std::int64_t row = n + w * step;
     rows[w] = reinterpret_cast<const std::uint8_t*>(a.wq) + row * row_bytes;
-    const auto* bytes = static_cast<const std::uint8_t*>(a.scales) + row * groups;
-    prefetch_lines<Simd>(bytes + ahead * groups, groups);
-    decode_scales<Simd>(a.spec.mode, a.x_dtype, bytes, groups, scales + w * padded);
+    scale_bytes[w] = static_cast<const std::uint8_t*>(a.scales) + row * groups;
+    prefetch_lines<Simd>(scale_bytes[w] + ahead * groups, groups);
   }
+  // Each block of 16 groups' scales decoded as the codes reach it, their loads alongside
+  // the codes' (decoding a row's scales before its codes waited on memory twice per row:
+  // gather_qmm 1.1x slower at 2 threads, cold).
+  auto decode_at = [&](std::int64_t k) {
+    if (k % (16 * gs) != 0) return;
+    for (int w = 0; w < W; ++w)
+      decode_scales<Simd>(a.spec.mode, a.x_dtype, scale_bytes[w], groups, k / gs,
+                          scales + w * padded);
+  };
   F acc[W];
   for (F& v : acc) v = Simd::zero();
-  // acc + the block of codes at `codes` (codes k on) times x, times their scales.
-  auto block = [&](const float* row_scales, const std::uint8_t* codes, std::int64_t k, F acc) {
-    const I word = Simd::load_words(codes);
+  // acc + the block of codes k on (`word`) times x, times their scales.
+  // Each shift takes the last one's result: shifts of the loaded word itself became 7 loads
+  // folded into them, split across cache lines where rows are not whole lines (warm, 1
+  // thread: 1.14x with the chain at gpt-oss's K = 2880, 1.05-1.08x at 2816 and 4096).
+  auto block = [&](const float* row_scales, I word, std::int64_t k, F acc) {
     F dot = Simd::mul(Simd::lookup_low_nibble(word, values), Simd::load(x + k));
-    [&]<int... j>(std::integer_sequence<int, j...>) {
-      ((dot = Simd::fmadd(
-            Simd::lookup_low_nibble(Simd::template shift_right<4 * (j + 1)>(word), values),
-            Simd::load(x + k + 16 * (j + 1)), dot)),
-       ...);
+    for (int j = 1; j < kCodesPerWord; ++j) {
+      word = Simd::template shift_right<4>(word);
+      dot = Simd::fmadd(Simd::lookup_low_nibble(word, values), Simd::load(x + k + 16 * j), dot);
     }
-    (std::make_integer_sequence<int, kCodesPerWord - 1>{});
     return Simd::fmadd(dot, Simd::lane_groups(row_scales, Dtype::float32, k / gs, kGroupShift),
                        acc);
   };
   const std::int64_t whole = a.K / kNibbleBlock * kNibbleBlock;
   for (std::int64_t k = 0; k < whole; k += kNibbleBlock) {
+    decode_at(k);
     for (int w = 0; w < W; ++w) {
       __builtin_prefetch(rows[w] + ahead * row_bytes + k / 2);  // never faults past the end
-      acc[w] = block(scales + w * padded, rows[w] + k / 2, k, acc[w]);
+      acc[w] = block(scales + w * padded, Simd::load_words(rows[w] + k / 2), k, acc[w]);
     }
   }
   if (whole < a.K) {
     // The last part-block: zero codes (value 0) against x's zero padding.
+    decode_at(whole);
     for (int w = 0; w < W; ++w) {
-      alignas(64) std::uint8_t tail[kNibbleBlock / 2] = {};
-      std::copy(rows[w] + whole / 2, rows[w] + row_bytes, tail);
-      acc[w] = block(scales + w * padded, tail, whole, acc[w]);
+      __builtin_prefetch(rows[w] + ahead * row_bytes + row_bytes - 1);  // the row's last line
+      const I word =
+          Simd::load_words_first(rows[w] + whole / 2, static_cast<int>(row_bytes - whole / 2));
+      acc[w] = block(scales + w * padded, word, whole, acc[w]);
     }
   }
   for (int w = 0; w < W; ++w) y[n + w * step] = Simd::reduce_add(acc[w]);

@@ -253,11 +253,12 @@ struct Simd {
     return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
   }
 
-  // kLanes E8M0 scale bytes at p as float32 2^(e - 127), as formats::E8M0 decodes them:
-  // the byte moved into the exponent field (255 gives +inf); byte 0, 2^-127, is the
-  // subnormal 0x00400000, which the maximum with it supplies.
-  static F e8m0(const std::uint8_t* p) {
-    const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  // The first `count` (<= kLanes) E8M0 scale bytes at p as float32 2^(e - 127), as
+  // formats::E8M0 decodes them (the lanes after them as byte 0; nothing past them is
+  // read): the byte moved into the exponent field (255 gives +inf); byte 0, 2^-127, is
+  // the subnormal 0x00400000, which the maximum with it supplies.
+  static F e8m0(const std::uint8_t* p, int count) {
+    const __m512i e = _mm512_cvtepu8_epi32(first_bytes(p, count));
     return _mm512_castsi512_ps(
         _mm512_max_epu32(_mm512_slli_epi32(e, 23), _mm512_set1_epi32(0x00400000)));
   }
@@ -267,17 +268,34 @@ struct Simd {
   // simd_avx2.h).
   template <int E, int M>
   static F minifloat8(const std::uint8_t* p) {
+    return minifloat8<E, M>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  // The first `count` (<= kLanes) of them, the lanes after as zero bytes (nothing past
+  // them is read).
+  template <int E, int M>
+  static F minifloat8(const std::uint8_t* p, int count) {
+    return minifloat8<E, M>(first_bytes(p, count));
+  }
+  // The first `bytes` (<= 64) bytes at p, zeros after them (nothing past them is read).
+  static I load_words_first(const std::uint8_t* p, int bytes) {
+    return _mm512_maskz_loadu_epi8(bytes >= 64 ? ~0ull : (1ull << bytes) - 1ull, p);
+  }
+
+ private:
+  static __m128i first_bytes(const std::uint8_t* p, int count) {
+    return _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << count) - 1u), p);
+  }
+  template <int E, int M>
+  static F minifloat8(__m128i bytes) {
     constexpr float kRebias = formats::minifloat::Grid<E, M>::kRebias;
     // The byte sign-extended and shifted: its E + M field bits land in float32's low
     // exponent and high mantissa bits, copies of the sign above them; one mask keeps bit 31.
-    const __m512i c = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i c = _mm512_cvtepi8_epi32(bytes);
     const __m512i bits =
         _mm512_and_si512(_mm512_slli_epi32(c, 23 - M),
                          _mm512_set1_epi32(static_cast<int>(0x80000000u | (0x7Fu << (23 - M)))));
     return _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(kRebias));
   }
-
- private:
   static float one(const void* p, Dtype dtype, std::int64_t i) {
     switch (dtype) {
       case Dtype::float16:
