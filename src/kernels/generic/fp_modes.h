@@ -18,7 +18,7 @@
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
 #include "kernels/generic/decoders.h"
-#include "kernels/generic/fp4_one_row.h"
+#include "kernels/generic/fp4_nibbles.h"
 #include "kernels/generic/gemm.h"
 #include "kernels/generic/matmul.h"
 #include "kernels/kernels.h"
@@ -252,14 +252,15 @@ void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, 
                      });
 }
 
-// R <= Simd::kFpGemvRows rows of x against W (N, K): one row of FP4 by words of nibbles
-// where Simd looks them up (fp4_one_row.h), else the block kernel where K is whole blocks
-// of codes, else the row-by-row one.
+// R <= Simd::kFpGemvRows rows of x against W (N, K): FP4 by words of nibbles where Simd
+// looks them up (fp4_nibbles.h), else the block kernel where K is whole blocks of codes,
+// else the row-by-row one.
 template <class Simd, int bits>
 void fp_few_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                  int rows) {
   if constexpr (bits == 4 && NibbleLookup<Simd>) {
-    if (rows == 1) return fp4_one_row<Simd>(a, t, x, y);
+    return with_row_count<Simd::kFpGemvRows>(
+        rows, [&](auto r) { fp4_nibble_gemv<Simd, decltype(r)::value>(a, t, x, y); });
   }
   const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
   with_row_count<Simd::kFpGemvRows>(rows, [&](auto r) {

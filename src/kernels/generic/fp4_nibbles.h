@@ -1,12 +1,12 @@
-// The one-row kernel for FP4 W (mxfp4, nvfp4) where Simd has 16 lanes and a lookup that
+// The few-rows kernel for FP4 W (mxfp4, nvfp4) where Simd has 16 lanes and a lookup that
 // reads only the low 4 bits of each index (AVX-512's vpermps). A block of 128 codes is 16
 // words of 8 codes, one per lane; the j-th lookup reads the words shifted down by 4 j, so
 // lane l holds code 8 l + j (x is reordered to match once per call). Per 128 codes that is
-// 8 lookups, 7 shifts, 8 multiply-adds and one multiply-add by the block's scales (lane l
-// in group 8 l / gs): 25 operations on the two vector ports that bind one row of FP4,
-// where fp_gemv_block's pairs of lookups spend 28 (per 32 codes a widening, two lookups, a
-// shift and three multiply-adds). docs/kernels.md, "One row of FP4 on AVX-512". Every row
-// is one chain of operations whatever the thread count.
+// 8 lookups, 7 shifts, and per row of x 8 multiply-adds and one by the block's scales
+// (lane l in group 8 l / gs): at one row 25 operations on the two vector ports that bind
+// it, where fp_gemv_block's pairs of lookups spend 28 (per 32 codes a widening, two
+// lookups, a shift and three multiply-adds). docs/kernels.md, "FP4 on AVX-512 by words of
+// nibbles". Every row is one chain of operations whatever the thread count.
 #pragma once
 
 #include <algorithm>
@@ -74,11 +74,13 @@ void decode_scales(QuantMode mode, Dtype x_dtype, const std::uint8_t* bytes, std
   Simd::store(out + first, s);
 }
 
-// Rows n + w * step (w < W) of W (N, K), groups of gs, for one row of x in nibble order;
-// `scales` holds W rows of decoded scales.
-template <class Simd, int gs, int W>
-void fp4_nibble_rows(const MatmulArgs& a, const float* values, const float* x, float* scales,
-                     float* y, std::int64_t n, std::int64_t step, std::int64_t ahead) {
+// Rows n + w * step (w < W) of W (N, K), groups of gs, for R rows of x in nibble order
+// (`x_stride` floats apart); `scales` holds W rows of decoded scales. Each looked-up vector
+// serves all R rows.
+template <class Simd, int gs, int R, int W>
+void fp4_nibble_rows(const MatmulArgs& a, const float* values, const float* x,
+                     std::int64_t x_stride, float* scales, float* y, std::int64_t n,
+                     std::int64_t step, std::int64_t ahead) {
   using F = typename Simd::F;
   using I = typename Simd::I;
   constexpr int kGroupShift = std::countr_zero(static_cast<unsigned>(gs / kCodesPerWord));
@@ -90,66 +92,72 @@ void fp4_nibble_rows(const MatmulArgs& a, const float* values, const float* x, f
     scale_bytes[w] = static_cast<const std::uint8_t*>(a.scales) + row * groups;
     prefetch_lines<Simd>(scale_bytes[w] + ahead * groups, groups);
   }
-  // Each block of 16 groups' scales decoded as the codes reach it, their loads alongside
-  // the codes' (decoding a row's scales before its codes waited on memory twice per row:
-  // gather_qmm 1.1x slower at 2 threads, cold).
-  auto decode_at = [&](std::int64_t k) {
-    if (k % (16 * gs) != 0) return;
-    for (int w = 0; w < W; ++w)
-      decode_scales<Simd>(a.spec.mode, a.x_dtype, scale_bytes[w], groups, k / gs,
-                          scales + w * padded);
-  };
-  F acc[W];
-  for (F& v : acc) v = Simd::zero();
-  // acc + the block of codes k on (`word`) times x, times their scales.
-  // Each shift takes the last one's result: shifts of the loaded word itself became 7 loads
-  // folded into them, split across cache lines where rows are not whole lines (warm, 1
-  // thread: 1.14x with the chain at gpt-oss's K = 2880, 1.05-1.08x at 2816 and 4096).
-  auto block = [&](const float* row_scales, I word, std::int64_t k, F acc) {
-    F dot = Simd::mul(Simd::lookup_low_nibble(word, values), Simd::load(x + k));
-    for (int j = 1; j < kCodesPerWord; ++j) {
-      word = Simd::template shift_right<4>(word);
-      dot = Simd::fmadd(Simd::lookup_low_nibble(word, values), Simd::load(x + k + 16 * j), dot);
-    }
-    return Simd::fmadd(dot, Simd::lane_groups(row_scales, Dtype::float32, k / gs, kGroupShift),
-                       acc);
-  };
+  F acc[W][R];
+  for (auto& row : acc) {
+    for (F& v : row) v = Simd::zero();
+  }
   const std::int64_t whole = a.K / kNibbleBlock * kNibbleBlock;
-  for (std::int64_t k = 0; k < whole; k += kNibbleBlock) {
-    decode_at(k);
+  for (std::int64_t k = 0; k < a.K; k += kNibbleBlock) {
+    // Each block of 16 groups' scales decoded as the codes reach it, their loads alongside
+    // the codes' (decoding a row's scales before its codes waited on memory twice per row:
+    // gather_qmm 1.1x slower at 2 threads, cold).
+    if (k % (16 * gs) == 0) {
+      for (int w = 0; w < W; ++w) {
+        decode_scales<Simd>(a.spec.mode, a.x_dtype, scale_bytes[w], groups, k / gs,
+                            scales + w * padded);
+      }
+    }
     for (int w = 0; w < W; ++w) {
-      __builtin_prefetch(rows[w] + ahead * row_bytes + k / 2);  // never faults past the end
-      acc[w] = block(scales + w * padded, Simd::load_words(rows[w] + k / 2), k, acc[w]);
+      // The last part-block by a masked load: zero codes (value 0) against x's zero
+      // padding. Prefetches past the end never fault.
+      I word;
+      if (k < whole) {
+        __builtin_prefetch(rows[w] + ahead * row_bytes + k / 2);
+        word = Simd::load_words(rows[w] + k / 2);
+      } else {
+        __builtin_prefetch(rows[w] + ahead * row_bytes + row_bytes - 1);  // the row's last line
+        word = Simd::load_words_first(rows[w] + k / 2, static_cast<int>(row_bytes - k / 2));
+      }
+      // Each shift takes the last one's result: shifts of the loaded word itself became 7
+      // loads folded into them, split across cache lines where rows are not whole lines
+      // (warm, 1 thread: 1.14x with the chain at gpt-oss's K = 2880, 1.05-1.08x at 2816
+      // and 4096).
+      F dot[R];
+      F q = Simd::lookup_low_nibble(word, values);
+      for (int r = 0; r < R; ++r) dot[r] = Simd::mul(q, Simd::load(x + r * x_stride + k));
+      for (int j = 1; j < kCodesPerWord; ++j) {
+        word = Simd::template shift_right<4>(word);
+        q = Simd::lookup_low_nibble(word, values);
+        for (int r = 0; r < R; ++r) {
+          dot[r] = Simd::fmadd(q, Simd::load(x + r * x_stride + k + 16 * j), dot[r]);
+        }
+      }
+      const F s = Simd::lane_groups(scales + w * padded, Dtype::float32, k / gs, kGroupShift);
+      for (int r = 0; r < R; ++r) acc[w][r] = Simd::fmadd(dot[r], s, acc[w][r]);
     }
   }
-  if (whole < a.K) {
-    // The last part-block: zero codes (value 0) against x's zero padding.
-    decode_at(whole);
-    for (int w = 0; w < W; ++w) {
-      __builtin_prefetch(rows[w] + ahead * row_bytes + row_bytes - 1);  // the row's last line
-      const I word =
-          Simd::load_words_first(rows[w] + whole / 2, static_cast<int>(row_bytes - whole / 2));
-      acc[w] = block(scales + w * padded, word, whole, acc[w]);
-    }
+  for (int w = 0; w < W; ++w) {
+    for (int r = 0; r < R; ++r) y[r * a.N + n + w * step] = Simd::reduce_add(acc[w][r]);
   }
-  for (int w = 0; w < W; ++w) y[n + w * step] = Simd::reduce_add(acc[w]);
 }
 
-// One row of x against FP4 W (N, K), threaded over N like the few-rows kernels.
-template <class Simd>
-void fp4_one_row(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y) {
-  float* ordered =
-      scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(nibble_blocks_padded(a.K)));
-  nibble_order(x, a.K, ordered);
+// R rows of x against FP4 W (N, K), threaded over N like the other few-rows kernels: 4 / R
+// rows of W at a time (one from 3 rows of x on).
+template <class Simd, int R>
+void fp4_nibble_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y) {
+  const std::int64_t x_stride = nibble_blocks_padded(a.K);
+  float* ordered = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * x_stride));
+  for (int r = 0; r < R; ++r) nibble_order(x + r * a.K, a.K, ordered + r * x_stride);
+  constexpr int W = R == 1 ? 4 : R == 2 ? 2 : 1;
   const auto run = [&]<int gs>() {
     const std::int64_t padded = (a.K / gs + 15) / 16 * 16;
     core::parallel_for(
         a.N, streaming_grain<Simd>(a.N, 16), [&](std::int64_t begin, std::int64_t end) {
-          float* scales = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(4 * padded));
-          const RowRuns<Simd, 4> runs(begin, end, a.K / 2);
+          float* scales = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(W * padded));
+          const RowRuns<Simd, W> runs(begin, end, a.K / 2);
           runs.each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
-            fp4_nibble_rows<Simd, gs, decltype(weight_rows)::value>(a, t.values, ordered, scales, y,
-                                                                    n, step, runs.ahead);
+            fp4_nibble_rows<Simd, gs, R, decltype(weight_rows)::value>(
+                a, t.values, ordered, x_stride, scales, y, n, step, runs.ahead);
           });
         });
   };
