@@ -79,7 +79,7 @@ def test_int8_precision_stays_close_to_exact(restore_runtime, rng):
 
 @pytest.mark.parametrize("mode", ["mxfp4", "nvfp4"])
 def test_int8_precision_on_fp4_weights_stays_close_to_exact(restore_runtime, rng, mode):
-    # mxfp4 / nvfp4 take the int8 kernel from 2 rows where the CPU has it (nvfp4 up to 64).
+    # mxfp4 / nvfp4 take the int8 kernel from 3 rows where the CPU has it (nvfp4 up to 64).
     w = rng.standard_normal((64, 512)).astype(np.float32)
     x = rng.standard_normal((20, 512)).astype(np.float32)
     packed = qlinear.quantize(w, mode=mode)

@@ -227,10 +227,10 @@ Case fp4_case(std::string mode, std::int64_t M, std::int64_t K, std::int64_t N,
 }
 
 constexpr const char* kFp4Modes[] = {"mxfp4", "nvfp4"};
-// The rows of x the int8 kernels take FP4 W for (one row, and nvfp4 past 64, go to the
-// exact path), and the most that take the lane kernel (int8_fp4.h; mxfp4 then the panels,
+// The rows of x the int8 kernels take FP4 W for (one or two rows, and nvfp4 past 64, go to
+// the exact path), and the most that take the lane kernel (int8_fp4.h; mxfp4 then the panels,
 // whose float chain rounds differently).
-constexpr std::int64_t kFp4MinRows = 2;
+constexpr std::int64_t kFp4MinRows = 3;
 std::int64_t fp4_max_rows(const std::string& mode) {
   return mode == "nvfp4" ? 64 : std::numeric_limits<std::int64_t>::max();
 }
@@ -286,7 +286,7 @@ TEST_F(Int8Matmul, MatchesDefinitionEveryRowCountAndDtype) {
 TEST_F(Int8Matmul, Fp4MatchesDefinition) {
   for (const char* mode : kFp4Modes) {
     for (std::int64_t K : {64, 320, 4096}) {
-      for (std::int64_t M : {2, 3, 8, 9, 17, 100}) {
+      for (std::int64_t M : {3, 4, 8, 9, 17, 100}) {
         if (M <= fp4_max_rows(mode)) expect_matches_model(fp4_case(mode, M, K, 100));
       }
     }
@@ -323,7 +323,7 @@ TEST_F(Int8Matmul, WithinQuantizationErrorOfExactPath) {
 // Row counts outside fp4_max_rows get the exact path's bits.
 TEST_F(Int8Matmul, Fp4RowCountsThatStayExact) {
   for (const char* mode : kFp4Modes) {
-    for (std::int64_t M : {1, 2, 8, 9, 65}) {
+    for (std::int64_t M : {1, 2, 3, 8, 9, 65}) {
       const Case c = fp4_case(mode, M, 256, 40);
       const Inputs in = make_inputs(c, 13u);
       const bool exact = M < kFp4MinRows || M > fp4_max_rows(mode);
@@ -336,7 +336,7 @@ TEST_F(Int8Matmul, Fp4RowCountsThatStayExact) {
 }
 
 // Rows alone or in twos to eights are compared where they take the batch's kernel: from
-// `min_rows` (FP4: 2) to `max_rows`.
+// `min_rows` (FP4: 3) to `max_rows`.
 void expect_bit_identical_for_any_thread_and_row_count(const Case& c, std::int64_t min_rows = 1,
                                                        std::int64_t max_rows = 8) {
   const Inputs in = make_inputs(c, 5u + c.bits + c.gs);

@@ -1,4 +1,4 @@
-// The int8-activation kernel for 2 to 8 rows of mxfp4 W, and 2 to 64 of nvfp4 W (whose
+// The int8-activation kernel for 3 to 8 rows of mxfp4 W, and 3 to 64 of nvfp4 W (whose
 // groups of 16 the panels do not take): the groups-in-lanes kernel of int8_gemv_groups.h
 // reading E2M1 values as the bytes 2 v + 12 (Fp4Codes, int8_weights.h). A group adds
 //   s d / 2 * (idot - 12 total)      (total: the exact integer sum of xq over the group)
