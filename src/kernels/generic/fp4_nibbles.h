@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
-#include <utility>
 
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
@@ -29,6 +28,7 @@ concept NibbleLookup = Simd::kLanes == 16 &&
   Simd::lookup_low_nibble(i, t);
   Simd::load_words_first(p, 0);
   Simd::e8m0(p, 0);
+  Simd::template minifloat8<4, 3>(p, 0);
 };
 
 inline constexpr int kCodesPerWord = 8;

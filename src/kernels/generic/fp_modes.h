@@ -139,7 +139,9 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
   constexpr int L = Simd::kLanes;
   constexpr int kBlock = kFpBlock<Simd, bits>;
   constexpr int kParts = kBlock / L;
-  static_assert(gs % kBlock == 0 || 2 * gs == kBlock, "a block spans whole groups");
+  // (AVX-512's FP4, whose block of 32 codes would span two of nvfp4's groups, takes
+  // fp4_nibbles.h.)
+  static_assert(gs % kBlock == 0, "a block lies in one group");
   const std::int64_t K = a.K;
   const std::uint8_t* rows[W];
   const std::uint8_t* scales[W];
@@ -164,41 +166,25 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
       for (int p = 0; p < kParts; ++p) xv[r][p] = Simd::load(x + r * K + k + p * L);
     }
   };
-  // The scales of the block of codes at k in row w's lanes: one group's, or (nvfp4's 16
-  // codes, 32 FP4 codes per AVX-512 block) the first group's below kLanes / 2.
-  auto block_scale = [&](int w, std::int64_t k) {
-    const std::uint8_t* s = scales[w] + k / gs;
-    if constexpr (gs >= kBlock) {
-      return Simd::set1(t.scales[s[0]]);
-    } else {
-      return Simd::set_halves(t.scales[s[0]], t.scales[s[1]]);
-    }
-  };
+  // The scale of the block of codes at k in row w.
+  auto block_scale = [&](int w, std::int64_t k) { return Simd::set1(t.scales[scales[w][k / gs]]); };
   F acc[W][R];
   for (auto& row : acc) {
     for (F& v : row) v = Simd::zero();
   }
-  if constexpr (kScaledValues<Simd, R> || gs < kBlock) {
+  if constexpr (kScaledValues<Simd, R>) {
     for (std::int64_t k0 = 0; k0 < K; k0 += kBlock) {
       F xv[R][kParts];
       load_x(k0, xv);
       for (int w = 0; w < W; ++w) {
         F q[kParts];
         values(w, k0, q);
+        // Each looked-up vector times its scale once for all R rows (exact products: a few
+        // significant bits times a power of two or an E4M3 value).
         const F scale = block_scale(w, k0);
-        if constexpr (kScaledValues<Simd, R>) {
-          // Each looked-up vector times its scales once for all R rows (exact products: a
-          // few significant bits times a power of two or an E4M3 value).
-          for (F& v : q) v = Simd::mul(v, scale);
-          for (int r = 0; r < R; ++r) {
-            for (int p = 0; p < kParts; ++p) acc[w][r] = Simd::fmadd(q[p], xv[r][p], acc[w][r]);
-          }
-        } else {
-          for (int r = 0; r < R; ++r) {
-            F dot = Simd::mul(q[0], xv[r][0]);
-            for (int p = 1; p < kParts; ++p) dot = Simd::fmadd(q[p], xv[r][p], dot);
-            acc[w][r] = Simd::fmadd(dot, scale, acc[w][r]);
-          }
+        for (F& v : q) v = Simd::mul(v, scale);
+        for (int r = 0; r < R; ++r) {
+          for (int p = 0; p < kParts; ++p) acc[w][r] = Simd::fmadd(q[p], xv[r][p], acc[w][r]);
         }
       }
     }
@@ -259,21 +245,22 @@ template <class Simd, int bits>
 void fp_few_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                  int rows) {
   if constexpr (bits == 4 && NibbleLookup<Simd>) {
-    return with_row_count<Simd::kFpGemvRows>(
+    with_row_count<Simd::kFpGemvRows>(
         rows, [&](auto r) { fp4_nibble_gemv<Simd, decltype(r)::value>(a, t, x, y); });
+  } else {
+    const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
+    with_row_count<Simd::kFpGemvRows>(rows, [&](auto r) {
+      constexpr int R = decltype(r)::value;
+      if (blocks) {
+        with_fp_group<bits>(
+            a.spec.mode, [&](auto g) { fp_gemv<Simd, bits, decltype(g)::value, R>(a, t, x, y); });
+      } else {
+        core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
+          fp_gemv_rows<Simd, bits, R>(a, t, x, y, begin, end);
+        });
+      }
+    });
   }
-  const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
-  with_row_count<Simd::kFpGemvRows>(rows, [&](auto r) {
-    constexpr int R = decltype(r)::value;
-    if (blocks) {
-      with_fp_group<bits>(a.spec.mode,
-                          [&](auto g) { fp_gemv<Simd, bits, decltype(g)::value, R>(a, t, x, y); });
-    } else {
-      core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
-        fp_gemv_rows<Simd, bits, R>(a, t, x, y, begin, end);
-      });
-    }
-  });
 }
 
 // Rows of x from which transposed W takes the panel GEMM rather than the few-rows kernel

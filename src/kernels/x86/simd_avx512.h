@@ -238,21 +238,6 @@ struct Simd {
     return _mm512_permutexvar_ps(idx, _mm512_loadu_ps(values));
   }
 
-  // kLanes bytes at p (2 kLanes 4-bit codes) mapped through the 16 floats at `values`:
-  // `even` gets the low nibbles (codes 2l), `odd` the high ones. vpermps reads only the
-  // low 4 bits of each index, so neither needs a mask.
-  static void lookup16_pairs(const std::uint8_t* p, const float* values, F& even, F& odd) {
-    const __m512i bytes =
-        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    const F table = _mm512_loadu_ps(values);
-    even = _mm512_permutexvar_ps(bytes, table);
-    odd = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), table);
-  }
-  // a in the low half of the lanes, b in the high half.
-  static F set_halves(float a, float b) {
-    return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
-  }
-
   // The first `count` (<= kLanes) E8M0 scale bytes at p as float32 2^(e - 127), as
   // formats::E8M0 decodes them (the lanes after them as byte 0; nothing past them is
   // read): the byte moved into the exponent field (255 gives +inf); byte 0, 2^-127, is
