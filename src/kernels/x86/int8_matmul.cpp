@@ -79,8 +79,8 @@ void run_by_rows(const MatmulArgs& a, const Codes& codes, float* y) {
 
 // FP4 W from 3 rows of x: the exact kernels (by words of nibbles) stream one row at the
 // memory's rate and are as fast as the groups-in-lanes kernel at two (cold 4096 x 14336:
-// mxfp4 0.94-1.06x at 1 thread, 1.07-1.16x at 2). Up to 8 rows (nvfp4: 64) its own lane
-// kernel (int8_fp4.h), then mxfp4 the panels and AMX tiles (warm 4096 x 4096 at 1 thread,
+// exact against int8, mxfp4 0.94-0.99x at 1 thread, 1.08-1.16x at 2). Up to 8 rows (nvfp4: 64) its
+// own lane kernel (int8_fp4.h), then mxfp4 the panels and AMX tiles (warm 4096 x 4096 at 1 thread,
 // 64 rows: 1.9x the lane kernel); nvfp4's groups of 16 the panels do not take, and past 64
 // rows the exact panels are faster.
 constexpr std::int64_t kFp4MinRows = 3, kNvfp4MaxRows = 64;
