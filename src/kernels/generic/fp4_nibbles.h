@@ -145,27 +145,22 @@ void fp4_nibble_rows(const MatmulArgs& a, const float* values, const float* x,
 // of W at a time for one row of x, 2 up to 6 rows (each x vector loaded once for both; warm
 // 4096 x 4096, 1 thread, against one: 1.07-1.25x at 3 to 5 rows, 1.0-1.1x at 6), one for 7
 // and 8 (2 R sums and 2 R accumulators would not fit in the registers).
-template <class Simd, int R>
+template <class Simd, int gs, int R>
 void fp4_nibble_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y) {
   const std::int64_t x_stride = nibble_blocks_padded(a.K);
   float* ordered = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * x_stride));
   for (int r = 0; r < R; ++r) nibble_order(x + r * a.K, a.K, ordered + r * x_stride);
   constexpr int W = R == 1 ? 4 : R <= 6 ? 2 : 1;
-  const auto run = [&]<int gs>() {
-    const std::int64_t padded = (a.K / gs + 15) / 16 * 16;
-    core::parallel_for(
-        a.N, streaming_grain<Simd>(a.N, 16), [&](std::int64_t begin, std::int64_t end) {
-          float* scales = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(W * padded));
-          const RowRuns<Simd, W> runs(begin, end, a.K / 2);
-          runs.each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
-            fp4_nibble_rows<Simd, gs, R, decltype(weight_rows)::value>(
-                a, t.values, ordered, x_stride, scales, y, n, step, runs.ahead);
-          });
+  const std::int64_t padded = (a.K / gs + 15) / 16 * 16;
+  core::parallel_for(
+      a.N, streaming_grain<Simd>(a.N, 16), [&](std::int64_t begin, std::int64_t end) {
+        float* scales = scratch_floats(ScratchSlot::panel, static_cast<std::size_t>(W * padded));
+        const RowRuns<Simd, W> runs(begin, end, a.K / 2);
+        runs.each([&](auto weight_rows, std::int64_t n, std::int64_t step) {
+          fp4_nibble_rows<Simd, gs, R, decltype(weight_rows)::value>(
+              a, t.values, ordered, x_stride, scales, y, n, step, runs.ahead);
         });
-  };
-  // The catalogue's FP4 group sizes: nvfp4's 16, mxfp4's 32.
-  if (a.spec.group_size == 16) return run.template operator()<16>();
-  run.template operator()<32>();
+      });
 }
 
 }  // namespace qlinear::kernels::generic

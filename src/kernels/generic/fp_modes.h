@@ -245,8 +245,11 @@ template <class Simd, int bits>
 void fp_few_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                  int rows) {
   if constexpr (bits == 4 && NibbleLookup<Simd>) {
-    with_row_count<Simd::kFpGemvRows>(
-        rows, [&](auto r) { fp4_nibble_gemv<Simd, decltype(r)::value>(a, t, x, y); });
+    with_fp_group<bits>(a.spec.mode, [&](auto g) {
+      with_row_count<Simd::kFpGemvRows>(rows, [&](auto r) {
+        fp4_nibble_gemv<Simd, decltype(g)::value, decltype(r)::value>(a, t, x, y);
+      });
+    });
   } else {
     const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
     with_row_count<Simd::kFpGemvRows>(rows, [&](auto r) {
