@@ -299,17 +299,16 @@ TEST_P(KernelAgreement, MatmulOneRowTables) {
   }
 }
 
-// The float modes (every ISA's few-rows kernel for M <= 4 and K a multiple of its block of
-// 2 kLanes FP4 / kLanes FP8 codes, the row-by-row one for other K, 4 rows at a time for
-// more rows): K of 7 groups (for nvfp4 on AVX-512 not a multiple of the block: the
-// row-by-row kernel) and 4096, N not a multiple of the 4 weight rows taken at once, both
-// transposes.
+// The float modes (every ISA's few-rows kernel for M <= 4, 4 rows at a time for more
+// rows): K of 5 and 7 groups (part-blocks of AVX2's 64 FP4 codes: 16, 32 and 48 of them;
+// of AVX-512's 128: 32, 80, 96 and 112) and 4096, N not a multiple of the 4 weight rows taken at
+// once, both transposes.
 TEST_P(KernelAgreement, MatmulFloatModes) {
   for (const ModeTraits& m : kQuantModes) {
     if (m.affine_scales) continue;
     const std::string mode(m.name);
     const int bits = m.default_bits, gs = m.default_group_size;  // the only ones it allows
-    for (std::int64_t K : {7 * gs, 4096}) {
+    for (std::int64_t K : {5 * gs, 7 * gs, 4096}) {
       for (std::int64_t M : {1, 2, 3, 4, 5}) {
         for (Dtype x_dtype : kFloatTypes) {
           MatmulCase c{M, K, 37, true, bits, gs, x_dtype, Dtype::float32, mode};

@@ -18,6 +18,7 @@
 #include "core/thread_pool.h"
 #include "kernels/generic/common.h"
 #include "kernels/generic/decoders.h"
+#include "kernels/generic/fp4_bytes.h"
 #include "kernels/generic/fp4_nibbles.h"
 #include "kernels/generic/gemm.h"
 #include "kernels/generic/matmul.h"
@@ -74,35 +75,6 @@ void fp_dequantize(const DequantizeArgs& a) {
   });
 }
 
-// W (N, K), groups along K, for R <= kFpGemvRows rows of x: each code vector is looked up once and
-// used for every row; the dot products of a group are scaled once, as MLX does. Serves
-// the rows that fp_gemv_block cannot (K not a multiple of its block of codes).
-template <class Simd, int bits, int R>
-void fp_gemv_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
-                  std::int64_t n_begin, std::int64_t n_end) {
-  using F = typename Simd::F;
-  constexpr int L = Simd::kLanes;
-  const std::int64_t K = a.K;
-  const int gs = a.spec.group_size;
-  for (std::int64_t n = n_begin; n < n_end; ++n) {
-    const auto* row = reinterpret_cast<const std::uint8_t*>(a.wq) + n * K * bits / 8;
-    const auto* scales = static_cast<const std::uint8_t*>(a.scales) + n * (K / gs);
-    F acc[R];
-    for (F& v : acc) v = Simd::zero();
-    for (std::int64_t k0 = 0; k0 < K; k0 += gs) {
-      F dot[R];
-      for (F& v : dot) v = Simd::zero();
-      for (int v = 0; v < gs; v += L) {
-        const F q = fp_values<Simd, bits>(row + (k0 + v) * bits / 8, t.values);
-        for (int r = 0; r < R; ++r) dot[r] = Simd::fmadd(q, Simd::load(x + r * K + k0 + v), dot[r]);
-      }
-      const F s = Simd::set1(t.scales[scales[k0 / gs]]);
-      for (int r = 0; r < R; ++r) acc[r] = Simd::fmadd(dot[r], s, acc[r]);
-    }
-    for (int r = 0; r < R; ++r) y[r * a.N + n] = Simd::reduce_add(acc[r]);
-  }
-}
-
 // The few-rows kernel's unit of codes: 2 kLanes FP4 codes (kLanes bytes, looked up as
 // their low and high nibbles) or kLanes FP8 codes.
 template <class Simd, int bits>
@@ -139,8 +111,8 @@ void fp_gemv_block(const MatmulArgs& a, const reference::FpTables& t, const floa
   constexpr int L = Simd::kLanes;
   constexpr int kBlock = kFpBlock<Simd, bits>;
   constexpr int kParts = kBlock / L;
-  // (AVX-512's FP4, whose block of 32 codes would span two of nvfp4's groups, takes
-  // fp4_nibbles.h.)
+  // (FP4 on AVX-512, whose block of 32 codes would span two of nvfp4's groups, takes
+  // fp4_nibbles.h; on AVX2 fp4_bytes.h.)
   static_assert(gs % kBlock == 0, "a block lies in one group");
   const std::int64_t K = a.K;
   const std::uint8_t* rows[W];
@@ -239,31 +211,23 @@ void fp_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, 
 }
 
 // R <= Simd::kFpGemvRows rows of x against W (N, K): FP4 by words of nibbles where Simd
-// looks them up (fp4_nibbles.h), else the block kernel where K is whole blocks of codes,
-// else the row-by-row one.
+// looks them up (fp4_nibbles.h) or by byte lookups (fp4_bytes.h), else the block kernel
+// (K is whole blocks of its codes: a group is).
 template <class Simd, int bits>
 void fp_few_rows(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y,
                  int rows) {
-  if constexpr (bits == 4 && NibbleLookup<Simd>) {
-    with_fp_group<bits>(a.spec.mode, [&](auto g) {
-      with_row_count<Simd::kFpGemvRows>(rows, [&](auto r) {
-        fp4_nibble_gemv<Simd, decltype(g)::value, decltype(r)::value>(a, t, x, y);
-      });
-    });
-  } else {
-    const bool blocks = a.K % kFpBlock<Simd, bits> == 0;
+  with_fp_group<bits>(a.spec.mode, [&](auto g) {
     with_row_count<Simd::kFpGemvRows>(rows, [&](auto r) {
-      constexpr int R = decltype(r)::value;
-      if (blocks) {
-        with_fp_group<bits>(
-            a.spec.mode, [&](auto g) { fp_gemv<Simd, bits, decltype(g)::value, R>(a, t, x, y); });
+      constexpr int gs = decltype(g)::value, R = decltype(r)::value;
+      if constexpr (bits == 4 && NibbleLookup<Simd>) {
+        fp4_nibble_gemv<Simd, gs, R>(a, t, x, y);
+      } else if constexpr (bits == 4 && Fp4ByteLookup<Simd>) {
+        fp4_byte_gemv<Simd, gs, R>(a, t, x, y);
       } else {
-        core::parallel_for(a.N, 16, [&](std::int64_t begin, std::int64_t end) {
-          fp_gemv_rows<Simd, bits, R>(a, t, x, y, begin, end);
-        });
+        fp_gemv<Simd, bits, gs, R>(a, t, x, y);
       }
     });
-  }
+  });
 }
 
 // Rows of x from which transposed W takes the panel GEMM rather than the few-rows kernel

@@ -4,6 +4,7 @@
 
 #include <immintrin.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 
@@ -281,20 +282,50 @@ struct Simd {
     return _mm256_blendv_ps(low, high, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
   }
 
-  // kLanes bytes at p (2 kLanes 4-bit codes) mapped through the 16 floats at `values`:
-  // `even` gets the low nibbles (codes 2l), `odd` the high ones. vpermps reads the low 3
-  // bits of an index; bit 3 picks the table's half by a blend on its sign bit.
-  static void lookup16_pairs(const std::uint8_t* p, const float* values, F& even, F& odd) {
-    const __m256i bytes =
-        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-    const F low = _mm256_loadu_ps(values), high = _mm256_loadu_ps(values + 8);
-    auto pick = [&](__m256i idx, __m256i bit3_on_top) {
-      return _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, idx),
-                              _mm256_permutevar8x32_ps(high, idx),
-                              _mm256_castsi256_ps(bit3_on_top));
-    };
-    even = pick(bytes, _mm256_slli_epi32(bytes, 28));
-    odd = pick(_mm256_srli_epi32(bytes, 4), _mm256_slli_epi32(bytes, 24));
+  // FP4 by byte lookups (generic/fp4_bytes.h): the 16 values' bfloat16 low and high
+  // bytes, in both 128-bit halves.
+  struct Fp4Tables {
+    __m256i low, high;
+  };
+  static Fp4Tables fp4_tables(const std::uint8_t* low, const std::uint8_t* high) {
+    return {_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(low))),
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(high)))};
+  }
+  // Lane l of fp4_block's out[v] holds code kFp4BlockOrder[8 v + l] of its 64: the low
+  // (v < 4) or high nibble of byte 2 (l % 4) + (v % 2), 8 bytes on for v % 4 >= 2 and 16
+  // for l >= 4 (the 128-bit halves of the interleaves).
+  static constexpr auto kFp4BlockOrder = [] {
+    std::array<int, 64> order{};
+    for (int v = 0; v < 8; ++v) {
+      for (int l = 0; l < 8; ++l) {
+        const int byte = 2 * (l % 4) + v % 2 + (v % 4 >= 2 ? 8 : 0) + (l >= 4 ? 16 : 0);
+        order[8 * v + l] = 2 * byte + v / 4;
+      }
+    }
+    return order;
+  }();
+  // The 64 codes of the 32 bytes at p (the low nibble first) as floats: each nibble looked
+  // up as its bfloat16's two bytes, the two interleaved into words and each word moved
+  // into a float32's top half.
+  static void fp4_block(const std::uint8_t* p, const Fp4Tables& t, F (&out)[8]) {
+    const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i nibble = _mm256_set1_epi8(15);
+    const __m256i codes[2] = {_mm256_and_si256(bytes, nibble),
+                              _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nibble)};
+    const __m256i top = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+    for (int h = 0; h < 2; ++h) {
+      const __m256i low = _mm256_shuffle_epi8(t.low, codes[h]);
+      const __m256i high = _mm256_shuffle_epi8(t.high, codes[h]);
+      const __m256i words[2] = {_mm256_unpacklo_epi8(low, high), _mm256_unpackhi_epi8(low, high)};
+      for (int i = 0; i < 2; ++i) {
+        out[4 * h + 2 * i] = _mm256_castsi256_ps(_mm256_slli_epi32(words[i], 16));
+        out[4 * h + 2 * i + 1] = _mm256_castsi256_ps(_mm256_and_si256(words[i], top));
+      }
+    }
+  }
+  // Lanes 0-3 `lower`, 4-7 `upper`.
+  static F set_halves(float lower, float upper) {
+    return _mm256_setr_m128(_mm_set1_ps(lower), _mm_set1_ps(upper));
   }
 
   // kLanes bytes at p, each a sign bit over a small float with E exponent (bias
