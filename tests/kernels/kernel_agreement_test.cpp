@@ -301,8 +301,8 @@ TEST_P(KernelAgreement, MatmulOneRowTables) {
 
 // The float modes (every ISA's few-rows kernel for M <= 4, 4 rows at a time for more
 // rows): K of 5 and 7 groups (part-blocks of AVX2's 64 FP4 codes: 16, 32 and 48 of them;
-// of AVX-512's 128: 32, 80, 96 and 112) and 4096, N not a multiple of the 4 weight rows taken at
-// once, both transposes.
+// of AVX-512's 128: 32, 80, 96 and 112) and 4096, N not a multiple of the 4 weight rows
+// taken at once, both transposes.
 TEST_P(KernelAgreement, MatmulFloatModes) {
   for (const ModeTraits& m : kQuantModes) {
     if (m.affine_scales) continue;

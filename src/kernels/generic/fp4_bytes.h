@@ -5,11 +5,11 @@
 // and high bytes), an interleave of the two into words and a move of each word into a
 // float32's top half. Per 64 codes (32 bytes) that is a shift and two masks for the
 // nibbles, 4 lookups, 4 interleaves, 4 shifts and 4 masks, 19 operations, where the pairs
-// kernel's lookups of floats spent 40 (16 permutes, 8 blends, a widening and shifts). Simd::fp4_block returns the 64 codes in the order
-// Simd::kFp4BlockOrder, x is reordered to match once per call, and each vector's two
-// halves of 4 lanes lie in one group each (a scale vector of two values). docs/kernels.md,
-// "FP4 on AVX2 by byte lookups". Every row is one chain of operations whatever the
-// thread count.
+// kernel's lookups of floats spent 40 (16 permutes, 8 blends, a widening and shifts).
+// Simd::fp4_block returns the 64 codes in the order Simd::kFp4BlockOrder, x is reordered
+// to match once per call, and each vector's two halves of 4 lanes lie in one group each (a
+// scale vector of two values). docs/kernels.md, "FP4 on AVX2 by byte lookups". Every row
+// is one chain of operations whatever the thread count.
 #pragma once
 
 #include <array>
