@@ -29,6 +29,24 @@ void with_bits(int bits, Fn&& fn) {
   if (!served) throw std::logic_error("kernel called with unsupported bits");
 }
 
+// x in a kernel's order of codes: in each block of kBlock codes out[b + i] = x[b +
+// source(i)] (source: a permutation of [0, kBlock)), zeros past K up to a whole block.
+// Only the last part-block checks the bound (a check per element cost gather_qmm, which
+// reorders x per block of rows: docs/kernels.md, "FP4 by words of nibbles").
+template <class Simd, int kBlock, class Source>
+void reorder_blocks(const float* x, std::int64_t K, Source source, float* out) {
+  const std::int64_t whole = K / kBlock * kBlock;
+  for (std::int64_t b = 0; b < whole; b += kBlock) {
+    for (int i = 0; i < kBlock; ++i) out[b + i] = x[b + source(i)];
+  }
+  if (whole < K) {
+    for (int i = 0; i < kBlock; ++i) {
+      const std::int64_t k = whole + source(i);
+      out[whole + i] = k < K ? x[k] : 0.0f;
+    }
+  }
+}
+
 // Calls fn(std::integral_constant<int, R>{}) for rows = R in [1, kMaxRows]: the few-rows
 // kernels keep R rows' accumulators in registers, so R must be a constant.
 template <int kMaxRows, class Fn>

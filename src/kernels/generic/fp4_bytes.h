@@ -73,12 +73,8 @@ inline std::int64_t fp4_byte_blocks_padded(std::int64_t K) {
 // x in the order fp4_block returns codes; zeros past K up to a whole block.
 template <class Simd>
 void fp4_byte_order(const float* x, std::int64_t K, float* out) {
-  for (std::int64_t b = 0; b < K; b += kFp4ByteBlock) {
-    for (int i = 0; i < kFp4ByteBlock; ++i) {
-      const std::int64_t k = b + Simd::kFp4BlockOrder[i];
-      out[b + i] = k < K ? x[k] : 0.0f;
-    }
-  }
+  reorder_blocks<Simd, kFp4ByteBlock>(
+      x, K, [](int i) { return Simd::kFp4BlockOrder[i]; }, out);
 }
 
 // The 16 values' bfloat16 bytes (the low 16 bits of each FP4 value's float32 are zero).

@@ -40,17 +40,10 @@ inline std::int64_t nibble_blocks_padded(std::int64_t K) {
 
 // x in the order the kernel reads it: in each block of 128 codes, the x of code 8 l + j
 // at 16 j + l; zeros past K up to a whole block.
-inline void nibble_order(const float* x, std::int64_t K, float* out) {
-  const auto block = [&](std::int64_t b, auto value) {
-    for (int j = 0; j < kCodesPerWord; ++j) {
-      for (int l = 0; l < 16; ++l) out[b + 16 * j + l] = value(b + kCodesPerWord * l + j);
-    }
-  };
-  const std::int64_t whole = K / kNibbleBlock * kNibbleBlock;
-  for (std::int64_t b = 0; b < whole; b += kNibbleBlock) {
-    block(b, [&](std::int64_t k) { return x[k]; });
-  }
-  if (whole < K) block(whole, [&](std::int64_t k) { return k < K ? x[k] : 0.0f; });
+template <class Simd>
+void nibble_order(const float* x, std::int64_t K, float* out) {
+  reorder_blocks<Simd, kNibbleBlock>(
+      x, K, [](int i) { return kCodesPerWord * (i % 16) + i / 16; }, out);
 }
 
 // One row's group scales as reference::fp_tables has them for x's dtype: decoded from
@@ -149,7 +142,7 @@ template <class Simd, int gs, int R>
 void fp4_nibble_gemv(const MatmulArgs& a, const reference::FpTables& t, const float* x, float* y) {
   const std::int64_t x_stride = nibble_blocks_padded(a.K);
   float* ordered = scratch_floats(ScratchSlot::sums, static_cast<std::size_t>(R * x_stride));
-  for (int r = 0; r < R; ++r) nibble_order(x + r * a.K, a.K, ordered + r * x_stride);
+  for (int r = 0; r < R; ++r) nibble_order<Simd>(x + r * a.K, a.K, ordered + r * x_stride);
   constexpr int W = R == 1 ? 4 : R <= 6 ? 2 : 1;
   const std::int64_t padded = (a.K / gs + 15) / 16 * 16;
   core::parallel_for(

@@ -85,12 +85,8 @@ constexpr int kFpBlock = bits == 4 ? 2 * Simd::kLanes : Simd::kLanes;
 template <class Simd>
 void split_pairs(const float* x, std::int64_t count, float* out) {
   constexpr int L = Simd::kLanes;
-  for (std::int64_t b = 0; b < count; b += 2 * L) {
-    for (int l = 0; l < L; ++l) {
-      out[b + l] = x[b + 2 * l];
-      out[b + L + l] = x[b + 2 * l + 1];
-    }
-  }
+  reorder_blocks<Simd, 2 * L>(
+      x, count, [](int i) { return i < L ? 2 * i : 2 * (i - L) + 1; }, out);
 }
 
 // From Simd::kFpScaledRows rows of x the block kernel scales each looked-up vector, not
