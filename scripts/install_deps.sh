@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   g++ cmake make pkg-config
+  ccache               # a second build of the same objects (pip install . after build.sh) reuses them
   nlohmann-json3-dev   # JSON: safetensors headers, config.json
   libcli11-dev         # command-line parsing of the qlinear tool
   libgtest-dev         # unit tests
