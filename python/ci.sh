@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 venv="${QLINEAR_PYTHON_VENV:-build-py/ci-venv}"
 "${PYTHON:-python3}" -m venv --clear "$venv"
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
+# The compiler CMake finds for scripts/build.sh (c++), not the g++ that scikit-build-core
+# takes from Python's sysconfig: ccache keys on the compiler's name, and with the same one
+# `pip install .` reuses scripts/build.sh's library objects instead of compiling them again.
+export CXX="${CXX:-c++}"
 "$venv/bin/pip" install --quiet .
 # gguf: llama.cpp's own GGUF writer and quantizers, for the GGUF import tests.
 "$venv/bin/pip" install --quiet "pytest>=8.2" numpy ml_dtypes gguf
