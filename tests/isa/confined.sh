@@ -27,5 +27,5 @@ for binary in "$@"; do
     status=1
   fi
 done
-[ $status -eq 0 ] && echo "$# binaries: AVX and AVX-512 instructions only in kernel functions"
+[ $status -eq 0 ] && echo "$*: AVX and AVX-512 instructions only in kernel functions"
 exit $status
